@@ -1,0 +1,62 @@
+"""Intents that come before FAQ matching: asking for a human, and small talk."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from kefu.faq.analyzer import Analysis, Token
+
+__all__ = ["Intent", "detect_intent"]
+
+Intent = Literal["transfer", "greeting"]
+
+# Concepts that make a mention of humans a question *about* them ("人工客服几点上班"), not a request.
+_SCHEDULE = frozenset({"hours", "time_of_day", "q_when", "today"})
+# "what time can I talk to a real person" asks for the hours even while naming the request.
+_WHEN = frozenset({"q_when", "hours"})
+_SMALL_TALK = frozenset({"greet", "thanks"})
+# Words that may stand around a bare request without changing it ("现在有人工吗", "human please").
+_NEUTRAL = frozenset(
+    {"human", "staff", "ask_for", "q_can", "online", "negation", "greet", "thanks", "reject", "q_which"}
+)
+
+
+def _has(tokens: tuple[Token, ...], concept: str) -> bool:
+    return any(concept in t.concepts for t in tokens)
+
+
+def _requested(tokens: tuple[Token, ...], targets: frozenset[str]) -> bool:
+    """An ask-for verb (转, 找, 叫, talk, connect…) shortly before a person ("叫你们老板来")."""
+    for i, token in enumerate(tokens):
+        if targets & set(token.concepts):
+            if any("ask_for" in t.concepts for t in tokens[max(0, i - 3) : i]):
+                return True
+    return False
+
+
+def detect_intent(analysis: Analysis) -> Intent | None:
+    """Return "transfer" when the shopper asks for a human, "greeting" for pure small talk.
+
+    A question *about* humans ("人工客服几点上班", "are agents online on sunday") is neither: it
+    is an FAQ question and goes on to matching.
+    """
+    tokens = analysis.tokens
+    if not tokens:
+        return None
+    concepts = analysis.concepts
+    if "to_human" in concepts and not concepts & _WHEN:
+        return "transfer"
+    if "bot" in concepts and "reject" in concepts:
+        return "transfer"
+    if _requested(tokens, frozenset({"human", "staff"})) and not concepts & _SCHEDULE:
+        return "transfer"
+    if "you_are" in concepts:
+        # "你是真人吗", "are you a bot": a question about the bot, answered as small talk.
+        return None
+    if "human" in concepts and not concepts & _SCHEDULE:
+        content = [t for t in tokens if not set(t.concepts) & _NEUTRAL]
+        if len(content) <= 1:
+            return "transfer"
+    if all(set(t.concepts) & _SMALL_TALK or "staff" in t.concepts for t in tokens) and concepts & _SMALL_TALK:
+        return "greeting"
+    return None

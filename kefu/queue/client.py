@@ -1,0 +1,124 @@
+"""Redis clients for kefu: one bounded pool per instance; bursts wait for a connection.
+
+URLs:
+  redis://host:6379/0, rediss://…, unix:///path/redis.sock   one Redis (or a proxy)
+  redis+cluster://host:7000                                  Redis Cluster (any node as seed)
+  redis+sentinel://host1:26379,host2:26379/mymaster[/db]     the master Sentinel points to
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import ClusterPipeline, RedisCluster
+from redis.asyncio.sentinel import Sentinel
+
+__all__ = ["StreamEntry", "connect", "stream_range"]
+
+# (entry id, fields): a stream entry with the client's decode_responses=True.
+StreamEntry = tuple[str, dict[str, str]]
+
+
+async def stream_range(
+    redis: Redis,
+    key: str,
+    *,
+    start: str = "-",
+    end: str = "+",
+    count: int | None = None,
+    reverse: bool = False,
+) -> list[StreamEntry]:
+    """XRANGE (or XREVRANGE) with plain str types."""
+    if reverse:
+        raw = await redis.xrevrange(key, max=end, min=start, count=count)
+    else:
+        raw = await redis.xrange(key, min=start, max=end, count=count)
+    return [
+        (str(entry_id), {str(k): str(v) for k, v in (fields or {}).items()}) for entry_id, fields in raw or []
+    ]
+
+
+def connect(url: str, *, max_connections: int = 64, timeout_s: float = 10.0) -> Redis:
+    """A client for `url`. Every key of a shop shares one hash slot, so kefu's scripts and
+    transactions work the same on one Redis, behind Sentinel, or on Redis Cluster."""
+    if url.startswith(("redis+cluster://", "rediss+cluster://")):
+        cluster = BoundedCluster.from_url(
+            url.replace("+cluster", "", 1), decode_responses=True, in_flight=max_connections
+        )
+        # RedisCluster speaks the same commands for keys of one slot; kefu never needs more.
+        return cast(Redis, cluster)
+    if url.startswith("redis+sentinel://"):
+        return _sentinel(url, max_connections)
+    tcp = {} if url.startswith("unix:") else {"socket_keepalive": True}
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=timeout_s,
+        decode_responses=True,
+        health_check_interval=30,
+        **tcp,
+    )
+    # from_pool: closing the client closes the pool it owns.
+    return Redis.from_pool(pool)
+
+
+class BoundedCluster(RedisCluster):
+    """RedisCluster whose bursts wait for a connection, as BlockingConnectionPool does for one
+    Redis: redis-py's cluster nodes raise MaxConnectionsError instead of waiting.
+
+    At most `in_flight` commands and pipelines are in flight; each uses at most one connection per
+    node, so a node never needs more than `in_flight` (plus a few held by WATCH, which kefu uses
+    only for admin corpus edits).
+    """
+
+    def __init__(self, *args: Any, in_flight: int = 64, watch_headroom: int = 16, **kwargs: Any) -> None:
+        kwargs["max_connections"] = in_flight + watch_headroom
+        super().__init__(*args, **kwargs)
+        self._in_flight = asyncio.Semaphore(in_flight)
+        self._warm = False
+        self._warming = asyncio.Lock()
+
+    async def warm_up(self) -> None:
+        """Discover the cluster with one command before any burst: redis-py 8.1 loses commands
+        (AttributeError on a half-open connection) when many start while it maps the slots."""
+        if self._warm:
+            return
+        async with self._warming:
+            if not self._warm:
+                await super().execute_command("PING")
+                self._warm = True
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        await self.warm_up()
+        async with self._in_flight:
+            return await super().execute_command(*args, **kwargs)
+
+    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> ClusterPipeline:
+        if shard_hint:
+            raise ValueError("shard_hint is not supported on Redis Cluster")
+        # ClusterPipeline declares _event_dispatcher abstract-ish in its stubs; it is set at runtime.
+        return _BoundedPipeline(self, transaction)  # type: ignore[abstract]
+
+
+class _BoundedPipeline(ClusterPipeline):
+    cluster_client: BoundedCluster
+
+    async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> list[Any]:
+        await self.cluster_client.warm_up()
+        async with self.cluster_client._in_flight:
+            return await super().execute(raise_on_error, allow_redirections)
+
+
+def _sentinel(url: str, max_connections: int) -> Redis:
+    rest = url.removeprefix("redis+sentinel://")
+    hosts, _, path = rest.partition("/")
+    service, _, db = path.partition("/")
+    nodes = []
+    for host in hosts.split(","):
+        name, _, port = host.rpartition(":")
+        nodes.append((name or host, int(port or 26379)))
+    sentinel = Sentinel(nodes, decode_responses=True)  # type: ignore[no-untyped-call]
+    master = sentinel.master_for(service or "mymaster", db=int(db or 0), max_connections=max_connections)
+    return cast(Redis, master)

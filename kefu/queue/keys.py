@@ -1,0 +1,152 @@
+"""Every Redis key kefu uses, in one place.
+
+Each key of a shop carries the hash tag `{shop}`, so all of a shop's keys live in one Redis
+Cluster slot and a Lua script or MULTI block can touch any of them. Lua scripts receive `prefix`
+(`kefu:{shop}:`) and build the same names; the comments say which script does.
+"""
+
+from __future__ import annotations
+
+__all__ = ["EVENTS_PATTERN", "SECRET", "SHOPS", "ShopKeys"]
+
+# SET of every shop id (the janitor and `kefu` CLI iterate it). Not tagged: it belongs to no shop.
+SHOPS = "kefu:shops"
+# STRING: the token-signing secret every instance shares when KEFU_SECRET_KEY is unset.
+SECRET = "kefu:secret"
+# Pattern every instance subscribes to; one channel per shop (ShopKeys.events).
+EVENTS_PATTERN = "kefu:{*}:events"
+
+
+class ShopKeys:
+    """Key builders of one shop. Cheap to create; `ShopKeys("demo").queue("general")`."""
+
+    __slots__ = ("prefix", "shop")
+
+    def __init__(self, shop: str) -> None:
+        self.shop = shop
+        # Lua scripts get this and append the same suffixes as the methods below.
+        self.prefix = f"kefu:{{{shop}}}:"
+
+    # ---- shop ----
+    @property
+    def config(self) -> str:  # STRING: ShopConfig JSON
+        return self.prefix + "config"
+
+    @property
+    def faq(self) -> str:  # STRING: the FAQ corpus as JSON (the source of truth)
+        return self.prefix + "faq"
+
+    @property
+    def faq_version(self) -> str:  # STRING: INCR on every corpus change; instances poll it
+        return self.prefix + "faq:version"
+
+    @property
+    def events(self) -> str:  # pub/sub channel: every change a socket may need to hear of
+        return self.prefix + "events"
+
+    @property
+    def misses(self) -> str:  # ZSET: normalized question → count of fallback/suggest (admin)
+        return self.prefix + "misses"
+
+    @property
+    def miss_examples(self) -> str:  # HASH: normalized question → latest raw text
+        return self.prefix + "misses:examples"
+
+    @property
+    def quick_replies(self) -> str:  # STRING: the shop's canned agent replies as JSON
+        return self.prefix + "quick-replies"
+
+    @property
+    def tickets(self) -> str:  # STREAM: messages left while the shop was offline
+        return self.prefix + "tickets"
+
+    @property
+    def tickets_handled(self) -> str:  # HASH: ticket id → handled-by JSON
+        return self.prefix + "tickets:handled"
+
+    # ---- accounts ----
+    @property
+    def users(self) -> str:  # HASH: username → User JSON (argon2 hash, role, capacity, groups)
+        return self.prefix + "users"
+
+    def login_failures(self, username: str) -> str:  # STRING with TTL: failed logins (slows brute force)
+        return self.prefix + "login-failures:" + username
+
+    # ---- shoppers ----
+    def session(self, session_id: str) -> str:  # HASH: conversation, created, seen
+        return self.prefix + "session:" + session_id
+
+    def shopper_token(self, token_hash: str) -> str:  # STRING with TTL: sha256(token) → session id
+        return self.prefix + "stoken:" + token_hash
+
+    def log(self, session_id: str) -> str:  # STREAM: everything said in a session (all conversations)
+        return self.prefix + "session:" + session_id + ":log"
+
+    def client_ids(self, session_id: str) -> str:  # HASH: client_msg_id → stream id (idempotent resend)
+        return self.prefix + "session:" + session_id + ":cmids"
+
+    def shopper_presence(self, session_id: str) -> str:  # STRING with TTL: a socket of the session is open
+        return self.prefix + "presence:session:" + session_id
+
+    # ---- conversations and the queue (scripts: transfer, release, drain, janitor) ----
+    def conversation(self, conversation_id: str) -> str:  # HASH: state machine and timestamps
+        return self.prefix + "conv:" + conversation_id
+
+    @property
+    def conversations(self) -> str:  # ZSET: conversation id by creation time (stats, QA, retention)
+        return self.prefix + "convs"
+
+    def queue(self, group: str) -> str:  # ZSET: waiting conversation ids, lowest score first
+        return self.prefix + "queue:" + group
+
+    @property
+    def queues(self) -> str:  # SET: groups whose queue is not empty
+        return self.prefix + "queues"
+
+    @property
+    def queue_seq(self) -> str:  # STRING: INCR gives FIFO scores
+        return self.prefix + "queue:seq"
+
+    def handle_times(self, group: str) -> str:  # LIST: recent handling seconds (wait estimates)
+        return self.prefix + "handle-times:" + group
+
+    # ---- quality inspection (scripts: release, janitor push; the QA worker pops) ----
+    @property
+    def qa_pending(self) -> str:  # LIST: closed conversations waiting to be inspected
+        return self.prefix + "qa:pending"
+
+    @property
+    def qa_flags(self) -> str:  # HASH: flag id → Flag JSON
+        return self.prefix + "qa:flags"
+
+    @property
+    def qa_index(self) -> str:  # ZSET: flag id by the time of the conversation it flags
+        return self.prefix + "qa:index"
+
+    # ---- agents ----
+    @property
+    def agents(self) -> str:  # SET: every agent seat of the shop (the janitor walks it)
+        return self.prefix + "agents"
+
+    def agent(self, agent_id: str) -> str:  # HASH: status, capacity, name, groups, last_assigned
+        return self.prefix + "agent:" + agent_id
+
+    def agent_conversations(self, agent_id: str) -> str:  # SET: conversations assigned to the agent
+        return self.prefix + "agent:" + agent_id + ":convs"
+
+    def group_agents(self, group: str) -> str:  # SET: agent ids serving a skill group
+        return self.prefix + "group:" + group + ":agents"
+
+    @property
+    def agents_online(self) -> str:  # SET: agents whose status is online (take new chats)
+        return self.prefix + "agents:online"
+
+    @property
+    def agents_present(self) -> str:  # SET: agents online or away (the janitor watches them)
+        return self.prefix + "agents:present"
+
+    def agent_presence(self, agent_id: str) -> str:  # STRING with TTL: the agent's grace period
+        return self.prefix + "presence:agent:" + agent_id
+
+    def agent_live(self, agent_id: str) -> str:  # STRING, short TTL: a socket of the agent is open now
+        return self.prefix + "live:agent:" + agent_id

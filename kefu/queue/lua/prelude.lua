@@ -1,0 +1,169 @@
+-- Shared by every kefu queue script (prepended when the script is loaded).
+-- ARGV[1] is the shop's key prefix "kefu:{shop}:"; KEYS[1] is any key of the shop, so that
+-- Redis Cluster routes the script to the shop's slot. All keys are built from the prefix and
+-- share its hash tag, so they live in that same slot.
+local P = ARGV[1]
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function publish(event)
+  redis.call('PUBLISH', P .. 'events', cjson.encode(event))
+end
+
+local function result(tbl)
+  return cjson.encode(tbl)
+end
+
+-- Write a state change into the session's log, where the shopper's socket reads it in order
+-- with the messages (agent joined, closed, back in the queue…). Returns the entry id.
+local function log_event(sid, cid, event, fields)
+  if not sid then
+    return nil
+  end
+  fields = fields or {}
+  fields['event'] = event
+  local t = redis.call('TIME')
+  local ts = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  return redis.call('XADD', P .. 'session:' .. sid .. ':log', '*',
+                    'c', cid, 'f', 'system', 't', '', 'ts', ts, 'x', cjson.encode(fields))
+end
+
+-- An agent of `group` who is online and below capacity: the least loaded, then the one who
+-- waited longest since the last assignment.
+local function free_agent(group)
+  local best, best_load, best_last
+  for _, aid in ipairs(redis.call('SMEMBERS', P .. 'group:' .. group .. ':agents')) do
+    local a = redis.call('HMGET', P .. 'agent:' .. aid, 'status', 'capacity', 'last_assigned')
+    -- New chats only go to an agent with a socket open right now: one whose browser just
+    -- dropped keeps its chats for the grace period, but gets no new ones meanwhile.
+    if a[1] == 'online' and redis.call('EXISTS', P .. 'live:agent:' .. aid) == 1 then
+      local capacity = tonumber(a[2]) or 0
+      local active = redis.call('SCARD', P .. 'agent:' .. aid .. ':convs')
+      if active < capacity then
+        local load = active / capacity
+        local last = tonumber(a[3]) or 0
+        if best == nil or load < best_load or (load == best_load and last < best_last) then
+          best, best_load, best_last = aid, load, last
+        end
+      end
+    end
+  end
+  return best
+end
+
+local function online_in_group(group)
+  for _, aid in ipairs(redis.call('SMEMBERS', P .. 'group:' .. group .. ':agents')) do
+    if redis.call('HGET', P .. 'agent:' .. aid, 'status') == 'online' then
+      return true
+    end
+  end
+  return false
+end
+
+local function assign(cid, aid, now)
+  local conv = P .. 'conv:' .. cid
+  local c = redis.call('HMGET', conv, 'session', 'group', 'queued_at')
+  redis.call('HSET', conv, 'state', 'assigned', 'agent', aid, 'assigned_at', now)
+  redis.call('HSETNX', conv, 'first_assigned_at', now)
+  redis.call('HDEL', conv, 'score')
+  redis.call('SADD', P .. 'agent:' .. aid .. ':convs', cid)
+  redis.call('HSET', P .. 'agent:' .. aid, 'last_assigned', now)
+  local name = redis.call('HGET', P .. 'agent:' .. aid, 'name') or aid
+  local id = log_event(c[1], cid, 'agent_joined', {agent_id = aid, agent_name = name})
+  publish({e = 'assigned', conv = cid, session = c[1], agent = aid, group = c[2],
+           waited_ms = now - (tonumber(c[3]) or now), at = now, id = id})
+end
+
+-- Put a conversation into a group's queue with the given score (lower is served first).
+local function enqueue(cid, group, score, now)
+  local conv = P .. 'conv:' .. cid
+  redis.call('ZADD', P .. 'queue:' .. group, score, cid)
+  redis.call('SADD', P .. 'queues', group)
+  redis.call('HSET', conv, 'state', 'queued', 'group', group, 'queued_at', now, 'score', score)
+  redis.call('HSETNX', conv, 'first_queued_at', now)
+  redis.call('HDEL', conv, 'agent')
+end
+
+-- A score that puts a conversation before everyone waiting in `group` (requeue after an
+-- agent vanished, transfer between groups: these shoppers already waited once).
+local function head_score(group)
+  local head = redis.call('ZRANGE', P .. 'queue:' .. group, 0, 0, 'WITHSCORES')
+  local seq = redis.call('INCR', P .. 'queue:seq')
+  if #head == 0 then
+    return seq - 1e12
+  end
+  return math.min(tonumber(head[2]) - 1, seq - 1e12)
+end
+
+-- Serve waiting shoppers while some agent has a free slot: always the oldest head among the
+-- groups a free agent can serve. Publishes one 'queue' event per group whose positions moved.
+local function drain(now)
+  local moved = {}
+  while true do
+    local heads = {}
+    for _, g in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
+      local h = redis.call('ZRANGE', P .. 'queue:' .. g, 0, 0, 'WITHSCORES')
+      if #h == 0 then
+        redis.call('SREM', P .. 'queues', g)
+      else
+        heads[#heads + 1] = {g, h[1], tonumber(h[2])}
+      end
+    end
+    table.sort(heads, function(a, b) return a[3] < b[3] end)
+    local served = false
+    for _, h in ipairs(heads) do
+      local aid = free_agent(h[1])
+      if aid then
+        redis.call('ZREM', P .. 'queue:' .. h[1], h[2])
+        assign(h[2], aid, now)
+        moved[h[1]] = true
+        served = true
+        break
+      end
+    end
+    if not served then
+      break
+    end
+  end
+  for g, _ in pairs(moved) do
+    publish({e = 'queue', group = g})
+  end
+end
+
+-- Take a conversation out of its queue without serving it; the shopper stays with the bot.
+local function leave_queue(cid, reason, now)
+  local conv = P .. 'conv:' .. cid
+  local c = redis.call('HMGET', conv, 'group', 'session')
+  if c[1] then
+    redis.call('ZREM', P .. 'queue:' .. c[1], cid)
+  end
+  redis.call('HSET', conv, 'state', 'bot', 'left_queue_at', now, 'left_queue_reason', reason)
+  redis.call('HINCRBY', conv, 'abandoned', 1)
+  redis.call('HDEL', conv, 'score')
+  local id = log_event(c[2], cid, 'left_queue', {reason = reason})
+  publish({e = 'left_queue', conv = cid, session = c[2], group = c[1], reason = reason, id = id})
+  if c[1] then
+    publish({e = 'queue', group = c[1]})
+  end
+end
+
+-- Every conversation of an agent goes back to the head of its group's queue.
+local function requeue_agent(aid, now)
+  local convs = redis.call('SMEMBERS', P .. 'agent:' .. aid .. ':convs')
+  for _, cid in ipairs(convs) do
+    local conv = P .. 'conv:' .. cid
+    local c = redis.call('HMGET', conv, 'state', 'agent', 'group', 'session')
+    if c[1] == 'assigned' and c[2] == aid then
+      enqueue(cid, c[3], head_score(c[3]), now)
+      redis.call('HINCRBY', conv, 'requeued', 1)
+      local id = log_event(c[4], cid, 'requeued', {agent_id = aid})
+      publish({e = 'requeued', conv = cid, session = c[4], group = c[3], agent = aid, id = id})
+      publish({e = 'queue', group = c[3]})
+    end
+  end
+  redis.call('DEL', P .. 'agent:' .. aid .. ':convs')
+  return #convs
+end

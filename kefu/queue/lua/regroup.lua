@@ -1,0 +1,26 @@
+-- An agent hands a conversation to another skill group, transcript kept. ARGV: prefix,
+-- conversation id, agent id (must own it), target group.
+local cid, aid, group = ARGV[2], ARGV[3], ARGV[4]
+local conv = P .. 'conv:' .. cid
+local c = redis.call('HMGET', conv, 'state', 'agent', 'group', 'session')
+if c[1] ~= 'assigned' or c[2] ~= aid then
+  return result({status = 'not_yours'})
+end
+if not online_in_group(group) then
+  return result({status = 'no_agents'})
+end
+local now = now_ms()
+redis.call('SREM', P .. 'agent:' .. aid .. ':convs', cid)
+redis.call('HINCRBY', conv, 'transfers', 1)
+enqueue(cid, group, head_score(group), now)
+local tid = log_event(c[4], cid, 'transferred', {agent_id = aid, group = group})
+publish({e = 'transferred', conv = cid, session = c[4], agent = aid, from_group = c[3], group = group, id = tid})
+drain(now)
+local state = redis.call('HMGET', conv, 'state', 'agent')
+if state[1] == 'assigned' then
+  return result({status = 'assigned', agent = state[2], group = group})
+end
+local id = log_event(c[4], cid, 'queued', {group = group})
+publish({e = 'queued', conv = cid, session = c[4], group = group, id = id})
+return result({status = 'queued', group = group,
+               position = redis.call('ZRANK', P .. 'queue:' .. group, cid) + 1})

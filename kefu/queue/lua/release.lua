@@ -1,0 +1,33 @@
+-- Close a conversation. ARGV: prefix, conversation id, closed by (agent|shopper|timeout),
+-- the agent who must own it ('' when the shopper or the system closes it).
+local cid, by, owner = ARGV[2], ARGV[3], ARGV[4]
+local conv = P .. 'conv:' .. cid
+local c = redis.call('HMGET', conv, 'state', 'agent', 'group', 'session', 'assigned_at')
+if not c[1] then
+  return result({status = 'missing'})
+end
+if owner ~= '' and (c[1] ~= 'assigned' or c[2] ~= owner) then
+  return result({status = 'not_yours'})
+end
+if c[1] == 'closed' then
+  return result({status = 'already_closed'})
+end
+local now = now_ms()
+if c[1] == 'assigned' then
+  redis.call('SREM', P .. 'agent:' .. c[2] .. ':convs', cid)
+  local handled = (now - (tonumber(c[5]) or now)) / 1000
+  redis.call('LPUSH', P .. 'handle-times:' .. c[3], handled)
+  redis.call('LTRIM', P .. 'handle-times:' .. c[3], 0, 49)
+elseif c[1] == 'queued' then
+  redis.call('ZREM', P .. 'queue:' .. c[3], cid)
+  redis.call('HINCRBY', conv, 'abandoned', 1)
+  publish({e = 'queue', group = c[3]})
+end
+redis.call('HSET', conv, 'state', 'closed', 'closed_at', now, 'closed_by', by)
+redis.call('HDEL', conv, 'score')
+local id = log_event(c[4], cid, 'closed', {by = by})
+-- Quality inspection picks closed conversations from here (any instance, once each).
+redis.call('RPUSH', P .. 'qa:pending', cid)
+publish({e = 'closed', conv = cid, session = c[4], agent = c[2] or '', by = by, prev = c[1], id = id})
+drain(now)
+return result({status = 'closed', prev = c[1], agent = c[2] or ''})

@@ -1,0 +1,41 @@
+"""The queue's Lua scripts: each is the shared prelude plus its own body, run with EVALSHA."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+__all__ = ["SCRIPT_NAMES", "Scripts"]
+
+SCRIPT_NAMES = ("transfer", "release", "agent_status", "regroup", "janitor", "append", "turn")
+
+
+def _source(name: str) -> str:
+    return resources.files("kefu.queue").joinpath(f"lua/{name}.lua").read_text(encoding="utf-8")
+
+
+class Scripts:
+    """Registered scripts of one Redis client. `await scripts.run("transfer", keys, prefix, ...)`.
+
+    Every script takes KEYS[1] (any key of the shop, for Cluster routing) and ARGV[1] (the
+    shop's key prefix); redis-py reloads a script by itself if the server lost it (a restart).
+    """
+
+    def __init__(self, redis: Redis) -> None:
+        prelude = _source("prelude")
+        self._scripts: dict[str, AsyncScript] = {
+            name: redis.register_script(prelude + "\n" + _source(name)) for name in SCRIPT_NAMES
+        }
+
+    async def raw(self, name: str, route_key: str, *args: str | int | float) -> Any:
+        return await self._scripts[name](keys=[route_key], args=list(args))
+
+    async def json(self, name: str, route_key: str, *args: str | int | float) -> dict[str, Any]:
+        """Run a script that answers with a JSON object."""
+        out = await self.raw(name, route_key, *args)
+        result: dict[str, Any] = json.loads(out)
+        return result

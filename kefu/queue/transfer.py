@@ -1,0 +1,122 @@
+"""The transfer queue of one shop: ask for a human, assign, close, requeue — each one Lua step."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Literal
+
+from pydantic import BaseModel
+from redis.asyncio import Redis
+
+from kefu.queue.keys import ShopKeys
+from kefu.queue.scripts import Scripts
+
+__all__ = ["AgentSlots", "CloseResult", "Queue", "TransferResult"]
+
+AgentStatus = Literal["online", "away", "offline"]
+
+
+class TransferResult(BaseModel):
+    status: Literal[
+        "assigned",
+        "queued",
+        "offline",
+        "already_queued",
+        "already_assigned",
+        "closed",
+        "missing",
+        "no_agents",
+        "not_yours",
+    ]
+    agent: str | None = None
+    group: str | None = None
+    position: int | None = None
+
+
+class CloseResult(BaseModel):
+    status: Literal["closed", "already_closed", "missing", "not_yours"]
+    prev: str | None = None
+    agent: str | None = None
+
+
+class AgentSlots(BaseModel):
+    status: Literal["online", "away", "offline", "missing"]
+    capacity: int = 0
+    active: int = 0
+
+
+class Queue:
+    """Assignment is atomic in Redis: never two agents for one shopper, never an agent above
+    capacity, FIFO within a group (priority and requeued shoppers first), also when several
+    kefu instances race. Every change is published on the shop's event channel."""
+
+    def __init__(self, redis: Redis, scripts: Scripts, shop: str) -> None:
+        self.redis = redis
+        self.scripts = scripts
+        self.keys = ShopKeys(shop)
+
+    async def request(self, conversation_id: str, group: str, *, priority: int = 0) -> TransferResult:
+        """The shopper asks for a human: assigned at once, queued, or told the shop is offline."""
+        out = await self.scripts.json(
+            "transfer", self.keys.queues, self.keys.prefix, conversation_id, group, priority
+        )
+        return TransferResult.model_validate(out)
+
+    async def close(self, conversation_id: str, by: str, *, owner: str | None = None) -> CloseResult:
+        """Close; with `owner`, only if that agent holds the conversation. Frees the slot."""
+        out = await self.scripts.json(
+            "release", self.keys.queues, self.keys.prefix, conversation_id, by, owner or ""
+        )
+        return CloseResult.model_validate(out)
+
+    async def set_agent(
+        self, agent_id: str, *, status: AgentStatus | None = None, capacity: int | None = None
+    ) -> AgentSlots:
+        """Change status and/or capacity; a slot that opens is filled from the queue at once."""
+        out = await self.scripts.json(
+            "agent_status",
+            self.keys.queues,
+            self.keys.prefix,
+            agent_id,
+            status or "",
+            "" if capacity is None else capacity,
+        )
+        return AgentSlots.model_validate(out)
+
+    async def regroup(self, conversation_id: str, agent_id: str, group: str) -> TransferResult:
+        """The agent hands the conversation to another skill group; it goes to that queue's head."""
+        out = await self.scripts.json(
+            "regroup", self.keys.queues, self.keys.prefix, conversation_id, agent_id, group
+        )
+        return TransferResult.model_validate(out)
+
+    async def janitor(self, *, retention_s: float = 0) -> dict[str, int]:
+        """Requeue conversations of agents whose presence expired; drop shoppers who left or
+        waited past the shop's queue timeout; close idle chats; forget what is past retention."""
+        return await self.scripts.json("janitor", self.keys.queues, self.keys.prefix, int(retention_s * 1000))
+
+    async def position(self, conversation_id: str, group: str) -> int | None:
+        rank: int | None = await self.redis.zrank(self.keys.queue(group), conversation_id)  # type: ignore[assignment]
+        return None if rank is None else rank + 1
+
+    async def waiting(self) -> dict[str, int]:
+        """How many shoppers wait, per group."""
+        groups = sorted(str(g) for g in await self.redis.smembers(self.keys.queues))
+        if not groups:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for group in groups:
+                pipe.zcard(self.keys.queue(group))
+            counts = await pipe.execute()
+        return {g: int(n) for g, n in zip(groups, counts, strict=True) if n}
+
+    async def estimated_wait_s(self, group: str, position: int) -> int:
+        """position × recent handling time ÷ free-able slots of the group's online agents."""
+        handled = [float(x) for x in await self.redis.lrange(self.keys.handle_times(group), 0, 49)]
+        per_conversation = statistics.median(handled) if handled else 180.0
+        slots = 0
+        for agent_id in await self.redis.smembers(self.keys.group_agents(group)):
+            status, capacity = await self.redis.hmget(self.keys.agent(str(agent_id)), "status", "capacity")
+            if status == "online":
+                slots += int(capacity or 0)
+        return round(position * per_conversation / max(slots, 1))

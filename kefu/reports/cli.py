@@ -1,0 +1,103 @@
+"""`kefu qa report`: inspect a shop's conversations of a period and print the flags."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import datetime as dt
+import io
+import json
+import sys
+
+from kefu.errors import KefuError
+
+__all__ = ["add_qa_commands"]
+
+
+def add_qa_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    qa = commands.add_parser("qa", help="automated quality inspection of agent conversations")
+    qa_commands = qa.add_subparsers(dest="qa_command", required=True, metavar="COMMAND")
+    report = qa_commands.add_parser(
+        "report", help="inspect the conversations of a period and print the flags"
+    )
+    report.add_argument("--shop", required=True)
+    report.add_argument("--since", required=True, help="YYYY-MM-DD (the shop's time zone) or epoch ms")
+    report.add_argument("--until", help="YYYY-MM-DD or epoch ms, exclusive (default: end of today)")
+    report.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    report.set_defaults(handler=_report)
+
+
+COLUMNS = ("time", "rule", "agent", "conversation", "detail", "evidence")
+
+
+def _rows(flags: list[dict[str, object]], zone: dt.tzinfo) -> list[dict[str, str]]:
+    rows = []
+    for f in flags:
+        at = dt.datetime.fromtimestamp(int(f["at"]) / 1000, zone)  # type: ignore[call-overload]
+        evidence = "; ".join(
+            f"{e['sender']}@{dt.datetime.fromtimestamp(e['ts'] / 1000, zone):%H:%M:%S} {e['message_id']}"
+            for e in f["evidence"]  # type: ignore[attr-defined]
+        )
+        rows.append(
+            {
+                "time": f"{at:%Y-%m-%d %H:%M:%S}",
+                "rule": str(f["rule"]),
+                "agent": str(f.get("agent_name") or f.get("agent_id") or "-"),
+                "conversation": str(f["conversation_id"]),
+                "detail": str(f["detail"]),
+                "evidence": evidence,
+            }
+        )
+    return rows
+
+
+def render(flags: list[dict[str, object]], fmt: str, zone: dt.tzinfo) -> str:
+    if fmt == "json":
+        return json.dumps(flags, ensure_ascii=False, indent=2)
+    rows = _rows(flags, zone)
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+        return out.getvalue()
+    if not rows:
+        return "no flags"
+    shown = ("time", "rule", "agent", "conversation", "detail")
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in shown}
+    lines = ["  ".join(c.ljust(widths[c]) for c in shown)]
+    lines += ["  ".join(r[c].ljust(widths[c]) for c in shown) for r in rows]
+    lines.append(f"{len(rows)} flag(s)")
+    return "\n".join(lines)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from kefu.queue.client import connect
+    from kefu.reports.flags import inspect_period
+    from kefu.server.accounts import Accounts
+    from kefu.server.cli import embedded_redis
+    from kefu.server.reports_api import parse_period, shop_zone
+    from kefu.server.shops import ShopStore, shop_exists
+    from kefu.settings import Settings
+
+    async def run(url: str) -> str:
+        redis = connect(url)
+        try:
+            if not await shop_exists(redis, args.shop):
+                raise KefuError(f"no shop {args.shop!r}")
+            config = await ShopStore(redis, args.shop).config()
+            zone = shop_zone(config)
+            since, until = parse_period(args.since, args.until, zone)
+            flags = await inspect_period(redis, args.shop, since, until, config.qa)
+            names = {u.id: u.name for u in await Accounts(redis, args.shop).all()}
+            data = [{**f.model_dump(), "agent_name": names.get(f.agent_id or "")} for f in flags]
+            return render(data, args.format, zone)
+        finally:
+            await redis.aclose()
+
+    with embedded_redis(Settings()) as settings:
+        assert settings.redis_url
+        output = asyncio.run(run(settings.redis_url))
+    sys.stdout.write(output.rstrip("\n") + "\n")
+    return 0

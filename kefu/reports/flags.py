@@ -1,0 +1,116 @@
+"""Where inspection results live: flags stored per shop, the worker that inspects closed
+conversations, and batch inspection for a period."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from kefu.queue.keys import SHOPS, ShopKeys
+from kefu.reports.qa import Flag, QaRules, inspect
+from kefu.reports.records import ConversationRecord, load_records, load_transcript
+
+__all__ = ["FlagStore", "QaWorker", "RulesFor", "inspect_period"]
+
+log = structlog.get_logger(__name__)
+
+
+class FlagStore:
+    """Flags of one shop. Saving is idempotent: a flag id names conversation, rule and number."""
+
+    def __init__(self, redis: Redis, shop: str) -> None:
+        self.redis = redis
+        self.keys = ShopKeys(shop)
+
+    async def replace(self, conversation_id: str, flags: list[Flag]) -> None:
+        """The flags of one conversation, replacing an earlier inspection of it."""
+        old = [
+            str(k)
+            for k in await self.redis.zrangebyscore(self.keys.qa_index, "-inf", "+inf")
+            if str(k).startswith(conversation_id + ":")
+        ]
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if old:
+                pipe.hdel(self.keys.qa_flags, *old)
+                pipe.zrem(self.keys.qa_index, *old)
+            for f in flags:
+                pipe.hset(self.keys.qa_flags, f.id, f.model_dump_json())
+                pipe.zadd(self.keys.qa_index, {f.id: f.at})
+            await pipe.execute()
+
+    async def query(
+        self, since: int, until: int, *, agent: str | None = None, rule: str | None = None, limit: int = 1000
+    ) -> list[Flag]:
+        ids = [str(i) for i in await self.redis.zrangebyscore(self.keys.qa_index, since, f"({until}")]
+        if not ids:
+            return []
+        raw = await self.redis.hmget(self.keys.qa_flags, ids)
+        flags = [Flag.model_validate_json(r) for r in raw if r]
+        flags = [
+            f for f in flags if (agent is None or f.agent_id == agent) and (rule is None or f.rule == rule)
+        ]
+        return sorted(flags, key=lambda f: -f.at)[:limit]
+
+
+# The rules of a shop (its settings), looked up by whoever runs the inspection.
+RulesFor = Callable[[str], Awaitable[QaRules]]
+
+
+async def inspect_record(redis: Redis, shop: str, record: ConversationRecord, rules: QaRules) -> list[Flag]:
+    flags = inspect(record, await load_transcript(redis, shop, record), rules)
+    await FlagStore(redis, shop).replace(record.id, flags)
+    return flags
+
+
+async def inspect_period(redis: Redis, shop: str, since: int, until: int, rules: QaRules) -> list[Flag]:
+    """Batch inspection: every conversation created in the period (stored, then returned)."""
+    flags: list[Flag] = []
+    for record in await load_records(redis, shop, since, until):
+        if record.reached_agent or record.first_queued_at is not None:
+            flags.extend(await inspect_record(redis, shop, record, rules))
+    return sorted(flags, key=lambda f: f.at)
+
+
+class QaWorker:
+    """Inspects conversations as they close (the scripts queue them per shop). Every instance
+    runs one; LPOP hands each conversation to exactly one of them."""
+
+    def __init__(self, redis: Redis, rules_for: RulesFor, *, interval_s: float = 1.0) -> None:
+        self.redis = redis
+        self.rules_for = rules_for
+        self.interval_s = interval_s
+
+    async def run_once(self) -> int:
+        done = 0
+        for shop in sorted(str(s) for s in await self.redis.smembers(SHOPS)):
+            keys = ShopKeys(shop)
+            pending = await self.redis.lpop(keys.qa_pending, 50)
+            if not pending:
+                continue
+            rules = await self.rules_for(shop)
+            for conversation_id in pending:
+                data = await self.redis.hgetall(keys.conversation(str(conversation_id)))
+                if data:
+                    record = ConversationRecord.from_hash({str(k): str(v) for k, v in data.items()})
+                    await inspect_record(self.redis, shop, record, rules)
+                    done += 1
+        return done
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except RedisError as exc:
+                log.warning("qa_failed", error=str(exc))
+            await asyncio.sleep(self.interval_s)
+
+    @staticmethod
+    async def stop(task: asyncio.Task[None]) -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,344 @@
+"""Automated quality inspection (质检) of agent conversations: explainable rules over a
+transcript, each flag naming the rule, the agent and the messages that show it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from kefu.queue.log import Entry
+from kefu.reports.records import ConversationRecord
+
+__all__ = ["RULES", "Evidence", "Flag", "QaRules", "count_sentences", "inspect"]
+
+Rule = Literal["slow_first_response", "slow_reply", "over_messaging", "no_needs_discovery", "left_waiting"]
+RULES: tuple[Rule, ...] = (
+    "slow_first_response",
+    "slow_reply",
+    "over_messaging",
+    "no_needs_discovery",
+    "left_waiting",
+)
+Pattern = Annotated[str, StringConstraints(min_length=1, max_length=60)]
+
+
+class QaRules(BaseModel):
+    """Each rule's threshold; 0 (or an empty pattern list) switches a rule off."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # The agent's first message more than this after taking the chat.
+    slow_first_response_s: Annotated[int, Field(ge=0, le=3600)] = 20
+    # A shopper message left unanswered by the agent for longer than this.
+    slow_reply_s: Annotated[int, Field(ge=0, le=86400)] = 60
+    # Agent sentences per shopper sentence within a window, above which the agent floods.
+    over_messaging_ratio: Annotated[float, Field(ge=0, le=1000)] = 10
+    over_messaging_window_s: Annotated[int, Field(ge=10, le=3600)] = 300
+    # A sales conversation (the shopper asks what to buy) where the agent recommended before
+    # asking about the need: patterns are plain substrings, case-insensitive.
+    sales_patterns: list[Pattern] = Field(
+        default_factory=lambda: [
+            "推荐",
+            "哪个好",
+            "哪款",
+            "买哪",
+            "选哪",
+            "适合我",
+            "有什么好",
+            "想买",
+            "送人",
+            "送给",
+            "recommend",
+            "which one",
+            "what should i buy",
+            "looking for",
+            "suggest",
+        ]
+    )
+    recommend_patterns: list[Pattern] = Field(
+        default_factory=lambda: [
+            "推荐",
+            "建议您",
+            "建议你",
+            "可以买",
+            "可以选",
+            "就选",
+            "这款",
+            "那款",
+            "试试",
+            "入手",
+            "recommend",
+            "i suggest",
+            "go for",
+            "you should get",
+            "try the",
+        ]
+    )
+    needs_patterns: list[Pattern] = Field(
+        default_factory=lambda: [
+            "需要什么",
+            "为什么",
+            "什么用途",
+            "用途",
+            "做什么用",
+            "用来",
+            "预算",
+            "平时",
+            "喜欢",
+            "也",
+            "还",
+            "给谁",
+            "什么场合",
+            "多大",
+            "身高",
+            "体重",
+            "肤质",
+            "what do you need",
+            "what for",
+            "why",
+            "budget",
+            "usually",
+            "prefer",
+            "who is it for",
+            "what will you use",
+        ]
+    )
+    # Queued longer than this, or left the queue before an agent came.
+    left_waiting_s: Annotated[int, Field(ge=0, le=86400)] = 120
+
+
+class Evidence(BaseModel):
+    message_id: str | None
+    ts: int
+    sender: str
+    text: str
+    # For system lines: what happened (agent_joined, queued, left_queue, closed…).
+    event: str | None = None
+
+
+class Flag(BaseModel):
+    id: str
+    conversation_id: str
+    rule: Rule
+    agent_id: str | None
+    at: int  # when it happened (epoch ms)
+    detail: str
+    evidence: list[Evidence]
+
+
+_SENTENCE = re.compile(r"[。！？!?；;\n…]+|(?<=[a-zA-Z0-9])\.(?:\s+|$)")
+
+
+def count_sentences(text: str) -> int:
+    """Sentences, the way shop agents write them: split on 。！？!?；; newlines and ". "."""
+    return sum(1 for part in _SENTENCE.split(text) if part.strip())
+
+
+def _has(text: str, patterns: Iterable[str]) -> str | None:
+    folded = text.casefold()
+    return next((p for p in patterns if p.casefold() in folded), None)
+
+
+# flag(rule, agent id, when, what it means, the lines that show it)
+FlagFn = Callable[[Rule, str | None, int, str, list[Entry]], None]
+
+
+def _evidence(entry: Entry) -> Evidence:
+    return Evidence(
+        message_id=entry.id, ts=entry.ts, sender=entry.sender, text=entry.text[:300], event=entry.event
+    )
+
+
+@dataclass
+class _Phase:
+    """One stretch of the conversation held by one agent."""
+
+    agent_id: str
+    joined: Entry
+    lines: list[Entry] = field(default_factory=list)
+    end: int | None = None
+
+
+def _phases(transcript: list[Entry]) -> list[_Phase]:
+    phases: list[_Phase] = []
+    current: _Phase | None = None
+    for entry in transcript:
+        if entry.sender == "system" and entry.event == "agent_joined" and entry.agent_id:
+            if current is not None:
+                current.end = entry.ts
+            current = _Phase(agent_id=entry.agent_id, joined=entry)
+            phases.append(current)
+        elif entry.sender == "system" and entry.event in ("requeued", "transferred", "closed"):
+            if current is not None:
+                current.end = entry.ts
+                current = None
+        elif current is not None and entry.sender in ("shopper", "agent"):
+            current.lines.append(entry)
+    return phases
+
+
+def inspect(record: ConversationRecord, transcript: list[Entry], rules: QaRules) -> list[Flag]:
+    """Every rule over one conversation; a good conversation gives an empty list."""
+    flags: list[Flag] = []
+
+    def flag(rule: Rule, agent: str | None, at: int, detail: str, evidence: list[Entry]) -> None:
+        n = sum(1 for f in flags if f.rule == rule)
+        flags.append(
+            Flag(
+                id=f"{record.id}:{rule}:{n}",
+                conversation_id=record.id,
+                rule=rule,
+                agent_id=agent,
+                at=at,
+                detail=detail,
+                evidence=[_evidence(e) for e in evidence],
+            )
+        )
+
+    for phase in _phases(transcript):
+        _first_response(phase, rules, flag)
+        _slow_replies(phase, rules, flag)
+        _over_messaging(phase, rules, flag)
+        _needs_discovery(phase, transcript, rules, flag)
+    _left_waiting(record, transcript, rules, flag)
+    return flags
+
+
+def _first_response(phase: _Phase, rules: QaRules, flag: FlagFn) -> None:
+    limit = rules.slow_first_response_s * 1000
+    if not limit:
+        return
+    first = next((e for e in phase.lines if e.sender == "agent"), None)
+    if first is not None:
+        waited = first.ts - phase.joined.ts
+        if waited > limit:
+            flag(
+                "slow_first_response",
+                phase.agent_id,
+                phase.joined.ts,
+                f"first reply {waited / 1000:.0f} s after taking the chat "
+                f"(limit {rules.slow_first_response_s} s)",
+                [phase.joined, first],
+            )
+    elif phase.end is not None and phase.end - phase.joined.ts > limit:
+        flag(
+            "slow_first_response",
+            phase.agent_id,
+            phase.joined.ts,
+            f"no reply in {(phase.end - phase.joined.ts) / 1000:.0f} s with the chat",
+            [phase.joined],
+        )
+
+
+def _slow_replies(phase: _Phase, rules: QaRules, flag: FlagFn) -> None:
+    limit = rules.slow_reply_s * 1000
+    if not limit:
+        return
+    waiting: Entry | None = None  # the first shopper line not yet answered
+    for entry in phase.lines:
+        if entry.sender == "shopper" and waiting is None:
+            waiting = entry
+        elif entry.sender == "agent" and waiting is not None:
+            if entry.ts - waiting.ts > limit:
+                flag(
+                    "slow_reply",
+                    phase.agent_id,
+                    waiting.ts,
+                    f"shopper waited {(entry.ts - waiting.ts) / 1000:.0f} s for an answer "
+                    f"(limit {rules.slow_reply_s} s)",
+                    [waiting, entry],
+                )
+            waiting = None
+    if waiting is not None and phase.end is not None and phase.end - waiting.ts > limit:
+        flag(
+            "slow_reply",
+            phase.agent_id,
+            waiting.ts,
+            f"shopper message never answered ({(phase.end - waiting.ts) / 1000:.0f} s until the chat ended)",
+            [waiting],
+        )
+
+
+def _over_messaging(phase: _Phase, rules: QaRules, flag: FlagFn) -> None:
+    if not rules.over_messaging_ratio:
+        return
+    window = rules.over_messaging_window_s * 1000
+    lines = phase.lines
+    for i, start in enumerate(lines):
+        if start.sender != "agent":
+            continue
+        inside = [e for e in lines[i:] if e.ts - start.ts <= window]
+        agent = sum(count_sentences(e.text) for e in inside if e.sender == "agent")
+        shopper = sum(count_sentences(e.text) for e in inside if e.sender == "shopper")
+        # Also count what the shopper said just before the agent's run: the agent answers it.
+        before = [e for e in lines[:i] if e.sender == "shopper" and start.ts - e.ts <= window]
+        shopper += sum(count_sentences(e.text) for e in before)
+        if agent > rules.over_messaging_ratio * max(1, shopper):
+            flag(
+                "over_messaging",
+                phase.agent_id,
+                start.ts,
+                f"{agent} agent sentences to {shopper} from the shopper within "
+                f"{rules.over_messaging_window_s} s "
+                f"(limit {rules.over_messaging_ratio:g} per shopper sentence)",
+                [e for e in inside if e.sender == "agent"][:10],
+            )
+            return  # one flag per chat is enough to look at it
+
+
+def _needs_discovery(phase: _Phase, transcript: list[Entry], rules: QaRules, flag: FlagFn) -> None:
+    if not (rules.sales_patterns and rules.recommend_patterns and rules.needs_patterns):
+        return
+    asked = next(
+        (e for e in transcript if e.sender == "shopper" and _has(e.text, rules.sales_patterns)), None
+    )
+    if asked is None:
+        return  # not a sales conversation
+    for entry in phase.lines:
+        if entry.sender != "agent":
+            continue
+        if _has(entry.text, rules.needs_patterns):
+            return  # the agent asked about the need first
+        pattern = _has(entry.text, rules.recommend_patterns)
+        if pattern:
+            flag(
+                "no_needs_discovery",
+                phase.agent_id,
+                entry.ts,
+                f"recommended (\u201c{pattern}\u201d) before asking what the shopper needs",
+                [asked, entry],
+            )
+            return
+
+
+def _left_waiting(record: ConversationRecord, transcript: list[Entry], rules: QaRules, flag: FlagFn) -> None:
+    limit = rules.left_waiting_s * 1000
+    if not limit:
+        return
+    queued = next((e for e in transcript if e.sender == "system" and e.event == "queued"), None)
+    joined = next((e for e in transcript if e.sender == "system" and e.event == "agent_joined"), None)
+    left = next((e for e in transcript if e.sender == "system" and e.event == "left_queue"), None)
+    if queued is None:
+        return
+    if joined is not None and joined.ts - queued.ts > limit:
+        flag(
+            "left_waiting",
+            joined.agent_id,
+            queued.ts,
+            f"waited {(joined.ts - queued.ts) / 1000:.0f} s in the queue (limit {rules.left_waiting_s} s)",
+            [queued, joined],
+        )
+    elif joined is None and (left is not None or record.abandoned):
+        end = left or next((e for e in transcript if e.sender == "system" and e.event == "closed"), None)
+        reason = (left.reason if left else None) or "closed"
+        flag(
+            "left_waiting",
+            None,
+            queued.ts,
+            f"left the queue before an agent came ({reason})",
+            [queued] + ([end] if end else []),
+        )

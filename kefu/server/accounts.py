@@ -1,0 +1,241 @@
+"""Agent and admin accounts: argon2 password hashes, signed expiring tokens, login throttling."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Annotated, Literal
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from redis.asyncio import Redis
+
+from kefu.errors import Conflict, NotFound, RateLimited, Unauthorized, Unprocessable
+from kefu.queue.agents import register_agent, unregister_agent
+from kefu.queue.keys import SECRET, ShopKeys
+
+__all__ = ["Accounts", "Claims", "Role", "TokenSigner", "User", "UserView", "load_secret"]
+
+Role = Literal["agent", "admin"]
+Username = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,39}$")]
+GroupName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+
+# argon2id with the library's defaults (RFC 9106 low-memory profile); one per process is fine.
+_hasher = PasswordHasher()
+
+
+class User(BaseModel):
+    """An account as stored (the password only as an argon2 hash)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    username: Username
+    role: Role
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+    capacity: Annotated[int, Field(ge=0, le=50)] = 3
+    groups: list[GroupName] = Field(default_factory=lambda: ["general"])
+    password_hash: str
+    disabled: bool = False
+    # Bumped on password reset or disable: every token issued before stops working.
+    token_version: int = 0
+
+    def view(self) -> UserView:
+        return UserView.model_validate(self.model_dump(exclude={"password_hash", "token_version"}))
+
+
+class UserView(BaseModel):
+    """What the API shows of an account."""
+
+    id: str
+    username: str
+    role: Role
+    name: str
+    capacity: int
+    groups: list[str]
+    disabled: bool
+
+
+class Claims(BaseModel):
+    """What a token says: who, which shop, which role, until when."""
+
+    sub: str
+    shop: str
+    role: Role
+    ver: int
+    exp: int
+
+
+async def load_secret(redis: Redis, configured: str | None) -> str:
+    """KEFU_SECRET_KEY, else one random secret created once in Redis and shared by all instances."""
+    if configured:
+        return configured
+    await redis.set(SECRET, secrets.token_urlsafe(48), nx=True)
+    secret = await redis.get(SECRET)
+    assert secret is not None
+    return str(secret)
+
+
+class TokenSigner:
+    """HS256 JWTs carrying `Claims`; verification checks signature and expiry."""
+
+    def __init__(self, secret: str, ttl_s: int) -> None:
+        self._secret = secret
+        self.ttl_s = ttl_s
+
+    def issue(self, user: User, shop: str) -> tuple[str, int]:
+        expires = int(time.time()) + self.ttl_s
+        claims = Claims(sub=user.id, shop=shop, role=user.role, ver=user.token_version, exp=expires)
+        return jwt.encode(claims.model_dump(), self._secret, algorithm="HS256"), expires
+
+    def verify(self, token: str) -> Claims:
+        try:
+            payload = jwt.decode(
+                token, self._secret, algorithms=["HS256"], options={"require": ["exp", "sub"]}
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("token expired; log in again", code="token_expired") from None
+        except jwt.InvalidTokenError:
+            raise Unauthorized("invalid token", code="token_invalid") from None
+        return Claims.model_validate(payload)
+
+
+def _check_password(password: str) -> None:
+    if len(password) < 8:
+        raise Unprocessable(
+            "password must have at least 8 characters",
+            details=[{"field": "password", "message": "at least 8 characters"}],
+        )
+
+
+class Accounts:
+    """The accounts of one shop. Agents also get a seat in the queue (name, capacity, groups)."""
+
+    def __init__(self, redis: Redis, shop: str) -> None:
+        self.redis = redis
+        self.shop = shop
+        self.keys = ShopKeys(shop)
+
+    async def add(
+        self,
+        username: str,
+        password: str,
+        *,
+        role: Role,
+        name: str | None = None,
+        capacity: int = 3,
+        groups: list[str] | None = None,
+    ) -> User:
+        _check_password(password)
+        user = User(
+            id=secrets.token_hex(6),
+            username=username,
+            role=role,
+            name=name or username,
+            capacity=capacity,
+            groups=groups or ["general"],
+            password_hash=_hasher.hash(password),
+        )
+        if not await self.redis.hsetnx(self.keys.users, user.username, user.model_dump_json()):
+            raise Conflict(f"user {username!r} already exists", code="user_exists")
+        await self._seat(user)
+        return user
+
+    async def _seat(self, user: User) -> None:
+        if user.disabled:
+            await unregister_agent(self.redis, self.shop, user.id)
+        else:
+            # Admins get a seat too: a shop owner often answers chats herself.
+            await register_agent(
+                self.redis, self.shop, user.id, name=user.name, capacity=user.capacity, groups=user.groups
+            )
+
+    async def get(self, username: str) -> User:
+        raw = await self.redis.hget(self.keys.users, username)
+        if raw is None:
+            raise NotFound(f"no user {username!r}")
+        return User.model_validate_json(raw)
+
+    async def by_id(self, user_id: str) -> User:
+        for user in await self.all():
+            if user.id == user_id:
+                return user
+        raise NotFound(f"no user with id {user_id!r}")
+
+    async def all(self) -> list[User]:
+        raw = await self.redis.hvals(self.keys.users)
+        return sorted((User.model_validate_json(r) for r in raw), key=lambda u: u.username)
+
+    async def update(
+        self,
+        username: str,
+        *,
+        name: str | None = None,
+        capacity: int | None = None,
+        groups: list[str] | None = None,
+        disabled: bool | None = None,
+        password: str | None = None,
+        role: Role | None = None,
+    ) -> User:
+        user = await self.get(username)
+        changes: dict[str, object] = {}
+        if name is not None:
+            changes["name"] = name
+        if capacity is not None:
+            changes["capacity"] = capacity
+        if groups is not None:
+            changes["groups"] = groups
+        if role is not None:
+            changes["role"] = role
+        if disabled is not None:
+            changes["disabled"] = disabled
+            if disabled:
+                changes["token_version"] = user.token_version + 1
+        if password is not None:
+            _check_password(password)
+            changes["password_hash"] = _hasher.hash(password)
+            changes["token_version"] = user.token_version + 1
+        updated = User.model_validate({**user.model_dump(), **changes})
+        await self.redis.hset(self.keys.users, username, updated.model_dump_json())
+        await self._seat(updated)
+        return updated
+
+    async def login(self, username: str, password: str, *, max_failures: int, lockout_s: float) -> User:
+        """Check a password. After `max_failures` wrong ones in a row the account is locked for
+        `lockout_s` (per shop and username), whatever the password: brute force gets nowhere."""
+        failures_key = self.keys.login_failures(username.lower())
+        failures = int(await self.redis.get(failures_key) or 0)
+        if failures >= max_failures:
+            ttl = await self.redis.pttl(failures_key)
+            raise RateLimited("too many failed logins; try again later", retry_after=max(ttl, 1000) / 1000)
+        try:
+            user = await self.get(username)
+            _hasher.verify(user.password_hash, password)
+        except (NotFound, VerificationError, InvalidHashError):
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.incr(failures_key)
+                pipe.pexpire(failures_key, int(lockout_s * 1000))
+                await pipe.execute()
+            raise Unauthorized("wrong username or password", code="bad_credentials") from None
+        if user.disabled:
+            raise Unauthorized("this account is disabled", code="account_disabled")
+        await self.redis.delete(failures_key)
+        if _hasher.check_needs_rehash(user.password_hash):
+            # Stronger defaults since it was hashed: store a new hash (tokens stay valid).
+            user = user.model_copy(update={"password_hash": _hasher.hash(password)})
+            await self.redis.hset(self.keys.users, username, user.model_dump_json())
+        return user
+
+    async def authenticate(self, claims: Claims) -> User:
+        """The user a verified token speaks for, if the token is still good for it."""
+        if claims.shop != self.shop:
+            raise Unauthorized("token of another shop", code="token_invalid")
+        try:
+            user = await self.by_id(claims.sub)
+        except NotFound:
+            raise Unauthorized("the account no longer exists", code="token_invalid") from None
+        if user.disabled or user.token_version != claims.ver:
+            raise Unauthorized("token revoked; log in again", code="token_revoked")
+        return user

@@ -1,0 +1,362 @@
+"""The JSON API every signed-in user has (login, me, quick replies, tickets, transcripts), the
+health check and the OpenAPI document. Admin endpoints live in admin_api.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal, TypeVar
+
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from redis.exceptions import RedisError
+
+from kefu import __version__
+from kefu.errors import Forbidden, InvalidInput, NotFound, Unauthorized, Unprocessable
+from kefu.queue.client import stream_range
+from kefu.queue.keys import ShopKeys
+from kefu.server.accounts import Accounts, User, UserView
+from kefu.server.appkeys import hub_key, metrics_key, redis_key, routes_key, settings_key, signer_key
+from kefu.server.openapi import ApiRoutes
+from kefu.server.security import check_origin
+from kefu.server.sessions import now_ms
+from kefu.server.shops import shop_exists
+
+__all__ = ["QuickReply", "QuickReplies", "current_user", "read_json", "require_admin", "routes"]
+
+routes = ApiRoutes()
+M = TypeVar("M", bound=BaseModel)
+
+
+# ---- helpers ----
+
+
+async def read_json(request: web.Request, model: type[M], *, limit: int = 1 << 20) -> M:
+    """The request body as `model`: 400 for a body that is not JSON, 422 naming each invalid field."""
+    body = await _body(request, limit)
+    try:
+        data = orjson.loads(body or b"null")
+    except orjson.JSONDecodeError:
+        raise InvalidInput("body is not valid JSON", code="invalid_json") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        details = [
+            {
+                "field": ".".join(str(p) for p in e["loc"]) or "body",
+                "message": "unknown field" if e["type"] == "extra_forbidden" else e["msg"],
+            }
+            for e in exc.errors()
+        ]
+        raise Unprocessable(
+            "invalid request: " + "; ".join(f"{d['field']}: {d['message']}" for d in details), details=details
+        ) from None
+
+
+async def read_text(request: web.Request, *, limit: int = 4 << 20) -> str:
+    body = await _body(request, limit)
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("body is not UTF-8 text", code="invalid_encoding") from None
+
+
+async def _body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise InvalidInput(f"body larger than {limit} bytes", code="body_too_large")
+    body = await request.read()
+    if len(body) > limit:
+        raise InvalidInput(f"body larger than {limit} bytes", code="body_too_large")
+    return body
+
+
+async def current_user(request: web.Request) -> tuple[str, User]:
+    """(shop, user) of the bearer token (Authorization header, or `token` for websockets)."""
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else request.query.get("token", "")
+    if not token:
+        raise Unauthorized("log in first: no token", code="token_missing")
+    claims = request.app[signer_key].verify(token)
+    user = await Accounts(request.app[redis_key], claims.shop).authenticate(claims)
+    return claims.shop, user
+
+
+async def require_admin(request: web.Request) -> tuple[str, User]:
+    shop, user = await current_user(request)
+    if user.role != "admin":
+        raise Forbidden("this needs an admin account", code="admin_only")
+    return shop, user
+
+
+def json_response(data: Any, *, status: int = 200) -> web.Response:
+    payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
+    return web.Response(body=orjson.dumps(payload), status=status, content_type="application/json")
+
+
+# ---- models ----
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    shop: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class LoginAnswer(BaseModel):
+    token: str
+    expires_at: int
+    shop: str
+    user: UserView
+
+
+class Me(BaseModel):
+    shop: str
+    user: UserView
+
+
+class QuickReply(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    shortcut: Annotated[str, StringConstraints(strip_whitespace=True, max_length=30)] = ""
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class QuickReplies(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[QuickReply] = Field(max_length=200)
+
+
+class Ticket(BaseModel):
+    id: str
+    text: str
+    contact: str
+    ts: int
+    session_id: str
+    conversation_id: str
+    lang: str
+    handled: bool = False
+    handled_by: dict[str, str] | None = None
+    handled_at: int | None = None
+    note: str | None = None
+
+
+class Tickets(BaseModel):
+    items: list[Ticket]
+
+
+class HandleTicket(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] | None = None
+
+
+class WidgetInfo(BaseModel):
+    shop: str
+    name: str
+    # Whether a human could answer now (an agent online, within business hours).
+    agents_online: bool
+    # Whether this page's Origin may open the shopper socket (None: the request had no Origin).
+    origin_allowed: bool | None
+
+
+class ConversationView(BaseModel):
+    conversation: dict[str, Any]
+    transcript: list[dict[str, Any]]
+
+
+# ---- public ----
+
+
+@routes.route(
+    "POST",
+    "/api/login",
+    summary="Log in; answers a bearer token",
+    access="public",
+    body=LoginRequest,
+    response=LoginAnswer,
+)
+async def login(request: web.Request) -> web.Response:
+    body = await read_json(request, LoginRequest)
+    redis = request.app[redis_key]
+    settings = request.app[settings_key]
+    if not await shop_exists(redis, body.shop):
+        # Same answer as a wrong password: do not reveal which shops exist.
+        raise Unauthorized("wrong username or password", code="bad_credentials")
+    user = await Accounts(redis, body.shop).login(
+        body.username,
+        body.password,
+        max_failures=settings.login_max_failures,
+        lockout_s=settings.login_lockout_s,
+    )
+    token, expires = request.app[signer_key].issue(user, body.shop)
+    return json_response(LoginAnswer(token=token, expires_at=expires, shop=body.shop, user=user.view()))
+
+
+@routes.route("GET", "/healthz", summary="Liveness and Redis reachability", access="public")
+async def healthz(request: web.Request) -> web.Response:
+    hub = request.app[hub_key]
+    body: dict[str, Any] = {"status": "ok", "sockets": len(hub.sockets), "events": hub.subscribed.is_set()}
+    try:
+        await request.app[redis_key].ping()
+    except (RedisError, OSError) as exc:
+        body.update(status="unavailable", redis=str(exc))
+        return json_response(body, status=503)
+    return json_response(body)
+
+
+@routes.route(
+    "GET", "/metrics", summary="Prometheus metrics of this instance", access="public", response="text/plain"
+)
+async def metrics(request: web.Request) -> web.Response:
+    settings = request.app[settings_key]
+    if settings.metrics_token and request.headers.get("Authorization") != f"Bearer {settings.metrics_token}":
+        raise Unauthorized("metrics need the KEFU_METRICS_TOKEN bearer token", code="token_missing")
+    body = request.app[metrics_key].render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+@routes.route("GET", "/api/openapi.json", summary="This API, described as OpenAPI 3.1", access="public")
+async def openapi(request: web.Request) -> web.Response:
+    return json_response(request.app[routes_key].openapi(title="kefu", version=__version__))
+
+
+@routes.route(
+    "GET",
+    "/api/widget/{shop}",
+    summary="What the widget may show before connecting",
+    access="public",
+    response=WidgetInfo,
+)
+async def widget_info(request: web.Request) -> web.Response:
+    """Public and harmless: lets the widget say why it cannot connect (unknown shop, origin)."""
+    redis = request.app[redis_key]
+    shop = request.match_info["shop"]
+    if not await shop_exists(redis, shop):
+        raise NotFound(f"no shop {shop!r}", code="unknown_shop")
+    config = await request.app[hub_key].config(shop)
+    origin = request.headers.get("Origin")
+    allowed = None
+    if origin is not None:
+        try:
+            check_origin(request, config.allowed_origins or request.app[settings_key].allowed_origins)
+            allowed = True
+        except Forbidden:
+            allowed = False
+    online = bool(await redis.scard(ShopKeys(shop).agents_online))
+    if config.business_hours is not None and not config.business_hours.is_open(dt.datetime.now(dt.UTC)):
+        online = False
+    info = WidgetInfo(shop=shop, name=config.name, agents_online=online, origin_allowed=allowed)
+    response = json_response(info)
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+# ---- every signed-in user ----
+
+
+@routes.route("GET", "/api/me", summary="Who the token belongs to", response=Me)
+async def me(request: web.Request) -> web.Response:
+    shop, user = await current_user(request)
+    return json_response(Me(shop=shop, user=user.view()))
+
+
+@routes.route("GET", "/api/quick-replies", summary="The shop's quick replies (常用语)", response=QuickReplies)
+async def quick_replies(request: web.Request) -> web.Response:
+    shop, _ = await current_user(request)
+    raw = await request.app[redis_key].get(ShopKeys(shop).quick_replies)
+    return json_response(QuickReplies.model_validate_json(raw) if raw else QuickReplies(items=[]))
+
+
+def _ticket(entry_id: str, fields: dict[str, str], handled: dict[str, Any] | None) -> Ticket:
+    return Ticket(
+        id=entry_id,
+        text=fields.get("text", ""),
+        contact=fields.get("contact", ""),
+        ts=int(fields.get("ts", 0)),
+        session_id=fields.get("session", ""),
+        conversation_id=fields.get("conv", ""),
+        lang=fields.get("lang", "zh"),
+        handled=handled is not None,
+        handled_by=handled.get("by") if handled else None,
+        handled_at=handled.get("at") if handled else None,
+        note=handled.get("note") if handled else None,
+    )
+
+
+@routes.route(
+    "GET", "/api/tickets", summary="Messages shoppers left while nobody was online", response=Tickets
+)
+async def tickets(request: web.Request) -> web.Response:
+    shop, _ = await current_user(request)
+    status = request.query.get("status", "open")
+    if status not in ("open", "handled", "all"):
+        raise InvalidInput("status is open, handled or all", code="invalid_status")
+    redis = request.app[redis_key]
+    keys = ShopKeys(shop)
+    entries = await stream_range(redis, keys.tickets, count=500, reverse=True)
+    handled_raw = await redis.hgetall(keys.tickets_handled)
+    handled = {str(k): orjson.loads(v) for k, v in handled_raw.items()}
+    items = [_ticket(entry_id, fields, handled.get(entry_id)) for entry_id, fields in entries]
+    if status != "all":
+        items = [t for t in items if t.handled == (status == "handled")]
+    return json_response(Tickets(items=items))
+
+
+@routes.route(
+    "POST",
+    "/api/tickets/{id}/handle",
+    summary="Mark a left message handled",
+    body=HandleTicket,
+    response=Ticket,
+)
+async def handle_ticket(request: web.Request) -> web.Response:
+    shop, user = await current_user(request)
+    body = await read_json(request, HandleTicket)
+    ticket_id = request.match_info["id"]
+    redis = request.app[redis_key]
+    keys = ShopKeys(shop)
+    found = (
+        await stream_range(redis, keys.tickets, start=ticket_id, end=ticket_id)
+        if _is_stream_id(ticket_id)
+        else []
+    )
+    if not found:
+        raise NotFound(f"no ticket {ticket_id!r}")
+    record = {"by": {"id": user.id, "name": user.name}, "at": now_ms(), "note": body.note}
+    await redis.hset(keys.tickets_handled, ticket_id, orjson.dumps(record).decode())
+    await redis.publish(keys.events, orjson.dumps({"e": "ticket"}))
+    entry_id, fields = found[0]
+    return json_response(_ticket(entry_id, fields, record))
+
+
+def _is_stream_id(value: str) -> bool:
+    left, _, right = value.partition("-")
+    return left.isdigit() and right.isdigit() and len(value) <= 42
+
+
+@routes.route(
+    "GET",
+    "/api/conversations/{id}",
+    summary="A conversation's record and transcript",
+    response=ConversationView,
+)
+async def conversation(request: web.Request) -> web.Response:
+    shop, user = await current_user(request)
+    conversation_id = request.match_info["id"]
+    hub = request.app[hub_key]
+    record = await request.app[redis_key].hgetall(ShopKeys(shop).conversation(conversation_id))
+    if not record:
+        raise NotFound(f"no conversation {conversation_id!r}")
+    data = {str(k): str(v) for k, v in record.items()}
+    if user.role != "admin" and data.get("agent") != user.id:
+        raise Forbidden("only the agent holding this conversation (or an admin) may read it")
+    config = await hub.config(shop)
+    lang: Literal["zh", "en"] = "en" if data.get("lang") == "en" else "zh"
+    entries = await hub.sessions(shop).transcript(data["session"], conversation_id)
+    return json_response(
+        ConversationView(conversation=data, transcript=[hub.history_item(e, config, lang) for e in entries])
+    )

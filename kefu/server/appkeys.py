@@ -1,0 +1,38 @@
+"""Typed keys of everything the application holds (created in cleanup contexts in app.py)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+from kefu.faq.analyzer import Resources
+from kefu.queue.scripts import Scripts
+from kefu.server.accounts import TokenSigner
+from kefu.server.bot import Bots
+from kefu.server.hub import Hub
+from kefu.server.metrics import Metrics
+from kefu.server.openapi import ApiRoutes
+from kefu.settings import Settings
+
+__all__ = [
+    "bots_key",
+    "hub_key",
+    "metrics_key",
+    "redis_key",
+    "resources_key",
+    "routes_key",
+    "scripts_key",
+    "settings_key",
+    "signer_key",
+]
+
+settings_key = web.AppKey("settings", Settings)
+redis_key = web.AppKey("redis", Redis)
+scripts_key = web.AppKey("scripts", Scripts)
+resources_key = web.AppKey("resources", Resources)
+bots_key = web.AppKey("bots", Bots)
+hub_key = web.AppKey("hub", Hub)
+signer_key = web.AppKey("signer", TokenSigner)
+metrics_key = web.AppKey("metrics", Metrics)
+# Every JSON endpoint with its description (serves /api/openapi.json).
+routes_key = web.AppKey("routes", ApiRoutes)

@@ -1,0 +1,120 @@
+"""Where the bot decides: one matcher per shop, rebuilt when its corpus changes, and what the
+bot says for each decision."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from kefu.faq.analyzer import Resources
+from kefu.faq.matcher import Decision, Matcher, MatchResult
+from kefu.faq.normalize import normalize
+from kefu.queue.keys import ShopKeys
+from kefu.server.shops import ShopConfig, ShopStore
+
+__all__ = ["BotReply", "Bots", "compose_reply", "miss_key"]
+
+log = structlog.get_logger(__name__)
+
+
+class Bots:
+    """Matchers by shop. Built off the event loop (a big corpus takes a second); until a rebuild
+    is ready the previous matcher keeps answering. `watch()` polls corpus versions so every
+    instance picks up a change within `poll_s` (a published event makes it immediate)."""
+
+    def __init__(self, redis: Redis, resources: Resources, *, poll_s: float) -> None:
+        self.redis = redis
+        self.resources = resources
+        self.poll_s = poll_s
+        self._matchers: dict[str, tuple[int, Matcher]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def matcher(self, shop: str) -> Matcher:
+        loaded = self._matchers.get(shop)
+        if loaded is not None:
+            return loaded[1]
+        return await self._load(shop)
+
+    async def _load(self, shop: str) -> Matcher:
+        lock = self._locks.setdefault(shop, asyncio.Lock())
+        async with lock:
+            store = ShopStore(self.redis, shop)
+            version = await store.corpus_version()
+            loaded = self._matchers.get(shop)
+            if loaded is not None and loaded[0] == version:
+                return loaded[1]
+            corpus = await store.corpus()
+            matcher = await asyncio.to_thread(Matcher.from_corpus, corpus, resources=self.resources)
+            self._matchers[shop] = (version, matcher)
+            log.info("faq_loaded", shop=shop, version=version, faqs=len(corpus.faqs))
+            return matcher
+
+    async def refresh(self, shop: str | None = None) -> None:
+        """Reload every loaded shop (or one) whose corpus version moved."""
+        shops = [shop] if shop else list(self._matchers)
+        if not shops:
+            return
+        # One GET per shop in a pipeline, not MGET: on Redis Cluster the shops live in different slots.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for s in shops:
+                pipe.get(ShopKeys(s).faq_version)
+            versions = await pipe.execute()
+        for s, raw in zip(shops, versions, strict=True):
+            loaded = self._matchers.get(s)
+            if loaded is not None and loaded[0] != int(raw or 0):
+                await self._load(s)
+
+    async def watch(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except RedisError as exc:
+                log.warning("faq_poll_failed", error=str(exc))
+            await asyncio.sleep(self.poll_s)
+
+    @staticmethod
+    async def stop(task: asyncio.Task[None]) -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@dataclass(frozen=True, slots=True)
+class BotReply:
+    """What the bot writes to the log and sends: text, decision, FAQ and suggestions."""
+
+    text: str
+    decision: str
+    faq_id: str | None
+    suggestions: list[dict[str, Any]]
+
+    def extra(self, *, transfer: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {"decision": self.decision, "transfer": transfer}
+        if self.faq_id:
+            out["faq_id"] = self.faq_id
+        if self.suggestions:
+            out["suggestions"] = self.suggestions
+        return out
+
+
+def compose_reply(result: MatchResult, config: ShopConfig, lang: str) -> BotReply:
+    """The bot's words for a match result (transfers are handled by the caller)."""
+    suggestions = [{"faq_id": s.faq_id, "question": s.question} for s in result.suggestions]
+    if result.decision == Decision.ANSWER and result.answer:
+        return BotReply(result.answer, "answer", result.faq_id, suggestions)
+    if result.decision == Decision.GREETING:
+        return BotReply(config.greeting_reply.get(lang), "greeting", None, [])
+    if result.decision == Decision.SUGGEST and suggestions:
+        return BotReply(config.suggest.get(lang), "suggest", None, suggestions)
+    return BotReply(config.fallback.get(lang), "fallback", None, [])
+
+
+def miss_key(text: str) -> str:
+    """How an unanswered question is counted for the admin (normalized, so 包邮吗？ = 包邮吗)."""
+    return normalize(text)[:200]

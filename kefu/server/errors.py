@@ -1,0 +1,69 @@
+"""The one place errors become responses: RequestError → JSON 4xx, anything else → JSON 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from kefu.errors import RateLimited, RequestError
+from kefu.server.frames import error_frame
+
+__all__ = ["error_middleware", "error_response", "frame_for"]
+
+log = structlog.get_logger(__name__)
+
+
+def error_response(exc: RequestError) -> web.Response:
+    body: dict[str, Any] = {"error": {"code": exc.code, "message": exc.message}}
+    if exc.details is not None:
+        body["error"]["details"] = exc.details
+    headers = {}
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        body["error"]["retry_after"] = round(exc.retry_after, 1)
+    return web.json_response(body, status=exc.status, headers=headers)
+
+
+def frame_for(exc: RequestError, raw: str | None = None) -> dict[str, Any]:
+    """The error frame, naming the frame it answers (type, client_msg_id, conversation_id) when
+    that frame was readable, so a client can tie the error to what it sent."""
+    frame = error_frame(exc.code, exc.message)
+    if isinstance(exc, RateLimited):
+        frame["retry_after"] = round(exc.retry_after, 1)
+    if raw is not None and len(raw) < 70_000:
+        try:
+            sent = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return frame
+        if isinstance(sent, dict):
+            reply_to = {
+                k: sent[k]
+                for k in ("type", "client_msg_id", "conversation_id")
+                if isinstance(sent.get(k), str) and len(sent[k]) <= 64
+            }
+            if reply_to:
+                frame["in_reply_to"] = reply_to
+    return frame
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except RequestError as exc:
+        return error_response(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        return web.json_response(
+            {"error": {"code": exc.reason.lower().replace(" ", "_"), "message": exc.reason}},
+            status=exc.status,
+            headers={k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")},
+        )
+    except Exception:
+        log.exception("request_failed", path=request.path)
+        return web.json_response({"error": {"code": "internal", "message": "internal error"}}, status=500)

@@ -1,0 +1,202 @@
+"""Websocket frames: inbound ones validated at the edge (one discriminated union per socket),
+outbound ones built here so every frame type has one shape. docs/protocol.md describes both."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+
+from kefu.errors import InvalidInput
+from kefu.queue.log import Entry
+
+__all__ = [
+    "AgentFrame",
+    "ShopperFrame",
+    "dumps",
+    "entry_frame",
+    "error_frame",
+    "parse_agent",
+    "parse_shopper",
+]
+
+ClientMsgId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+ConversationId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]{1,40}$")]
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---- shopper → server ----
+
+
+class ShopperMessage(_Frame):
+    type: Literal["message"]
+    text: Text
+    client_msg_id: ClientMsgId
+
+
+class ShopperTransfer(_Frame):
+    type: Literal["transfer"]
+
+
+class ShopperTyping(_Frame):
+    type: Literal["typing"]
+
+
+class LeaveMessage(_Frame):
+    type: Literal["leave_message"]
+    text: Text
+    contact: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class Rate(_Frame):
+    type: Literal["rate"]
+    score: Annotated[int, Field(ge=1, le=5, strict=True)]
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] | None = None
+
+
+class ShopperClose(_Frame):
+    type: Literal["close"]
+
+
+class Ping(_Frame):
+    type: Literal["ping"]
+
+
+ShopperFrame = Annotated[
+    ShopperMessage | ShopperTransfer | ShopperTyping | LeaveMessage | Rate | ShopperClose | Ping,
+    Field(discriminator="type"),
+]
+
+# ---- agent → server ----
+
+
+class AgentStatus(_Frame):
+    type: Literal["status"]
+    status: Literal["online", "away", "offline"]
+
+
+class AgentMessage(_Frame):
+    type: Literal["message"]
+    conversation_id: ConversationId
+    text: Text
+    client_msg_id: ClientMsgId
+
+
+class AgentTyping(_Frame):
+    type: Literal["typing"]
+    conversation_id: ConversationId
+
+
+class AgentClose(_Frame):
+    type: Literal["close"]
+    conversation_id: ConversationId
+
+
+class AgentTransfer(_Frame):
+    type: Literal["transfer"]
+    conversation_id: ConversationId
+    group: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+
+
+AgentFrame = Annotated[
+    AgentStatus | AgentMessage | AgentTyping | AgentClose | AgentTransfer | Ping, Field(discriminator="type")
+]
+
+_shopper_adapter: TypeAdapter[ShopperFrame] = TypeAdapter(ShopperFrame)
+_agent_adapter: TypeAdapter[AgentFrame] = TypeAdapter(AgentFrame)
+_SHOPPER_TYPES = ("message", "transfer", "typing", "leave_message", "rate", "close", "ping")
+_AGENT_TYPES = ("status", "message", "typing", "close", "transfer", "ping")
+
+
+def _parse(raw: str, adapter: TypeAdapter[Any], known: tuple[str, ...]) -> Any:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidInput("frame is not valid JSON", code="invalid_json") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("a frame is a JSON object with a 'type'", code="invalid_frame")
+    kind = data.get("type")
+    if kind not in known:
+        raise InvalidInput(
+            f"unknown frame type {kind!r}; expected one of {', '.join(known)}", code="unknown_type"
+        )
+    try:
+        return adapter.validate_python(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'][1:]) or 'frame'}: {err['msg']}" for err in exc.errors()
+        )
+        raise InvalidInput(f"invalid {kind} frame: {problems}", code="invalid_frame") from None
+
+
+def parse_shopper(raw: str) -> ShopperFrame:
+    frame: ShopperFrame = _parse(raw, _shopper_adapter, _SHOPPER_TYPES)
+    return frame
+
+
+def parse_agent(raw: str) -> AgentFrame:
+    frame: AgentFrame = _parse(raw, _agent_adapter, _AGENT_TYPES)
+    return frame
+
+
+# ---- server → client ----
+
+
+def dumps(frame: dict[str, Any]) -> str:
+    return orjson.dumps(frame).decode()
+
+
+def error_frame(code: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message}
+
+
+def entry_dict(entry: Entry) -> dict[str, Any]:
+    """A log line as it appears in `history` and agent transcripts."""
+    out: dict[str, Any] = {
+        "id": entry.id,
+        "from": entry.sender,
+        "text": entry.text,
+        "ts": entry.ts,
+        "conversation_id": entry.conversation_id,
+    }
+    if entry.faq_id:
+        out["faq_id"] = entry.faq_id
+    if entry.decision:
+        out["decision"] = entry.decision
+    if entry.suggestions is not None:
+        out["suggestions"] = entry.suggestions
+    if entry.agent_id:
+        out["agent"] = {"id": entry.agent_id, "name": entry.agent_name}
+    if entry.client_msg_id:
+        out["client_msg_id"] = entry.client_msg_id
+    if entry.transfer:
+        out["actions"] = [{"type": "transfer"}]
+    return out
+
+
+def entry_frame(entry: Entry, *, transfer_label: str) -> dict[str, Any]:
+    """The live frame a shopper gets for a log line written by someone else."""
+    if entry.sender == "agent":
+        return {
+            "type": "agent",
+            "id": entry.id,
+            "text": entry.text,
+            "ts": entry.ts,
+            "agent": {"id": entry.agent_id, "name": entry.agent_name},
+        }
+    frame: dict[str, Any] = {
+        "type": "bot",
+        "id": entry.id,
+        "text": entry.text,
+        "ts": entry.ts,
+        "decision": entry.decision or "notice",
+        "faq_id": entry.faq_id,
+        "suggestions": [{"faq_id": s["faq_id"], "question": s["question"]} for s in entry.suggestions or []],
+        "actions": [{"type": "transfer", "label": transfer_label}] if entry.transfer else [],
+    }
+    return frame

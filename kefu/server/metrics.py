@@ -1,0 +1,69 @@
+"""Prometheus metrics of one instance (its own registry, served at /metrics).
+
+Labels are bounded: shop, group, decision, result, role, sender, score — never a session or
+conversation id. What several instances observe once (an assignment) is observed by the
+instance holding the shopper's socket, so summing over instances does not count it twice.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["Metrics"]
+
+_SECONDS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800)
+_FAST = (0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5)
+_LONG = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.sockets = Gauge("kefu_sockets_open", "Open websockets", ["role"], registry=r)
+        self.messages_in = Counter(
+            "kefu_messages_received", "Messages received", ["shop", "sender"], registry=r
+        )
+        self.messages_out = Counter(
+            "kefu_messages_delivered",
+            "Bot and agent lines delivered to shoppers",
+            ["shop", "sender"],
+            registry=r,
+        )
+        self.bot_decisions = Counter("kefu_bot_decisions", "Bot decisions", ["shop", "decision"], registry=r)
+        self.transfers = Counter(
+            "kefu_transfers", "Requests for a human, by outcome", ["shop", "result"], registry=r
+        )
+        self.offline_notices = Counter("kefu_offline_notices", "Offline notices shown", ["shop"], registry=r)
+        self.queue_length = Gauge("kefu_queue_length", "Shoppers waiting", ["shop", "group"], registry=r)
+        self.queue_wait = Histogram(
+            "kefu_queue_wait_seconds",
+            "Queue wait until an agent took the chat",
+            ["shop", "group"],
+            buckets=_SECONDS,
+            registry=r,
+        )
+        self.assignment_latency = Histogram(
+            "kefu_assignment_latency_seconds",
+            "From the script that assigned a freed slot to the shopper's socket being told",
+            ["shop"],
+            buckets=_FAST,
+            registry=r,
+        )
+        self.first_response = Histogram(
+            "kefu_agent_first_response_seconds",
+            "Agent's first message after taking a chat",
+            ["shop"],
+            buckets=_SECONDS,
+            registry=r,
+        )
+        self.conversation_duration = Histogram(
+            "kefu_conversation_duration_seconds",
+            "Conversation start to close",
+            ["shop"],
+            buckets=_LONG,
+            registry=r,
+        )
+        self.ratings = Counter("kefu_ratings", "Ratings given", ["shop", "score"], registry=r)
+
+    def render(self) -> bytes:
+        return bytes(generate_latest(self.registry))

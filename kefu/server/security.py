@@ -1,0 +1,64 @@
+"""Edge checks shared by sockets and the API: Origin allowlists and per-connection rate limits."""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from kefu.errors import Forbidden, RateLimited
+
+__all__ = ["TokenBucket", "check_origin", "origin_allowed"]
+
+
+def origin_allowed(origin: str, patterns: Iterable[str]) -> bool:
+    """`https://shop.example.com` against patterns like `https://*.example.com` or `http://localhost:*`."""
+    origin = origin.rstrip("/").lower()
+    for pattern in patterns:
+        pattern = pattern.rstrip("/").lower()
+        if pattern == "*" or origin == pattern or fnmatch.fnmatchcase(origin, pattern):
+            return True
+        # "http://localhost:*" also allows "http://localhost" (default port).
+        if pattern.endswith(":*") and origin == pattern[:-2]:
+            return True
+    return False
+
+
+def check_origin(request: web.Request, patterns: Iterable[str]) -> None:
+    """Refuse a browser page from a foreign origin. A missing Origin is not a browser (browsers
+    always send it on websocket upgrades), so cross-site hijacking cannot come from it."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return
+    # kefu's own pages (console, admin, demo shop) are same-origin: the Origin names our Host.
+    # The scheme is not compared: behind a TLS-terminating proxy kefu itself sees http.
+    if urlsplit(origin).netloc.lower() == request.host.lower() or origin_allowed(origin, patterns):
+        return
+    raise Forbidden(f"origin {origin} is not allowed for this shop", code="origin_not_allowed")
+
+
+class TokenBucket:
+    """A burst of `burst` actions, refilled at `rate` per second. `take()` raises RateLimited."""
+
+    __slots__ = ("burst", "rate", "strikes", "tokens", "updated")
+
+    def __init__(self, burst: int, rate: float) -> None:
+        self.burst = burst
+        self.rate = rate
+        self.tokens = float(burst)
+        self.updated = time.monotonic()
+        # How many times in a row the bucket was empty: a flood, not a fast typist.
+        self.strikes = 0
+
+    def take(self, cost: float = 1.0) -> None:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < cost:
+            self.strikes += 1
+            raise RateLimited("too many frames; slow down", retry_after=(cost - self.tokens) / self.rate)
+        self.tokens -= cost
+        self.strikes = 0

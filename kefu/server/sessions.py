@@ -1,0 +1,228 @@
+"""Shopper sessions, their conversations and the log: the source of truth of what was said."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel
+from redis.asyncio import Redis
+from redis.typing import EncodableT, FieldT
+
+from kefu.queue.client import stream_range
+from kefu.queue.keys import ShopKeys
+from kefu.queue.log import Entry, Speaker
+from kefu.queue.scripts import Scripts
+
+__all__ = ["Conversation", "Sessions", "Stored", "now_ms"]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Stored(BaseModel):
+    """Result of appending: the entry id, and whether it was a resend of an already stored one."""
+
+    id: str
+    duplicate: bool = False
+
+
+class Conversation(BaseModel):
+    """A conversation's record (the queue scripts keep its state machine)."""
+
+    id: str
+    session: str
+    state: Literal["bot", "queued", "assigned", "closed"]
+    group: str = ""
+    agent: str | None = None
+    created: int = 0
+    lang: str = "zh"
+    closed_by: str | None = None
+    rating: int | None = None
+
+    @classmethod
+    def from_hash(cls, data: dict[str, str]) -> Conversation:
+        return cls(
+            id=data["id"],
+            session=data["session"],
+            state=data["state"],
+            group=data.get("group", ""),
+            agent=data.get("agent") or None,
+            created=int(data.get("created", 0)),
+            lang=data.get("lang", "zh"),
+            closed_by=data.get("closed_by") or None,
+            rating=int(data["rating"]) if data.get("rating") else None,
+        )
+
+
+class Sessions:
+    """Sessions of one shop. A session is a browser (its token lives in localStorage); it has one
+    current conversation and one log across all its conversations, so `last_id` resumes work
+    even after a conversation closed and a new one began."""
+
+    def __init__(
+        self, redis: Redis, scripts: Scripts, shop: str, *, token_ttl_s: int, retention_s: int
+    ) -> None:
+        self.redis = redis
+        self.scripts = scripts
+        self.shop = shop
+        self.keys = ShopKeys(shop)
+        self.token_ttl_s = token_ttl_s
+        self.retention_s = retention_s
+
+    # ---- sessions ----
+
+    async def create(self, *, lang: str, group: str) -> tuple[str, str, Conversation]:
+        """A new session with a fresh conversation; returns (session id, token, conversation)."""
+        session_id = secrets.token_hex(8)
+        token = secrets.token_urlsafe(32)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.keys.session(session_id), mapping={"created": now_ms(), "lang": lang})
+            pipe.expire(self.keys.session(session_id), self.token_ttl_s)
+            pipe.set(self.keys.shopper_token(_token_hash(token)), session_id, ex=self.token_ttl_s)
+            await pipe.execute()
+        conversation = await self.new_conversation(session_id, lang=lang, group=group)
+        return session_id, token, conversation
+
+    async def resume(self, token: str) -> str | None:
+        """The session a token belongs to (in this shop only), refreshing its lifetime."""
+        key = self.keys.shopper_token(_token_hash(token))
+        raw = await self.redis.get(key)
+        session_id = None if raw is None else str(raw)
+        if session_id is None or not await self.redis.exists(self.keys.session(session_id)):
+            return None
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.expire(key, self.token_ttl_s)
+            pipe.expire(self.keys.session(session_id), self.token_ttl_s)
+            pipe.expire(self.keys.log(session_id), max(self.token_ttl_s, self.retention_s))
+            await pipe.execute()
+        return session_id
+
+    async def current(self, session_id: str) -> Conversation | None:
+        conversation_id = await self.redis.hget(self.keys.session(session_id), "conv")
+        return None if conversation_id is None else await self.conversation(str(conversation_id))
+
+    async def conversation(self, conversation_id: str) -> Conversation | None:
+        data = await self.redis.hgetall(self.keys.conversation(conversation_id))
+        return Conversation.from_hash({str(k): str(v) for k, v in data.items()}) if data else None
+
+    async def new_conversation(self, session_id: str, *, lang: str, group: str) -> Conversation:
+        conversation_id = f"{now_ms():x}{secrets.token_hex(4)}"
+        created = now_ms()
+        record: dict[FieldT, EncodableT] = {
+            "id": conversation_id,
+            "session": session_id,
+            "state": "bot",
+            "group": group,
+            "created": created,
+            "lang": lang,
+        }
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.keys.conversation(conversation_id), mapping=record)
+            pipe.expire(self.keys.conversation(conversation_id), self.retention_s)
+            pipe.zadd(self.keys.conversations, {conversation_id: created})
+            pipe.hset(self.keys.session(session_id), "conv", conversation_id)
+            await pipe.execute()
+        return Conversation(
+            id=conversation_id, session=session_id, state="bot", group=group, created=created, lang=lang
+        )
+
+    async def set_fields(self, conversation_id: str, **fields: str | int) -> None:
+        mapping: dict[FieldT, EncodableT] = {k: v for k, v in fields.items()}
+        await self.redis.hset(self.keys.conversation(conversation_id), mapping=mapping)
+
+    async def incr(self, conversation_id: str, field: str, by: int = 1) -> int:
+        return int(await self.redis.hincrby(self.keys.conversation(conversation_id), field, by))
+
+    # ---- the log ----
+
+    async def append(
+        self,
+        session_id: str,
+        conversation_id: str,
+        sender: Speaker,
+        text: str,
+        *,
+        client_msg_id: str | None = None,
+        require_state: str | None = None,
+        require_agent: str | None = None,
+        notify: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Stored | None:
+        """Store a line before anyone is told of it. A `client_msg_id` seen before returns the
+        first id (resends are idempotent). With `require_state`/`require_agent` the line is
+        stored only if the conversation still is in that state (and that agent's); else None.
+        `notify` is published on the shop's channel, with the new id, in the same step."""
+        fields: list[str | int] = ["c", conversation_id, "f", sender, "t", text, "ts", now_ms()]
+        if client_msg_id:
+            fields += ["m", client_msg_id]
+        if extra:
+            fields += ["x", orjson.dumps(extra).decode()]
+        entry_id, status = await self.scripts.raw(
+            "append",
+            self.keys.log(session_id),
+            self.keys.prefix,
+            session_id,
+            client_msg_id or "",
+            conversation_id,
+            require_state or "",
+            require_agent or "",
+            orjson.dumps(notify).decode() if notify else "",
+            self.retention_s,
+            *fields,
+        )
+        if int(status) == 2:
+            return None
+        return Stored(id=str(entry_id), duplicate=int(status) == 1)
+
+    async def bot_turn(
+        self,
+        session_id: str,
+        conversation_id: str,
+        client_msg_id: str,
+        text: str,
+        replies: list[tuple[str, dict[str, Any]]],
+        *,
+        miss: str | None = None,
+    ) -> tuple[Stored, int]:
+        """Store the shopper's message and, while the conversation is still with the bot, the
+        bot's replies — one round trip. Returns the shopper line and how many replies were
+        written (none for a resend, or when an agent took over meanwhile)."""
+        args: list[str | int] = [
+            self.keys.prefix,
+            session_id,
+            conversation_id,
+            client_msg_id,
+            self.retention_s,
+            now_ms(),
+            text,
+            miss or "",
+            text[:500],
+        ]
+        for reply, extra in replies:
+            args += [reply, orjson.dumps(extra).decode(), str(extra.get("decision", "notice"))]
+        entry_id, duplicate, written = await self.scripts.raw("turn", self.keys.log(session_id), *args)
+        return Stored(id=str(entry_id), duplicate=bool(int(duplicate))), int(written)
+
+    async def entries(
+        self, session_id: str, after: str | None = None, *, count: int | None = None
+    ) -> list[Entry]:
+        """Log lines after `after` (exclusive; None: from the start), oldest first."""
+        start = f"({after}" if after else "-"
+        raw = await stream_range(self.redis, self.keys.log(session_id), start=start, count=count)
+        return [Entry.from_stream(entry_id, fields) for entry_id, fields in raw]
+
+    async def transcript(self, session_id: str, conversation_id: str) -> list[Entry]:
+        return [e for e in await self.entries(session_id) if e.conversation_id == conversation_id]
+
+    async def last_id(self, session_id: str) -> str | None:
+        raw = await self.redis.xrevrange(self.keys.log(session_id), count=1)
+        return str(raw[0][0]) if raw else None

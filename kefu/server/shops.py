@@ -1,0 +1,192 @@
+"""Shops: their settings (greeting, hours, groups, origins…) and FAQ corpus, stored in Redis."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zoneinfo
+from typing import Annotated
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from redis.asyncio import Redis
+
+from kefu.errors import NotFound
+from kefu.faq.corpus import Corpus, parse_corpus
+from kefu.queue.keys import SHOPS, ShopKeys
+from kefu.reports.qa import QaRules
+
+__all__ = ["BusinessHours", "Localized", "ShopConfig", "ShopStore", "shop_exists", "valid_shop_id"]
+
+_SHOP_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+GroupName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+
+
+def valid_shop_id(shop: str) -> bool:
+    return bool(_SHOP_ID.match(shop))
+
+
+class Localized(BaseModel):
+    """A text the bot says, in Chinese and English."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    zh: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+    en: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+
+    def get(self, language: str) -> str:
+        return self.en if language == "en" else self.zh
+
+
+class DayHours(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # ISO weekdays, 1 = Monday … 7 = Sunday.
+    days: list[Annotated[int, Field(ge=1, le=7)]] = Field(min_length=1)
+    open: dt.time
+    close: dt.time
+
+
+class BusinessHours(BaseModel):
+    """When humans answer. Outside these hours a transfer gets the offline notice."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str = "Asia/Shanghai"
+    ranges: list[DayHours] = Field(min_length=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    def is_open(self, at: dt.datetime) -> bool:
+        local = at.astimezone(zoneinfo.ZoneInfo(self.timezone))
+        now = local.time()
+        for r in self.ranges:
+            if local.isoweekday() in r.days:
+                if r.open <= r.close and r.open <= now < r.close:
+                    return True
+                if r.open > r.close and (now >= r.open or now < r.close):  # past midnight
+                    return True
+        return False
+
+
+class ShopConfig(BaseModel):
+    """Everything a shop owner can set. Stored as JSON; the janitor script reads queue_timeout_s."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=80)] = ""
+    greeting: Localized = Localized(
+        zh="您好，我是店铺智能助手，请问有什么可以帮您？发货、物流、退换货都可以问我哦。",
+        en="Hi! I'm the shop's assistant. Ask me about shipping, delivery, returns and more.",
+    )
+    greeting_reply: Localized = Localized(zh="您好，请问有什么可以帮您？", en="Hello! How can I help you?")
+    fallback: Localized = Localized(
+        zh="抱歉，我没有完全理解您的问题。您可以换个说法，或者点击「转人工」联系客服。",
+        en="Sorry, I didn't quite get that. Try rephrasing, or tap “Talk to a human”.",
+    )
+    suggest: Localized = Localized(zh="您是不是想问：", en="Did you mean:")
+    offer_transfer: Localized = Localized(
+        zh="看起来我没能帮到您，需要为您转接人工客服吗？",
+        en="It seems I couldn't help. Shall I get you a human agent?",
+    )
+    transfer_label: Localized = Localized(zh="转人工", en="Talk to a human")
+    offline: Localized = Localized(
+        zh="现在没有在线的人工客服。您可以留言，客服上线后会尽快联系您。",
+        en="No agent is online right now. Leave a message and we'll get back to you soon.",
+    )
+    queued: Localized = Localized(
+        zh="正在为您转接人工客服，请稍候。", en="Connecting you to an agent, please wait."
+    )
+    left_queue: Localized = Localized(
+        zh="排队已取消，您可以继续向我提问，或再次点击「转人工」。",
+        en="You left the queue. Keep asking me, or tap “Talk to a human” again.",
+    )
+    requeued: Localized = Localized(
+        zh="客服暂时离开了，已为您优先排队，请稍候。",
+        en="Your agent had to leave; you're first in line for the next one.",
+    )
+    message_left: Localized = Localized(
+        zh="留言已收到，客服会尽快联系您。", en="Thanks, we got your message and will get back to you soon."
+    )
+    rated: Localized = Localized(zh="感谢您的评价！", en="Thanks for your rating!")
+    closed: Localized = Localized(zh="本次会话已结束。", en="This conversation has ended.")
+
+    default_group: GroupName = "general"
+    groups: list[GroupName] = Field(default_factory=lambda: ["general"], min_length=1)
+    business_hours: BusinessHours | None = None
+    queue_timeout_s: Annotated[int, Field(ge=0, le=86400)] = 900
+    # A chat with an agent where nobody wrote for this long closes "by timeout"; 0 never.
+    idle_close_s: Annotated[int, Field(ge=0, le=7 * 86400)] = 1800
+    # Offer a human after this many misses (fallback or suggest) in a row; 0 never offers.
+    auto_offer_after: Annotated[int, Field(ge=0, le=20)] = 2
+    # Origins whose pages may open this shop's shopper socket (e.g. "https://shop.example.com");
+    # empty: the instance's KEFU_ALLOWED_ORIGINS.
+    allowed_origins: list[Annotated[str, StringConstraints(max_length=200)]] = Field(default_factory=list)
+    # Quality inspection rules (thresholds, patterns) for this shop's agents.
+    qa: QaRules = Field(default_factory=QaRules)
+
+    @field_validator("groups")
+    @classmethod
+    def _unique_groups(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+    def model_post_init(self, context: object) -> None:
+        if self.default_group not in self.groups:
+            self.groups.insert(0, self.default_group)
+
+
+async def shop_exists(redis: Redis, shop: str) -> bool:
+    return valid_shop_id(shop) and bool(await redis.sismember(SHOPS, shop))
+
+
+class ShopStore:
+    """Read and write one shop's settings and corpus. The corpus version bumps on every change."""
+
+    def __init__(self, redis: Redis, shop: str) -> None:
+        self.redis = redis
+        self.shop = shop
+        self.keys = ShopKeys(shop)
+
+    async def create(self, config: ShopConfig | None = None) -> bool:
+        """Register the shop (idempotent). Returns True when it did not exist before."""
+        # Two steps, not one transaction: the registry and the shop live in different Cluster
+        # slots. The config first, so a registered shop always has one.
+        await self.redis.set(self.keys.config, (config or ShopConfig()).model_dump_json(), nx=True)
+        return bool(await self.redis.sadd(SHOPS, self.shop))
+
+    async def config(self) -> ShopConfig:
+        raw = await self.redis.get(self.keys.config)
+        if raw is None:
+            raise NotFound(f"shop {self.shop!r} does not exist")
+        return ShopConfig.model_validate_json(raw)
+
+    async def save_config(self, config: ShopConfig) -> None:
+        await self.redis.set(self.keys.config, config.model_dump_json())
+        await self.redis.publish(self.keys.events, orjson.dumps({"e": "config"}))
+
+    async def corpus(self) -> Corpus:
+        raw = await self.redis.get(self.keys.faq)
+        if raw is None:
+            return Corpus(shop=self.shop, faqs=())
+        return parse_corpus(orjson.loads(raw), source=f"shop {self.shop}")
+
+    async def corpus_version(self) -> int:
+        return int(await self.redis.get(self.keys.faq_version) or 0)
+
+    async def save_corpus(self, corpus: Corpus) -> int:
+        """Replace the corpus; every instance reloads it (published now, polled as a backstop)."""
+        data = corpus.model_dump(mode="json", exclude_defaults=True)
+        data["shop"] = self.shop
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(self.keys.faq, orjson.dumps(data))
+            pipe.incr(self.keys.faq_version)
+            _, version = await pipe.execute()
+        await self.redis.publish(self.keys.events, orjson.dumps({"e": "faq", "version": version}))
+        return int(version)

@@ -1,0 +1,397 @@
+// Shop settings: a form over GET/PUT /api/admin/settings (ShopConfig, see kefu/server/shops.py).
+
+import { h, replace } from "/static/common/dom.js";
+import { t } from "./i18n.js";
+import { busy, errorText, field, formErrorBox, FormErrors, nextId, note, splitLines, toast } from "./ui.js";
+
+const P = "settings";
+// Localized texts shown up front, and the rest (collapsed under "more texts").
+const MAIN_TEXTS = ["greeting", "transfer_label", "offline", "fallback"];
+const MORE_TEXTS = ["greeting_reply", "suggest", "offer_transfer", "queued", "left_queue", "requeued", "message_left", "rated", "closed"];
+const SHORT_TEXTS = new Set(["transfer_label", "suggest", "rated", "closed"]);
+const DEFAULT_RANGE = { days: [1, 2, 3, 4, 5, 6, 7], open: "09:00", close: "23:00" };
+
+export function mount(container, ctx) {
+  replace(
+    container,
+    h("div", { class: "page-head" }, h("div", {}, h("h1", {}, t("set.title")))),
+    note(t("common.loading")),
+  );
+  let alive = true;
+  ctx
+    .api("GET", "/api/admin/settings")
+    .then((config) => {
+      if (alive) renderForm(container, ctx, config);
+    })
+    .catch((err) => {
+      if (alive && !err.signedOut) {
+        replace(
+          container,
+          h("div", { class: "page-head" }, h("div", {}, h("h1", {}, t("set.title")))),
+          note(t("common.load_failed", errorText(err)), "error"),
+        );
+      }
+    });
+  return () => {
+    alive = false;
+  };
+}
+
+function renderForm(container, ctx, config) {
+  const top = formErrorBox("settings-form-error");
+  const errors = new FormErrors(top);
+  const read = []; // functions that put their field's value into the body
+
+  // ---- simple fields ----
+  function input(name, label, control, help, apiKey = name) {
+    const f = field({ prefix: P, name, label, control, help });
+    errors.register(apiKey, f.error, f.control);
+    return f;
+  }
+  function numberField(key, label, help, max) {
+    const f = input(
+      key,
+      label,
+      h("input", { type: "number", min: "0", max: String(max), step: "1", inputmode: "numeric", value: String(config[key] ?? "") }),
+      help,
+    );
+    read.push((body) => {
+      const v = f.control.value.trim();
+      body[key] = v === "" ? null : Number.isFinite(Number(v)) ? Number(v) : v;
+    });
+    return f.wrap;
+  }
+
+  const name = input("name", t("set.name"), h("input", { value: config.name || "", maxlength: "80", autocomplete: "organization" }));
+  read.push((body) => {
+    body.name = name.control.value.trim();
+  });
+
+  // ---- localized texts ----
+  function localized(key) {
+    const value = config[key] || { zh: "", en: "" };
+    const tag = SHORT_TEXTS.has(key) ? "input" : "textarea";
+    const make = (lng) =>
+      tag === "input"
+        ? h("input", { value: value[lng] || "", lang: lng === "en" ? "en" : "zh", maxlength: "1000" })
+        : h("textarea", { rows: 2, value: value[lng] || "", lang: lng === "en" ? "en" : "zh", maxlength: "1000" });
+    const zh = field({ prefix: P, name: `${key}-zh`, label: t("common.zh"), control: make("zh") });
+    const en = field({ prefix: P, name: `${key}-en`, label: t("common.en"), control: make("en") });
+    errors.register(key, zh.error, zh.control);
+    errors.register(`${key}.zh`, zh.error, zh.control);
+    errors.register(`${key}.en`, en.error, en.control);
+    read.push((body) => {
+      body[key] = { zh: zh.control.value.trim(), en: en.control.value.trim() };
+    });
+    return h("fieldset", { class: "pair" }, h("legend", {}, t(`set.${key}`)), h("div", { class: "grid-2" }, zh.wrap, en.wrap));
+  }
+
+  const moreTexts = h(
+    "details",
+    { class: "more", "data-testid": "settings-more-texts" },
+    h("summary", {}, t("set.more_texts")),
+    MORE_TEXTS.map(localized),
+  );
+
+  // ---- business hours ----
+  const hours = config.business_hours;
+  const radioName = nextId("hours");
+  const always = h("input", { type: "radio", name: radioName, value: "always", checked: !hours, "data-testid": "settings-hours-always", id: nextId("r") });
+  const custom = h("input", { type: "radio", name: radioName, value: "custom", checked: !!hours, "data-testid": "settings-hours-custom", id: nextId("r") });
+  const zones = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [];
+  const zoneList = nextId("zones");
+  const timezone = input(
+    "timezone",
+    t("set.timezone"),
+    h("input", { value: (hours && hours.timezone) || "Asia/Shanghai", list: zoneList, autocomplete: "off", spellcheck: "false" }),
+    null,
+    "business_hours.timezone",
+  );
+  const hoursError = h("p", { class: "field-error", "data-testid": "settings-error-business_hours", hidden: true });
+  errors.register("business_hours", hoursError, null);
+  errors.register("business_hours.ranges", hoursError, null);
+  let ranges = hours ? hours.ranges.map((r) => ({ days: [...r.days], open: hhmm(r.open), close: hhmm(r.close) })) : [];
+  const rangeList = h("div", { class: "ranges" });
+  const addRange = h("button", { type: "button", class: "small", "data-testid": "settings-add-range" }, t("set.add_range"));
+  const hoursBody = h(
+    "div",
+    { class: "hours-body" },
+    h("div", { class: "narrow" }, timezone.wrap, h("datalist", { id: zoneList }, zones.map((z) => h("option", { value: z })))),
+    h("div", { class: "ranges-head" }, h("span", { class: "label" }, t("set.ranges")), h("span", { class: "help" }, t("set.overnight"))),
+    rangeList,
+    addRange,
+  );
+
+  function renderRanges() {
+    errors.unregisterPrefix("business_hours.ranges"); // the rows' keys are registered again below
+    errors.register("business_hours.ranges", hoursError, null);
+    replace(
+      rangeList,
+      ranges.map((range, index) => {
+        const dayBoxes = t("set.days").map((label, i) => {
+          const day = i + 1;
+          const id = nextId("day");
+          const box = h("input", {
+            type: "checkbox",
+            id,
+            value: String(day),
+            checked: range.days.includes(day),
+            "data-testid": "settings-range-day",
+            "data-day": String(day),
+            "aria-label": t("set.days_long")[i],
+          });
+          box.addEventListener("change", () => {
+            range.days = box.checked ? [...new Set([...range.days, day])].sort((a, b) => a - b) : range.days.filter((d) => d !== day);
+          });
+          return h("label", { class: "day", for: id }, box, h("span", { "aria-hidden": "true" }, label));
+        });
+        const openId = nextId("open");
+        const closeId = nextId("close");
+        const open = h("input", { type: "time", id: openId, value: range.open, "data-testid": "settings-range-open" });
+        const close = h("input", { type: "time", id: closeId, value: range.close, "data-testid": "settings-range-close" });
+        open.addEventListener("input", () => {
+          range.open = open.value;
+        });
+        close.addEventListener("input", () => {
+          range.close = close.value;
+        });
+        const remove = h(
+          "button",
+          { type: "button", class: "small ghost", "data-testid": "settings-range-remove", "aria-label": t("set.remove_range") },
+          t("common.remove"),
+        );
+        remove.addEventListener("click", () => {
+          ranges.splice(index, 1);
+          renderRanges();
+          addRange.focus();
+        });
+        const error = h("p", { class: "field-error", "data-testid": "settings-range-error", hidden: true });
+        errors.register(`business_hours.ranges.${index}`, error, null, (rest) => {
+          const part = rest.split(".")[0];
+          return part === "open" ? t("set.open") : part === "close" ? t("set.close") : part === "days" ? t("set.range_days") : rest;
+        });
+        return h(
+          "div",
+          { class: "range", "data-testid": "settings-range", "data-index": String(index) },
+          h("fieldset", { class: "days" }, h("legend", { class: "sr-only" }, t("set.range_days")), dayBoxes),
+          h("div", { class: "times" }, h("label", { for: openId }, t("set.open")), open, h("span", { "aria-hidden": "true" }, "–"), h("label", { for: closeId }, t("set.close")), close),
+          remove,
+          error,
+        );
+      }),
+    );
+  }
+  addRange.addEventListener("click", () => {
+    ranges.push({ ...DEFAULT_RANGE, days: [...DEFAULT_RANGE.days] });
+    renderRanges();
+    const last = rangeList.lastElementChild;
+    if (last) last.querySelector("input").focus();
+  });
+  const syncHours = () => {
+    hoursBody.hidden = !custom.checked;
+    if (custom.checked && !ranges.length) {
+      ranges.push({ ...DEFAULT_RANGE, days: [...DEFAULT_RANGE.days] });
+      renderRanges();
+    }
+  };
+  always.addEventListener("change", syncHours);
+  custom.addEventListener("change", syncHours);
+  renderRanges();
+  syncHours();
+  read.push((body) => {
+    body.business_hours = custom.checked
+      ? { timezone: timezone.control.value.trim(), ranges: ranges.map((r) => ({ days: [...r.days], open: r.open, close: r.close })) }
+      : null;
+  });
+
+  // ---- routing ----
+  const groups = input(
+    "groups",
+    t("set.groups"),
+    h("textarea", { rows: 3, value: (config.groups || []).join("\n"), spellcheck: "false" }),
+    t("set.groups_help"),
+  );
+  const defaultGroup = input("default_group", t("set.default_group"), h("select", {}));
+  const fillGroups = () => {
+    const names = splitLines(groups.control.value);
+    const current = defaultGroup.control.value || config.default_group;
+    replace(
+      defaultGroup.control,
+      (names.includes(current) || !current ? names : [current, ...names]).map((g) => h("option", { value: g }, g)),
+    );
+    defaultGroup.control.value = current;
+  };
+  groups.control.addEventListener("input", fillGroups);
+  fillGroups();
+  read.push((body) => {
+    body.groups = splitLines(groups.control.value);
+    body.default_group = defaultGroup.control.value;
+  });
+
+  const origins = input(
+    "allowed_origins",
+    t("set.origins"),
+    h("textarea", { rows: 3, value: (config.allowed_origins || []).join("\n"), spellcheck: "false", placeholder: "https://shop.example.com" }),
+    t("set.origins_help"),
+  );
+  read.push((body) => {
+    body.allowed_origins = splitLines(origins.control.value);
+  });
+
+  // ---- quality rules (the qa object: kefu/reports/qa.py QaRules) ----
+  const qa = config.qa || {};
+  const qaError = h("p", { class: "field-error", "data-testid": "settings-error-qa", hidden: true });
+  errors.register("qa", qaError, null);
+  const qaRead = []; // functions that put one rule field into body.qa
+  function qaNumber(name, { max, min = 0, decimal = false }) {
+    const f = input(
+      `qa-${name}`,
+      t(`set.qa_${name}`),
+      h("input", {
+        type: "number",
+        min: String(min),
+        max: String(max),
+        step: decimal ? "any" : "1",
+        inputmode: decimal ? "decimal" : "numeric",
+        value: String(qa[name] ?? ""),
+      }),
+      t(`set.qa_${name}_help`),
+      `qa.${name}`,
+    );
+    qaRead.push((rules) => {
+      const v = f.control.value.trim();
+      rules[name] = v === "" ? null : Number.isFinite(Number(v)) ? Number(v) : v;
+    });
+    return f.wrap;
+  }
+  function qaPatterns(name) {
+    const f = input(
+      `qa-${name}`,
+      t(`set.qa_${name}`),
+      h("textarea", { rows: 6, value: (qa[name] || []).join("\n"), spellcheck: "false" }),
+      t(`set.qa_${name}_help`),
+      `qa.${name}`,
+    );
+    qaRead.push((rules) => {
+      rules[name] = splitLines(f.control.value);
+    });
+    return f.wrap;
+  }
+  const qaSection = section(
+    t("set.qa"),
+    t("set.qa_help"),
+    qaError,
+    h(
+      "div",
+      { class: "grid-3" },
+      qaNumber("slow_first_response_s", { max: 3600 }),
+      qaNumber("slow_reply_s", { max: 86400 }),
+      qaNumber("left_waiting_s", { max: 86400 }),
+      qaNumber("over_messaging_ratio", { max: 1000, decimal: true }),
+      qaNumber("over_messaging_window_s", { min: 10, max: 3600 }),
+    ),
+    h(
+      "fieldset",
+      { class: "pair" },
+      h("legend", {}, t("set.qa_patterns")),
+      h("p", { class: "help" }, t("set.qa_patterns_help")),
+      h("div", { class: "grid-3" }, qaPatterns("sales_patterns"), qaPatterns("recommend_patterns"), qaPatterns("needs_patterns")),
+    ),
+  );
+  qaSection.setAttribute("data-testid", "settings-qa");
+  read.push((body) => {
+    const rules = { ...qa };
+    for (const fn of qaRead) fn(rules);
+    body.qa = rules;
+  });
+
+  // ---- save ----
+  const save = h("button", { type: "submit", class: "primary", "data-testid": "settings-save" }, t("common.save"));
+  const saved = h("span", { class: "saved", role: "status", "data-testid": "settings-saved", hidden: true }, "✓ " + t("set.saved"));
+  const form = h(
+    "form",
+    { class: "form settings-form", "data-testid": "settings-form", novalidate: true },
+    top,
+    section(t("set.basics"), null, h("div", { class: "narrow" }, name.wrap)),
+    section(t("set.texts"), t("set.texts_help"), MAIN_TEXTS.map(localized), moreTexts),
+    section(
+      t("set.hours"),
+      t("set.hours_help"),
+      h(
+        "div",
+        { class: "radios", role: "radiogroup", "aria-label": t("set.hours"), "data-testid": "settings-field-hours-mode" },
+        h("label", { for: always.id }, always, " ", t("set.always_open")),
+        h("label", { for: custom.id }, custom, " ", t("set.custom_hours")),
+      ),
+      hoursError,
+      hoursBody,
+    ),
+    section(
+      t("set.routing"),
+      null,
+      h("div", { class: "grid-2" }, groups.wrap, defaultGroup.wrap),
+      h(
+        "div",
+        { class: "grid-3" },
+        numberField("queue_timeout_s", t("set.queue_timeout"), t("set.queue_timeout_help"), 86400),
+        numberField("idle_close_s", t("set.idle_close"), t("set.idle_close_help"), 7 * 86400),
+        numberField("auto_offer_after", t("set.auto_offer"), t("set.auto_offer_help"), 20),
+      ),
+      origins.wrap,
+    ),
+    qaSection,
+    h("div", { class: "save-bar" }, save, saved),
+  );
+  form.addEventListener("input", () => {
+    saved.hidden = true;
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    errors.clear();
+    saved.hidden = true;
+    const body = { ...config };
+    for (const fn of read) fn(body);
+    await busy(
+      save,
+      async () => {
+        try {
+          const result = await ctx.api("PUT", "/api/admin/settings", body);
+          renderForm(container, ctx, result || body);
+          const again = container.querySelector('[data-testid="settings-saved"]');
+          if (again) again.hidden = false;
+          const saveAgain = container.querySelector('[data-testid="settings-save"]');
+          if (saveAgain) saveAgain.focus();
+          toast(t("set.saved"));
+        } catch (err) {
+          if (err.signedOut) return;
+          errors.show(err);
+          // Errors inside the collapsed "more texts" must be visible.
+          if (moreTexts.querySelector(".field-error:not([hidden])")) {
+            moreTexts.open = true;
+            const bad = form.querySelector('[aria-invalid="true"]');
+            if (bad && top.hidden) bad.focus();
+          }
+        }
+      },
+      t("common.saving"),
+    );
+  });
+
+  replace(container, h("div", { class: "page-head" }, h("div", {}, h("h1", {}, t("set.title")))), form);
+}
+
+function section(title, help, ...children) {
+  return h(
+    "section",
+    { class: "card form-section" },
+    h("h2", { class: "card-title" }, title),
+    help ? h("p", { class: "help" }, help) : null,
+    children,
+  );
+}
+
+/** "09:00:00" → "09:00" (what <input type=time> shows without seconds). */
+function hhmm(value) {
+  const m = /^(\d{1,2}):(\d{2})/.exec(String(value || ""));
+  return m ? `${m[1].padStart(2, "0")}:${m[2]}` : "";
+}

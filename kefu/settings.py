@@ -1,0 +1,77 @@
+"""kefu's settings: one object, read from KEFU_* environment variables, passed in explicitly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["DEFAULT_ALLOWED_ORIGINS", "Settings"]
+
+# Browsers always send Origin on a websocket upgrade; these are the local development origins.
+DEFAULT_ALLOWED_ORIGINS = (
+    "http://localhost:*",
+    "https://localhost:*",
+    "http://127.0.0.1:*",
+    "https://127.0.0.1:*",
+)
+
+
+class Settings(BaseSettings):
+    """Everything an instance needs to run. Tests build one directly: `Settings(redis_url=...)`."""
+
+    model_config = SettingsConfigDict(env_prefix="KEFU_", extra="ignore")
+
+    # Redis holds all state. Unset: `kefu serve` starts a private redis-server in data_dir.
+    redis_url: str | None = None
+    data_dir: Path = Path("kefu-data")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    # Signs agent/admin tokens. Unset: a random secret is created once in Redis and shared by
+    # every instance using that Redis.
+    secret_key: str | None = Field(default=None, min_length=32)
+    # Origins allowed to open sockets for shops that have no allowlist of their own.
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = DEFAULT_ALLOWED_ORIGINS
+    instance_id: str | None = None
+
+    agent_token_ttl_s: int = Field(default=12 * 3600, ge=60)
+    shopper_token_ttl_s: int = Field(default=30 * 86400, ge=60)
+    # Transcripts and conversation records of closed conversations are kept this long.
+    retention_days: int = Field(default=90, ge=1)
+
+    max_frame_bytes: int = Field(default=64 * 1024, ge=1024, le=64 * 1024)
+    max_text_chars: int = Field(default=2000, ge=1)
+    heartbeat_s: float = Field(default=20.0, gt=0)
+    # Per connection: a burst of this many frames, refilled at this rate per second.
+    rate_burst: int = Field(default=20, ge=1)
+    rate_per_s: float = Field(default=5.0, gt=0)
+
+    # A queued shopper who disconnects keeps the place this long (a reload); an agent who
+    # disconnects keeps the conversations this long before they go back to the queue.
+    shopper_grace_s: float = Field(default=60.0, gt=0)
+    agent_grace_s: float = Field(default=60.0, gt=0)
+    # How often presence is refreshed and the janitor looks for expired presences.
+    presence_interval_s: float = Field(default=5.0, gt=0)
+    janitor_interval_s: float = Field(default=1.0, gt=0)
+    # How often each instance checks for FAQ corpus changes (a publish makes it immediate).
+    faq_poll_s: float = Field(default=0.5, gt=0)
+    # Delivery backstop: how often sockets catch up from the log in case an event was missed.
+    catch_up_s: float = Field(default=2.0, gt=0)
+
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout_s: float = Field(default=300.0, gt=0)
+
+    # When set, /metrics needs `Authorization: Bearer <this>` (Prometheus' bearer_token).
+    metrics_token: str | None = None
+
+    log_level: str = "INFO"
+    log_json: bool | None = None
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value

@@ -1,0 +1,254 @@
+"""Transfer semantics straight against the Lua scripts (real Redis)."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+
+from kefu.queue import Queue, Scripts, ShopKeys, register_agent, touch
+
+# The chat and queue flows run on one Redis and again on a three-master Redis Cluster.
+REDIS_BACKENDS = ("single", "cluster")
+
+SHOP = "shop1"
+KEYS = ShopKeys(SHOP)
+
+
+@pytest.fixture
+def queue(redis: Redis) -> Queue:
+    return Queue(redis, Scripts(redis), SHOP)
+
+
+@pytest.fixture
+async def events(redis: Redis) -> AsyncIterator[PubSub]:
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(KEYS.events)
+    await pubsub.get_message(timeout=1)  # the subscribe confirmation
+    yield pubsub
+    await pubsub.aclose()
+
+
+async def drain_events(pubsub: PubSub) -> list[dict[str, object]]:
+    out = []
+    while (msg := await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.05)) is not None:
+        out.append(json.loads(msg["data"]))
+    return out
+
+
+async def conversation(redis: Redis, cid: str, *, session: str | None = None) -> str:
+    await redis.hset(KEYS.conversation(cid), mapping={"state": "bot", "session": session or f"s-{cid}"})
+    return cid
+
+
+async def agent(
+    queue: Queue,
+    aid: str,
+    *,
+    capacity: int = 1,
+    status: str = "online",
+    groups: tuple[str, ...] = ("general",),
+) -> None:
+    await register_agent(queue.redis, SHOP, aid, name=aid.title(), capacity=capacity, groups=groups)
+    await touch(queue.redis, agents=[(SHOP, aid)], agent_ttl_s=30, session_ttl_s=30)  # its socket is open
+    await queue.set_agent(aid, status=status)  # type: ignore[arg-type]
+
+
+async def state(redis: Redis, cid: str) -> dict[str, str]:
+    return await redis.hgetall(KEYS.conversation(cid))
+
+
+async def test_no_agent_online_means_offline_and_nothing_queued(queue: Queue, redis: Redis) -> None:
+    await agent(queue, "away1", status="away")
+    await agent(queue, "off1", status="offline")
+    cid = await conversation(redis, "c1")
+    result = await queue.request(cid, "general")
+    assert result.status == "offline"
+    assert (await state(redis, cid))["state"] == "bot"
+    assert await queue.waiting() == {}
+
+
+async def test_free_agent_is_assigned_at_once(queue: Queue, redis: Redis, events: PubSub) -> None:
+    await agent(queue, "a1", capacity=2)
+    cid = await conversation(redis, "c1")
+    result = await queue.request(cid, "general")
+    assert (result.status, result.agent) == ("assigned", "a1")
+    conv = await state(redis, cid)
+    assert conv["state"] == "assigned" and conv["agent"] == "a1"
+    assert await redis.smembers(KEYS.agent_conversations("a1")) == {"c1"}
+    assigned = [e for e in await drain_events(events) if e["e"] == "assigned"]
+    assert len(assigned) == 1
+    assert {k: assigned[0][k] for k in ("conv", "session", "agent", "group", "waited_ms")} == {
+        "conv": "c1",
+        "session": "s-c1",
+        "agent": "a1",
+        "group": "general",
+        "waited_ms": 0,
+    }
+    # The shopper reads the change in order with the messages: it is a line of the session log.
+    ((entry_id, fields),) = await redis.xrange(KEYS.log("s-c1"))
+    assert entry_id == assigned[0]["id"]
+    assert fields["f"] == "system"
+    assert json.loads(fields["x"]) == {"event": "agent_joined", "agent_id": "a1", "agent_name": "A1"}
+
+
+async def test_busy_agents_queue_fifo_with_positions(queue: Queue, redis: Redis) -> None:
+    await agent(queue, "a1", capacity=1)
+    for cid in ["c1", "c2", "c3", "c4"]:
+        await conversation(redis, cid)
+    assert (await queue.request("c1", "general")).status == "assigned"
+    second = await queue.request("c2", "general")
+    third = await queue.request("c3", "general")
+    assert (second.status, second.position) == ("queued", 1)
+    assert (third.status, third.position) == ("queued", 2)
+    vip = await queue.request("c4", "general", priority=1)
+    assert (vip.status, vip.position) == ("queued", 1)
+    assert await queue.position("c2", "general") == 2
+    assert await queue.waiting() == {"general": 3}
+
+
+async def test_asking_again_never_queues_twice(queue: Queue, redis: Redis) -> None:
+    await agent(queue, "a1", capacity=1)
+    for cid in ["c1", "c2"]:
+        await conversation(redis, cid)
+    await queue.request("c1", "general")
+    await queue.request("c2", "general")
+    again = await queue.request("c2", "general")
+    assert (again.status, again.position) == ("already_queued", 1)
+    assert (await queue.request("c1", "general")).status == "already_assigned"
+    assert await redis.zcard(KEYS.queue("general")) == 1
+
+
+@pytest.mark.parametrize("freed_by", ["close", "capacity", "agent_online"])
+async def test_a_freed_slot_goes_to_the_oldest_waiting(
+    queue: Queue, redis: Redis, events: PubSub, freed_by: str
+) -> None:
+    await agent(queue, "a1", capacity=1)
+    for cid in ["c1", "c2", "c3"]:
+        await conversation(redis, cid)
+    await queue.request("c1", "general")
+    await queue.request("c2", "general")
+    await queue.request("c3", "general")
+    await drain_events(events)
+    if freed_by == "close":
+        assert (await queue.close("c1", "agent", owner="a1")).status == "closed"
+    elif freed_by == "capacity":
+        await queue.set_agent("a1", capacity=2)
+    else:
+        await agent(queue, "a2", capacity=1)
+    conv = await state(redis, "c2")
+    assert conv["state"] == "assigned"
+    assert (await state(redis, "c3"))["state"] == "queued"
+    assert await queue.position("c3", "general") == 1
+    seen = await drain_events(events)
+    assert {"e": "queue", "group": "general"} in seen
+    assert any(e["e"] == "assigned" and e["conv"] == "c2" for e in seen)
+
+
+async def test_capacity_is_never_exceeded_and_away_agents_get_nothing(queue: Queue, redis: Redis) -> None:
+    await agent(queue, "a1", capacity=2)
+    for i in range(5):
+        await conversation(redis, f"c{i}")
+        await queue.request(f"c{i}", "general")
+    assert await redis.scard(KEYS.agent_conversations("a1")) == 2
+    await queue.set_agent("a1", status="away")
+    await queue.close("c0", "agent", owner="a1")
+    assert await redis.scard(KEYS.agent_conversations("a1")) == 1  # away: the free slot stays empty
+    assert await queue.waiting() == {"general": 3}
+
+
+async def test_only_the_owner_may_close(queue: Queue, redis: Redis) -> None:
+    await agent(queue, "a1")
+    await agent(queue, "a2")
+    await conversation(redis, "c1")
+    await queue.request("c1", "general")
+    owner = (await state(redis, "c1"))["agent"]
+    other = "a2" if owner == "a1" else "a1"
+    assert (await queue.close("c1", "agent", owner=other)).status == "not_yours"
+    assert (await state(redis, "c1"))["state"] == "assigned"
+    assert (await queue.close("c1", "agent", owner=owner)).status == "closed"
+    assert (await queue.close("c1", "shopper")).status == "already_closed"
+
+
+async def test_shopper_who_left_the_page_leaves_the_queue_after_the_grace(queue: Queue, redis: Redis) -> None:
+    await agent(queue, "a1")
+    await touch(redis, agents=[(SHOP, "a1")], agent_ttl_s=30, session_ttl_s=0.15)
+    for cid in ["c1", "c2", "c3"]:
+        await conversation(redis, cid)
+        await queue.request(cid, "general")
+    await touch(redis, sessions=[(SHOP, "s-c2"), (SHOP, "s-c3")], agent_ttl_s=30, session_ttl_s=0.15)
+    await queue.janitor()
+    assert await queue.waiting() == {"general": 2}  # still within the grace period
+    await asyncio.sleep(0.2)
+    await touch(redis, sessions=[(SHOP, "s-c3")], agent_ttl_s=30, session_ttl_s=30)  # c3 reloaded
+    result = await queue.janitor()
+    assert result["left"] == 1
+    assert (await state(redis, "c2"))["state"] == "bot"
+    assert (await state(redis, "c2"))["left_queue_reason"] == "gone"
+    assert await queue.position("c3", "general") == 1
+
+
+async def test_vanished_agent_hands_conversations_back_to_the_head(queue: Queue, redis: Redis) -> None:
+    await agent(queue, "a1", capacity=2)
+    await touch(redis, agents=[(SHOP, "a1")], agent_ttl_s=0.1, session_ttl_s=30)
+    sessions = []
+    for cid in ["c1", "c2", "c3"]:
+        await conversation(redis, cid)
+        sessions.append((SHOP, f"s-{cid}"))
+        await queue.request(cid, "general")
+    await touch(redis, sessions=sessions, agent_ttl_s=30, session_ttl_s=30)
+    assert await queue.waiting() == {"general": 1}
+    await asyncio.sleep(0.15)
+    result = await queue.janitor()
+    assert result["requeued"] == 2
+    head = await redis.zrange(KEYS.queue("general"), 0, -1)
+    assert head[2] == "c3" and set(head[:2]) == {"c1", "c2"}  # they were served before c3
+    assert (await redis.hget(KEYS.agent("a1"), "status")) == "offline"
+    await agent(queue, "a2", capacity=1)
+    assert (await state(redis, head[0]))["agent"] == "a2"
+
+
+async def test_transfer_to_another_group_keeps_the_conversation(queue: Queue, redis: Redis) -> None:
+    await agent(queue, "a1", groups=("general",))
+    await agent(queue, "b1", groups=("billing",), capacity=1)
+    await conversation(redis, "c1")
+    await queue.request("c1", "general")
+    assert (await queue.regroup("c1", "b1", "general")).status == "not_yours"
+    assert (await queue.regroup("c1", "a1", "nobody")).status == "no_agents"
+    moved = await queue.regroup("c1", "a1", "billing")
+    assert (moved.status, moved.agent) == ("assigned", "b1")
+    assert await redis.smembers(KEYS.agent_conversations("a1")) == set()
+    assert (await state(redis, "c1"))["group"] == "billing"
+
+
+async def test_queue_timeout_from_the_shop_config(queue: Queue, redis: Redis) -> None:
+    await agent(queue, "a1")
+    await redis.set(KEYS.config, json.dumps({"queue_timeout_s": 0.1}))
+    for cid in ["c1", "c2"]:
+        await conversation(redis, cid)
+        await queue.request(cid, "general")
+    await touch(redis, agents=[(SHOP, "a1")], sessions=[(SHOP, "s-c2")], agent_ttl_s=30, session_ttl_s=30)
+    await asyncio.sleep(0.15)
+    await queue.janitor()
+    assert (await state(redis, "c2"))["left_queue_reason"] == "timeout"
+
+
+async def test_estimated_wait_uses_recent_handling_times(queue: Queue, redis: Redis) -> None:
+    await agent(queue, "a1", capacity=2)
+    await redis.lpush(KEYS.handle_times("general"), 100, 120, 140)
+    assert await queue.estimated_wait_s("general", 3) == 3 * 120 // 2
+
+
+async def test_idle_chats_close_by_timeout(queue: Queue, redis: Redis) -> None:
+    await agent(queue, "a1", capacity=2)
+    await touch(redis, agents=[(SHOP, "a1")], agent_ttl_s=30, session_ttl_s=30)
+    await redis.set(KEYS.config, json.dumps({"idle_close_s": 0.2}))
+    await conversation(redis, "c1")
+    await queue.request("c1", "general")
+    await asyncio.sleep(0.3)
+    assert (await queue.janitor())["closed"] == 1
+    conv = await state(redis, "c1")
+    assert conv["state"] == "closed" and conv["closed_by"] == "timeout"
+    assert await redis.scard(KEYS.agent_conversations("a1")) == 0

@@ -1,0 +1,195 @@
+"""Server fixtures: real apps on the test Redis, and small clients that speak the protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import ClientWebSocketResponse, WSMsgType, web
+from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
+
+from kefu.faq.corpus import default_corpus
+from kefu.redisserver import RedisServer
+from kefu.server.accounts import Accounts
+from kefu.server.app import create_app
+from kefu.server.shops import ShopConfig, ShopStore
+from kefu.settings import Settings
+
+SHOP = "demo"
+PASSWORD = "correct horse battery"
+
+AppClient = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
+
+
+def make_settings(redis_server: RedisServer, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "redis_url": redis_server.url,
+        "secret_key": "test-secret-key-0123456789-0123456789",
+        "presence_interval_s": 0.2,
+        "janitor_interval_s": 0.1,
+        "catch_up_s": 0.5,
+        "faq_poll_s": 0.2,
+        "shopper_grace_s": 1.0,
+        "agent_grace_s": 1.0,
+        "log_json": True,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(redis_server: RedisServer, redis: Redis) -> Settings:  # `redis` flushes the database
+    return make_settings(redis_server)
+
+
+async def setup_shop(redis: Redis, shop: str = SHOP, *, config: ShopConfig | None = None) -> None:
+    store = ShopStore(redis, shop)
+    await store.create(config)
+    if config is not None:
+        await store.save_config(config)
+    await store.save_corpus(default_corpus())
+
+
+@pytest.fixture
+async def shop(redis: Redis) -> str:
+    await setup_shop(redis)
+    return SHOP
+
+
+async def add_agent(
+    redis: Redis,
+    username: str,
+    *,
+    shop: str = SHOP,
+    capacity: int = 1,
+    role: str = "agent",
+    groups: list[str] | None = None,
+) -> str:
+    user = await Accounts(redis, shop).add(
+        username,
+        PASSWORD,
+        role=role,
+        name=username.title(),  # type: ignore[arg-type]
+        capacity=capacity,
+        groups=groups,
+    )
+    return user.id
+
+
+@pytest.fixture
+async def client(
+    aiohttp_client: AppClient, settings: Settings, shop: str
+) -> TestClient[web.Request, web.Application]:
+    return await aiohttp_client(create_app(settings))
+
+
+class Socket:
+    """A websocket client that buffers frames; tests wait for the frames they expect.
+
+    `expect` takes the first buffered (or next arriving) frame that matches and leaves the
+    others buffered, so two things that happen at once can be awaited in either order.
+    `frames` keeps everything received, in order.
+    """
+
+    _ids = itertools.count()
+
+    def __init__(self, ws: ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.frames: list[dict[str, Any]] = []
+        self.pending: list[dict[str, Any]] = []
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.ws.send_json(frame)
+
+    async def say(self, text: str, **extra: Any) -> str:
+        client_msg_id = f"m{next(self._ids)}"
+        await self.send({"type": "message", "text": text, "client_msg_id": client_msg_id, **extra})
+        return client_msg_id
+
+    async def _receive(self, timeout: float) -> dict[str, Any]:
+        msg = await self.ws.receive(timeout=timeout)
+        if msg.type != WSMsgType.TEXT:
+            raise ConnectionError(f"socket closed: {msg.type} {msg.data!r} {msg.extra!r}")
+        frame: dict[str, Any] = msg.json()
+        self.frames.append(frame)
+        self.pending.append(frame)
+        return frame
+
+    async def next(self, timeout: float = 5.0) -> dict[str, Any]:
+        if not self.pending:
+            await self._receive(timeout)
+        return self.pending.pop(0)
+
+    async def expect(self, kind: str, timeout: float = 5.0, **fields: Any) -> dict[str, Any]:
+        def matches(frame: dict[str, Any]) -> bool:
+            return frame.get("type") == kind and all(frame.get(k) == v for k, v in fields.items())
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            for i, frame in enumerate(self.pending):
+                if matches(frame):
+                    return self.pending.pop(i)
+            left = deadline - loop.time()
+            if left <= 0:
+                raise AssertionError(
+                    f"no {kind} frame {fields} within {timeout}s; pending {self.pending[-8:]}"
+                )
+            try:
+                await self._receive(left)
+            except TimeoutError:
+                continue
+
+    async def silent(self, seconds: float = 0.3) -> list[dict[str, Any]]:
+        """Frames arriving within `seconds` (plus any still buffered)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while (left := deadline - loop.time()) > 0:
+            try:
+                await self._receive(left)
+            except (TimeoutError, ConnectionError):
+                break
+        got, self.pending = self.pending, []
+        return got
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+async def shopper(
+    client: TestClient[web.Request, web.Application], *, shop: str = SHOP, **query: str
+) -> Socket:
+    params = {"shop": shop, **query}
+    ws = await client.ws_connect("/ws/shopper", params=params)
+    return Socket(ws)
+
+
+async def login(client: TestClient[web.Request, web.Application], username: str, *, shop: str = SHOP) -> str:
+    resp = await client.post("/api/login", json={"shop": shop, "username": username, "password": PASSWORD})
+    assert resp.status == 200, await resp.text()
+    return str((await resp.json())["token"])
+
+
+async def agent(
+    client: TestClient[web.Request, web.Application], username: str, *, online: bool = True, shop: str = SHOP
+) -> Socket:
+    token = await login(client, username, shop=shop)
+    ws = await client.ws_connect("/ws/agent", params={"token": token})
+    sock = Socket(ws)
+    await sock.expect("hello")
+    if online:
+        await sock.send({"type": "status", "status": "online"})
+        await sock.expect("status", status="online")
+    return sock
+
+
+@pytest.fixture
+async def cleanup_sockets() -> AsyncIterator[list[Socket]]:
+    sockets: list[Socket] = []
+    yield sockets
+    for sock in sockets:
+        await sock.close()
