@@ -3,17 +3,18 @@
 URLs:
   redis://host:6379/0, rediss://…, unix:///path/redis.sock   one Redis (or a proxy)
   redis+cluster://host:7000                                  Redis Cluster (any node as seed)
-  redis+sentinel://host1:26379,host2:26379/mymaster[/db]     the master Sentinel points to
+  redis+sentinel://[:pw@]host1:26379,host2:26379/mymaster[/db]   the master Sentinel points to
 """
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any, cast
+from urllib.parse import unquote
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
 __all__ = ["StreamEntry", "connect", "stream_range"]
 
@@ -50,7 +51,7 @@ def connect(url: str, *, max_connections: int = 64, timeout_s: float = 10.0) -> 
         # RedisCluster speaks the same commands for keys of one slot; kefu never needs more.
         return cast(Redis, cluster)
     if url.startswith("redis+sentinel://"):
-        return _sentinel(url, max_connections)
+        return _sentinel(url, max_connections, timeout_s)
     tcp = {} if url.startswith("unix:") else {"socket_keepalive": True}
     pool = BlockingConnectionPool.from_url(
         url,
@@ -111,14 +112,46 @@ class _BoundedPipeline(ClusterPipeline):
             return await super().execute(raise_on_error, allow_redirections)
 
 
-def _sentinel(url: str, max_connections: int) -> Redis:
+class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
+    """Sentinel's pool (finds the master, follows a failover) with BlockingConnectionPool's
+    waiting for a free connection instead of raising on a burst."""
+
+
+class _SentinelRedis(Redis):
+    """The master's client; closing it closes the connections to the Sentinels too."""
+
+    sentinel_manager: Sentinel | None = None
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        for client in self.sentinel_manager.sentinels if self.sentinel_manager else ():
+            await client.aclose()
+
+
+def _sentinel(url: str, max_connections: int, timeout_s: float) -> Redis:
+    """`redis+sentinel://[[user]:password@]host1:26379,host2:26379/service[/db]`; the password
+    is the Redis master's (the Sentinels themselves are asked without one)."""
     rest = url.removeprefix("redis+sentinel://")
+    auth, _, rest = rest.rpartition("@")
     hosts, _, path = rest.partition("/")
     service, _, db = path.partition("/")
+    username, _, password = auth.partition(":")
     nodes = []
     for host in hosts.split(","):
         name, _, port = host.rpartition(":")
         nodes.append((name or host, int(port or 26379)))
-    sentinel = Sentinel(nodes, decode_responses=True)  # type: ignore[no-untyped-call]
-    master = sentinel.master_for(service or "mymaster", db=int(db or 0), max_connections=max_connections)
+    sentinel = Sentinel(nodes, socket_timeout=timeout_s)  # type: ignore[no-untyped-call]
+    master = sentinel.master_for(
+        service or "mymaster",
+        redis_class=_SentinelRedis,
+        connection_pool_class=_BlockingSentinelPool,
+        db=int(db or 0),
+        username=unquote(username) or None,
+        password=unquote(password) or None,
+        max_connections=max_connections,
+        timeout=timeout_s,
+        decode_responses=True,
+        health_check_interval=30,
+    )
+    master.sentinel_manager = sentinel
     return cast(Redis, master)

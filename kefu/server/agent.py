@@ -4,7 +4,6 @@ checked against what the agent holds in its own shop."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -41,7 +40,7 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
             await hub.touch(conn)
             # Back within the grace period and still online: waiting shoppers may take the slots.
             await hub.queue(shop).set_agent(user.id)
-            await hub.send(ws, await _hello(hub, conn, user))
+            await _hello(hub, conn, user)
             log.info("agent_connected")
             await _serve(request, hub, conn)
         finally:
@@ -50,10 +49,12 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _hello(hub: Hub, conn: AgentConn, user: User) -> dict[str, Any]:
+async def _hello(hub: Hub, conn: AgentConn, user: User) -> None:
+    """Send `hello` with what the agent holds now; only then may live frames follow (the lock
+    keeps deliveries out until the socket is ready, and they start from `conn.known`)."""
     keys = ShopKeys(conn.shop)
-    status = await hub.redis.hget(keys.agent(user.id), "status") or "offline"
     async with conn.lock:
+        status = await hub.redis.hget(keys.agent(user.id), "status") or "offline"
         conversations = []
         for conversation_id in sorted(
             str(c) for c in await hub.redis.smembers(keys.agent_conversations(user.id))
@@ -67,22 +68,26 @@ async def _hello(hub: Hub, conn: AgentConn, user: User) -> dict[str, Any]:
                     transcript[-1]["id"] if transcript else None,
                 )
                 conversations.append(conversation)
-    queue = await hub.queue_frame(conn.shop)
-    return {
-        "type": "hello",
-        "agent": {
-            "id": user.id,
-            "name": user.name,
-            "username": user.username,
-            "role": user.role,
-            "status": status,
-            "capacity": user.capacity,
-            "groups": user.groups,
-        },
-        "conversations": conversations,
-        "queue": {"waiting": queue["waiting"], "groups": queue["groups"]},
-        "groups": (await hub.config(conn.shop)).groups,
-    }
+        queue = await hub.queue_frame(conn.shop)
+        hello = {
+            "type": "hello",
+            "agent": {
+                "id": user.id,
+                "name": user.name,
+                "username": user.username,
+                "role": user.role,
+                "status": status,
+                "capacity": user.capacity,
+                "groups": user.groups,
+            },
+            "conversations": conversations,
+            "queue": {"waiting": queue["waiting"], "groups": queue["groups"]},
+            "groups": (await hub.config(conn.shop)).groups,
+        }
+        await hub.send(conn.ws, hello)
+        conn.ready = True
+    # Whatever changed while `hello` was on its way reaches the socket now.
+    await hub.deliver_agent(conn)
 
 
 async def _serve(request: web.Request, hub: Hub, conn: AgentConn) -> None:

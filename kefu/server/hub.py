@@ -55,6 +55,8 @@ class ShopperConn:
     # Bot misses in a row, for offering a human after a few.
     misses: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Set, under `lock`, once `session` (and `history`) are sent: nothing may come before them.
+    ready: bool = False
 
 
 @dataclass(eq=False)
@@ -66,6 +68,8 @@ class AgentConn:
     # Conversations this socket knows it holds: conversation id → (session id, last log id sent).
     known: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Set, under `lock`, once `hello` is sent: nothing may reach the socket before it.
+    ready: bool = False
 
 
 def _shop_of(channel: str) -> str:
@@ -164,6 +168,8 @@ class Hub:
 
         `tell_state` repeats the current state even if unchanged (the shopper asked again)."""
         async with conn.lock:
+            if not conn.ready:
+                return  # the socket is opening; it reads the log after this event's write
             sessions = self.sessions(conn.shop)
             config = await self.config(conn.shop)
             changed = tell_state or conn.told is None or conn.told[0] in ("queued", "assigned")
@@ -290,6 +296,8 @@ class Hub:
     async def deliver_agent(self, conn: AgentConn) -> None:
         """Tell the agent of conversations assigned or taken away, then new shopper lines."""
         async with conn.lock:
+            if not conn.ready:
+                return  # `hello` is being built; it reads Redis after this event's write
             keys = ShopKeys(conn.shop)
             sessions = self.sessions(conn.shop)
             held = {str(c) for c in await self.redis.smembers(keys.agent_conversations(conn.agent_id))}
@@ -369,7 +377,7 @@ class Hub:
         frame = await self.queue_frame(shop)
         for group in (await self.config(shop)).groups:
             self.metrics.queue_length.labels(shop, group).set(frame["groups"].get(group, 0))
-        for conn in [c for (s, _), cs in list(self.agents.items()) if s == shop for c in cs]:
+        for conn in [c for (s, _), cs in list(self.agents.items()) if s == shop for c in cs if c.ready]:
             await self.send(conn.ws, frame)
 
     # ---- events ----
@@ -423,10 +431,10 @@ class Hub:
 
     async def _typing(self, shop: str, event: dict[str, Any]) -> None:
         if event.get("from") == "shopper":
-            for conn in list(self.agents.get((shop, str(event.get("agent"))), ())):
+            for conn in [c for c in self.agents.get((shop, str(event.get("agent"))), ()) if c.ready]:
                 await self.send(conn.ws, {"type": "typing", "conversation_id": event.get("conv")})
         else:
-            for shopper in list(self.shoppers.get((shop, str(event.get("session"))), ())):
+            for shopper in [c for c in self.shoppers.get((shop, str(event.get("session"))), ()) if c.ready]:
                 await self.send(shopper.ws, {"type": "typing", "from": "agent"})
 
     async def listen(self) -> None:

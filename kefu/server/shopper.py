@@ -69,15 +69,19 @@ async def shopper_socket(request: web.Request) -> web.StreamResponse:
     with bound_contextvars(shop=shop, session_id=session_id):
         try:
             await hub.touch(conn)
-            await hub.send(
-                ws, {"type": "session", "session_id": session_id, "token": token, "resumed": resumed}
-            )
-            if expired:
+            async with conn.lock:
                 await hub.send(
-                    ws, frames.error_frame("session_expired", "that chat has expired; a new one began")
+                    ws, {"type": "session", "session_id": session_id, "token": token, "resumed": resumed}
                 )
+                if expired:
+                    await hub.send(
+                        ws, frames.error_frame("session_expired", "that chat has expired; a new one began")
+                    )
+                if resumed:
+                    await _send_history(hub, conn, sessions, config, last_id)
+                conn.ready = True
             if resumed:
-                await _send_history(hub, conn, sessions, config, last_id)
+                await hub.deliver_shopper(conn, tell_state=True)
             else:
                 await _greet(hub, conn, sessions, config)
             log.info("shopper_connected", resumed=resumed)
@@ -91,13 +95,12 @@ async def shopper_socket(request: web.Request) -> web.StreamResponse:
 async def _send_history(
     hub: Hub, conn: ShopperConn, sessions: Sessions, config: ShopConfig, last_id: str | None
 ) -> None:
-    """What the shopper had been shown after `last_id` (or everything), then the current state."""
+    """What the shopper had been shown after `last_id` (or everything); the state follows."""
     entries = await sessions.entries(conn.session_id, last_id)
     await hub.send(
         conn.ws, {"type": "history", "messages": [hub.history_item(e, config, conn.lang) for e in entries]}
     )
     conn.last_id = entries[-1].id if entries else (last_id or await sessions.last_id(conn.session_id))
-    await hub.deliver_shopper(conn, tell_state=True)
 
 
 async def _greet(hub: Hub, conn: ShopperConn, sessions: Sessions, config: ShopConfig) -> None:
