@@ -59,6 +59,8 @@ class Shopper:
     pending: dict[str, float] = field(default_factory=dict)  # client_msg_id → sent at
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     joined: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set on `queued` or `agent_joined`: the server has taken the transfer request.
+    placed: asyncio.Event = field(default_factory=asyncio.Event)
     joined_at: float = 0.0
     waiting_reply: str | None = None
 
@@ -112,6 +114,9 @@ class Load:
             elif kind == "agent_joined":
                 s.joined_at = time.perf_counter()
                 s.joined.set()
+                s.placed.set()
+            elif kind == "queued":
+                s.placed.set()
             elif kind == "error":
                 code = str(frame.get("code"))
                 self.errors[code] = self.errors.get(code, 0) + 1
@@ -252,8 +257,9 @@ async def mode_assign(args: argparse.Namespace) -> dict[str, Any]:
         watcher = asyncio.create_task(watch())
         latencies: list[float] = []
         waiting = await open_many(shoppers_load, args.rounds + 1, 200)
-        for s in waiting:
+        for s in waiting:  # one by one, so the queue's order is this list's order
             await s.ws.send_str(json.dumps({"type": "transfer"}))
+            await asyncio.wait_for(s.placed.wait(), 10)
         await asyncio.wait_for(waiting[0].joined.wait(), 10)
         current = await asyncio.wait_for(assigned.get(), 10)
         for n in range(1, args.rounds + 1):

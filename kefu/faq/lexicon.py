@@ -6,7 +6,7 @@ import functools
 import re
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import snowballstemmer
 import yaml
@@ -145,10 +145,38 @@ class Lexicon:
         return text
 
 
+if TYPE_CHECKING:
+    _FastestSafeLoader = yaml.SafeLoader
+else:
+    # libyaml's safe loader when PyYAML was built with it (ten times faster), else the pure one.
+    _FastestSafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _SafeLoader(_FastestSafeLoader):
+    """PyYAML's safe loader, failing only with yaml.YAMLError. Its scalar constructors hand the
+    text to int(), datetime() or a dict lookup and let what those raise through (`2020-02-30`,
+    `!!bool maybe`, `!!int ''`, an integer of 5000 digits): here that becomes a ConstructorError
+    that names the value and where it is."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except yaml.YAMLError:
+            raise
+        except Exception as exc:  # anything: the constructors are pure functions of the text
+            value = node.value if isinstance(node, yaml.ScalarNode) else ""
+            shown = repr(value if len(value) <= 40 else value[:40] + "…")
+            why = f" ({str(exc)[:200]})" if isinstance(exc, ValueError) else ""
+            kind = node.tag.rsplit(":", 1)[-1]
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{shown} is not a valid {kind}{why}", node.start_mark
+            ) from None
+
+
 def yaml_loader() -> type[yaml.SafeLoader]:
-    """libyaml's safe loader when PyYAML was built with it (ten times faster), else the pure one."""
-    loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return loader
+    """The safe loader kefu reads every YAML file with: libyaml's when PyYAML has it, and any
+    unreadable value a yaml.YAMLError with its line and column."""
+    return _SafeLoader
 
 
 def _add(table: dict[Any, list[str]], key: Any, concept: str) -> None:

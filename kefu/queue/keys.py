@@ -69,8 +69,8 @@ class ShopKeys:
     def users(self) -> str:  # HASH: username → User JSON (argon2 hash, role, capacity, groups)
         return self.prefix + "users"
 
-    def login_failures(self, username: str) -> str:  # STRING with TTL: failed logins (slows brute force)
-        return self.prefix + "login-failures:" + username
+    def login_attempts(self, username: str) -> str:  # STRING with TTL: logins tried since the last success
+        return self.prefix + "login-attempts:" + username
 
     # ---- shoppers ----
     def session(self, session_id: str) -> str:  # HASH: conversation, created, seen

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import secrets
 import time
-from typing import Annotated, Literal
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import Annotated, Literal, TypeVar
 
 import jwt
 from argon2 import PasswordHasher
@@ -16,7 +20,7 @@ from kefu.errors import Conflict, NotFound, RateLimited, Unauthorized, Unprocess
 from kefu.queue.agents import register_agent, unregister_agent
 from kefu.queue.keys import SECRET, ShopKeys
 
-__all__ = ["Accounts", "Claims", "Role", "TokenSigner", "User", "UserView", "load_secret"]
+__all__ = ["Accounts", "Claims", "Passwords", "Role", "TokenSigner", "User", "UserView", "load_secret"]
 
 Role = Literal["agent", "admin"]
 Username = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,39}$")]
@@ -24,6 +28,8 @@ GroupName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}
 
 # argon2id with the library's defaults (RFC 9106 low-memory profile); one per process is fine.
 _hasher = PasswordHasher()
+
+_T = TypeVar("_T")
 
 
 class User(BaseModel):
@@ -102,6 +108,47 @@ class TokenSigner:
         return Claims.model_validate(payload)
 
 
+@functools.lru_cache(maxsize=1)
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    """A hash of no one's password, made as today's hashes are, for accounts that do not exist."""
+    return hasher.hash(secrets.token_urlsafe(16))
+
+
+def _verify(password_hash: str | None, password: str) -> bool:
+    """Whether `password` matches. Without a hash (no such account) a dummy one is checked, so a
+    wrong username takes as long as a wrong password and the time tells nothing."""
+    hasher = _hasher
+    try:
+        return hasher.verify(password_hash or _dummy_hash(hasher), password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+class Passwords:
+    """argon2 off the event loop. A hash takes up to a fraction of a second of CPU (and 64 MiB):
+    on the loop, every login attempt, which anyone can send, would stall every socket of the
+    instance that long.
+    `executor` bounds how many run at once, so a flood of logins queues instead of spawning
+    threads; None means asyncio's default executor (fine for the CLI and tests)."""
+
+    def __init__(self, executor: Executor | None = None) -> None:
+        self._executor = executor
+
+    async def _run(self, call: Callable[..., _T], *args: object) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
+
+    async def hash(self, password: str) -> str:
+        return await self._run(_hasher.hash, password)
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        """See `_verify`: pass None for an account that does not exist."""
+        return await self._run(_verify, password_hash, password)
+
+    @staticmethod
+    def needs_rehash(password_hash: str) -> bool:
+        return _hasher.check_needs_rehash(password_hash)
+
+
 def _check_password(password: str) -> None:
     if len(password) < 8:
         raise Unprocessable(
@@ -113,10 +160,11 @@ def _check_password(password: str) -> None:
 class Accounts:
     """The accounts of one shop. Agents also get a seat in the queue (name, capacity, groups)."""
 
-    def __init__(self, redis: Redis, shop: str) -> None:
+    def __init__(self, redis: Redis, shop: str, passwords: Passwords | None = None) -> None:
         self.redis = redis
         self.shop = shop
         self.keys = ShopKeys(shop)
+        self.passwords = passwords or Passwords()
 
     async def add(
         self,
@@ -136,7 +184,7 @@ class Accounts:
             name=name or username,
             capacity=capacity,
             groups=groups or ["general"],
-            password_hash=_hasher.hash(password),
+            password_hash=await self.passwords.hash(password),
         )
         if not await self.redis.hsetnx(self.keys.users, user.username, user.model_dump_json()):
             raise Conflict(f"user {username!r} already exists", code="user_exists")
@@ -195,7 +243,7 @@ class Accounts:
                 changes["token_version"] = user.token_version + 1
         if password is not None:
             _check_password(password)
-            changes["password_hash"] = _hasher.hash(password)
+            changes["password_hash"] = await self.passwords.hash(password)
             changes["token_version"] = user.token_version + 1
         updated = User.model_validate({**user.model_dump(), **changes})
         await self.redis.hset(self.keys.users, username, updated.model_dump_json())
@@ -204,27 +252,32 @@ class Accounts:
 
     async def login(self, username: str, password: str, *, max_failures: int, lockout_s: float) -> User:
         """Check a password. After `max_failures` wrong ones in a row the account is locked for
-        `lockout_s` (per shop and username), whatever the password: brute force gets nowhere."""
-        failures_key = self.keys.login_failures(username.lower())
-        failures = int(await self.redis.get(failures_key) or 0)
-        if failures >= max_failures:
-            ttl = await self.redis.pttl(failures_key)
+        `lockout_s` (per shop and username), whatever the password: brute force gets nowhere.
+
+        Each attempt is counted before its password is checked, so guesses sent at once cannot
+        all pass the lockout test; a right password resets the count."""
+        attempts_key = self.keys.login_attempts(username.lower())
+        lockout_ms = int(lockout_s * 1000)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(attempts_key, 0, nx=True, px=lockout_ms)  # the first attempt sets the expiry
+            pipe.incr(attempts_key)  # (INCR keeps it)
+            pipe.pttl(attempts_key)
+            _, attempts, ttl = await pipe.execute()
+        if int(attempts) > max_failures:
             raise RateLimited("too many failed logins; try again later", retry_after=max(ttl, 1000) / 1000)
         try:
-            user = await self.get(username)
-            _hasher.verify(user.password_hash, password)
-        except (NotFound, VerificationError, InvalidHashError):
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.incr(failures_key)
-                pipe.pexpire(failures_key, int(lockout_s * 1000))
-                await pipe.execute()
-            raise Unauthorized("wrong username or password", code="bad_credentials") from None
+            user: User | None = await self.get(username)
+        except NotFound:
+            user = None
+        if not await self.passwords.verify(user.password_hash if user else None, password) or user is None:
+            await self.redis.pexpire(attempts_key, lockout_ms)  # locked for lockout_s after the last
+            raise Unauthorized("wrong username or password", code="bad_credentials")
+        await self.redis.delete(attempts_key)
         if user.disabled:
             raise Unauthorized("this account is disabled", code="account_disabled")
-        await self.redis.delete(failures_key)
-        if _hasher.check_needs_rehash(user.password_hash):
+        if self.passwords.needs_rehash(user.password_hash):
             # Stronger defaults since it was hashed: store a new hash (tokens stay valid).
-            user = user.model_copy(update={"password_hash": _hasher.hash(password)})
+            user = user.model_copy(update={"password_hash": await self.passwords.hash(password)})
             await self.redis.hset(self.keys.users, username, user.model_dump_json())
         return user
 

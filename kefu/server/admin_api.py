@@ -18,7 +18,7 @@ from kefu.queue.keys import ShopKeys
 from kefu.queue.transfer import Queue
 from kefu.server.accounts import Accounts, Role, UserView
 from kefu.server.api import QuickReplies, json_response, read_json, read_text, require_admin
-from kefu.server.appkeys import bots_key, redis_key, scripts_key
+from kefu.server.appkeys import bots_key, passwords_key, redis_key, scripts_key
 from kefu.server.faqs import (
     corpus_from_csv,
     corpus_from_yaml,
@@ -452,7 +452,7 @@ async def list_users(request: web.Request) -> web.Response:
 async def add_user(request: web.Request) -> web.Response:
     shop, _ = await require_admin(request)
     body = await read_json(request, NewUser)
-    user = await Accounts(request.app[redis_key], shop).add(
+    user = await Accounts(request.app[redis_key], shop, request.app[passwords_key]).add(
         body.username,
         body.password,
         role=body.role,
@@ -478,7 +478,7 @@ async def change_user(request: web.Request) -> web.Response:
     if request.match_info["username"] == admin.username and (body.disabled or body.role == "agent"):
         # The shop must never lock its last door from the inside.
         raise Conflict("you cannot disable yourself or give up your own admin role", code="self_lockout")
-    user = await Accounts(redis, shop).update(
+    user = await Accounts(redis, shop, request.app[passwords_key]).update(
         request.match_info["username"], **body.model_dump(exclude_unset=True)
     )
     if body.capacity is not None and not user.disabled:
@@ -498,7 +498,7 @@ async def change_user(request: web.Request) -> web.Response:
 async def reset_password(request: web.Request) -> web.Response:
     shop, _ = await require_admin(request)
     body = await read_json(request, NewPassword)
-    await Accounts(request.app[redis_key], shop).update(
+    await Accounts(request.app[redis_key], shop, request.app[passwords_key]).update(
         request.match_info["username"], password=body.password
     )
     return web.Response(status=204)

@@ -29,18 +29,17 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
     hub = request.app[hub_key]
     shop, user = await current_user(request)  # refused before the upgrade
     check_origin(request, settings.allowed_origins)
-    ws = web.WebSocketResponse(
-        heartbeat=settings.heartbeat_s, max_msg_size=settings.max_frame_bytes, compress=False, timeout=5.0
-    )
+    ws = hub.websocket()
     await ws.prepare(request)
     conn = AgentConn(ws=ws, shop=shop, agent_id=user.id, name=user.name)
     hub.add(conn)
     with bound_contextvars(shop=shop, agent_id=user.id):
         try:
             await hub.touch(conn)
-            # Back within the grace period and still online: waiting shoppers may take the slots.
-            await hub.queue(shop).set_agent(user.id)
             await _hello(hub, conn, user)
+            # Back within the grace period and still online: waiting shoppers may take the slots
+            # (after `hello`, so each such chat arrives as `assigned`, with its alert).
+            await hub.queue(shop).set_agent(user.id)
             log.info("agent_connected")
             await _serve(request, hub, conn)
         finally:

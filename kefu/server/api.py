@@ -17,7 +17,15 @@ from kefu.errors import Forbidden, InvalidInput, NotFound, Unauthorized, Unproce
 from kefu.queue.client import stream_range
 from kefu.queue.keys import ShopKeys
 from kefu.server.accounts import Accounts, User, UserView
-from kefu.server.appkeys import hub_key, metrics_key, redis_key, routes_key, settings_key, signer_key
+from kefu.server.appkeys import (
+    hub_key,
+    metrics_key,
+    passwords_key,
+    redis_key,
+    routes_key,
+    settings_key,
+    signer_key,
+)
 from kefu.server.openapi import ApiRoutes
 from kefu.server.security import check_origin
 from kefu.server.sessions import now_ms
@@ -183,10 +191,12 @@ async def login(request: web.Request) -> web.Response:
     body = await read_json(request, LoginRequest)
     redis = request.app[redis_key]
     settings = request.app[settings_key]
+    passwords = request.app[passwords_key]
     if not await shop_exists(redis, body.shop):
-        # Same answer as a wrong password: do not reveal which shops exist.
+        # Same answer, in the same time, as a wrong password: do not reveal which shops exist.
+        await passwords.verify(None, body.password)
         raise Unauthorized("wrong username or password", code="bad_credentials")
-    user = await Accounts(redis, body.shop).login(
+    user = await Accounts(redis, body.shop, passwords).login(
         body.username,
         body.password,
         max_failures=settings.login_max_failures,
@@ -334,8 +344,12 @@ async def handle_ticket(request: web.Request) -> web.Response:
 
 
 def _is_stream_id(value: str) -> bool:
+    """`ms-seq` as Redis reads it: ASCII digits (str.isdigit also takes '²' and '١'), and each
+    part an unsigned 64-bit number; anything else Redis refuses with an error, not an empty range."""
     left, _, right = value.partition("-")
-    return left.isdigit() and right.isdigit() and len(value) <= 42
+    return all(
+        part.isascii() and part.isdigit() and len(part) <= 20 and int(part) < 2**64 for part in (left, right)
+    )
 
 
 @routes.route(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 
 import structlog
 from aiohttp import web
@@ -17,12 +19,13 @@ from kefu.queue.scripts import Scripts
 from kefu.reports.flags import QaWorker
 from kefu.reports.qa import QaRules
 from kefu.server import admin_api, api, reports_api
-from kefu.server.accounts import TokenSigner, load_secret
+from kefu.server.accounts import Passwords, TokenSigner, load_secret
 from kefu.server.agent import agent_socket
 from kefu.server.appkeys import (
     bots_key,
     hub_key,
     metrics_key,
+    passwords_key,
     redis_key,
     resources_key,
     routes_key,
@@ -58,6 +61,17 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await redis.aclose()
+
+
+async def _passwords(app: web.Application) -> AsyncIterator[None]:
+    # argon2 takes a core and 64 MiB per hash: a few at a time, however many logins arrive.
+    executor = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="argon2")
+    app[passwords_key] = Passwords(executor)
+    try:
+        yield
+    finally:
+        # Hashes still queued answer no one now; one running finishes in its thread.
+        executor.shutdown(wait=False, cancel_futures=True)
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
@@ -107,10 +121,11 @@ async def _close_sockets(app: web.Application) -> None:
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[security_headers, error_middleware], client_max_size=2 * 1024 * 1024)
+    app = web.Application(middlewares=[error_middleware], client_max_size=2 * 1024 * 1024)
+    app.on_response_prepare.append(security_headers)
     app[settings_key] = settings
     app[metrics_key] = Metrics()
-    app.cleanup_ctx.extend([_redis, _resources, _background])
+    app.cleanup_ctx.extend([_redis, _passwords, _resources, _background])
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/ws/shopper", shopper_socket)
     app.router.add_get("/ws/agent", agent_socket)

@@ -7,7 +7,7 @@ from redis.asyncio import Redis
 
 from kefu.faq.analyzer import Resources
 from kefu.queue.scripts import Scripts
-from kefu.server.accounts import TokenSigner
+from kefu.server.accounts import Passwords, TokenSigner
 from kefu.server.bot import Bots
 from kefu.server.hub import Hub
 from kefu.server.metrics import Metrics
@@ -18,6 +18,7 @@ __all__ = [
     "bots_key",
     "hub_key",
     "metrics_key",
+    "passwords_key",
     "redis_key",
     "resources_key",
     "routes_key",
@@ -33,6 +34,7 @@ resources_key = web.AppKey("resources", Resources)
 bots_key = web.AppKey("bots", Bots)
 hub_key = web.AppKey("hub", Hub)
 signer_key = web.AppKey("signer", TokenSigner)
+passwords_key = web.AppKey("passwords", Passwords)
 metrics_key = web.AppKey("metrics", Metrics)
 # Every JSON endpoint with its description (serves /api/openapi.json).
 routes_key = web.AppKey("routes", ApiRoutes)

@@ -167,16 +167,17 @@ def corpus_to_csv(corpus: Corpus) -> str:
 
 def corpus_from_csv(text: str, shop: str) -> Corpus:
     """Read the CSV export format; 422 naming the row for every problem."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    missing = [c for c in ("id", "question", "answer") if c not in (reader.fieldnames or [])]
+    columns, rows = _read_csv(text)
+    missing = [c for c in ("id", "question", "answer") if c not in columns]
     if missing:
         raise Unprocessable(
             f"CSV needs the columns {', '.join(CSV_COLUMNS)}; missing: {', '.join(missing)}",
             details=[{"field": "", "message": f"missing column {c}"} for c in missing],
         )
     faqs: list[dict[str, Any]] = []
-    for row in reader:
-        if not any((v or "").strip() for v in row.values()):
+    for row in rows:
+        # Cells beyond the header's columns (DictReader lists them under None) are not read.
+        if not any(v.strip() for k, v in row.items() if k is not None and v):
             continue
 
         def split(key: str, row: dict[str, str] = row) -> list[str]:
@@ -197,6 +198,23 @@ def corpus_from_csv(text: str, shop: str) -> Corpus:
         return parse_corpus({"shop": shop, "faqs": faqs}, source="CSV")
     except CorpusError as exc:
         raise _file_error(exc, row_offset=2) from None
+
+
+def _read_csv(text: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """The header and the rows; 422 when the csv module cannot read the file (a field over its
+    131072-character limit, for one)."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    columns: list[str] | None = None
+    rows: list[dict[str, Any]] = []
+    try:
+        columns = list(reader.fieldnames or [])
+        rows.extend(reader)
+    except csv.Error as exc:
+        row = 1 if columns is None else len(rows) + 2  # as _file_error counts: the header is row 1
+        raise Unprocessable(
+            "not a readable CSV file", details=[{"field": "", "message": f"row {row}: {exc}"}]
+        ) from None
+    return columns, rows
 
 
 def corpus_from_yaml(text: str, shop: str) -> Corpus:

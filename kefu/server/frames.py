@@ -122,9 +122,7 @@ def _parse(raw: str, adapter: TypeAdapter[Any], known: tuple[str, ...]) -> Any:
         raise InvalidInput("a frame is a JSON object with a 'type'", code="invalid_frame")
     kind = data.get("type")
     if kind not in known:
-        raise InvalidInput(
-            f"unknown frame type {kind!r}; expected one of {', '.join(known)}", code="unknown_type"
-        )
+        raise InvalidInput(f"{_unknown_type(kind)}; expected one of {', '.join(known)}", code="unknown_type")
     try:
         return adapter.validate_python(data)
     except ValidationError as exc:
@@ -132,6 +130,17 @@ def _parse(raw: str, adapter: TypeAdapter[Any], known: tuple[str, ...]) -> Any:
             f"{'.'.join(str(p) for p in err['loc'][1:]) or 'frame'}: {err['msg']}" for err in exc.errors()
         )
         raise InvalidInput(f"invalid {kind} frame: {problems}", code="invalid_frame") from None
+
+
+def _unknown_type(kind: Any) -> str:
+    """What is wrong with a client's `type`: a string is quoted (cut short), anything else named
+    by its JSON kind only (the repr of an array nested a thousand deep exceeds the recursion limit)."""
+    if isinstance(kind, str):
+        return f"unknown frame type {kind if len(kind) <= 40 else kind[:40] + '…'!r}"
+    if kind is None:
+        return "a frame needs a 'type'"
+    kinds = {bool: "a boolean", int: "a number", float: "a number", list: "an array", dict: "an object"}
+    return f"a frame's type is a string, not {kinds.get(type(kind), type(kind).__name__)}"
 
 
 def parse_shopper(raw: str) -> ShopperFrame:

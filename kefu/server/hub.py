@@ -97,6 +97,17 @@ class Hub:
 
     # ---- registry ----
 
+    def websocket(self) -> web.WebSocketResponse:
+        """The response every socket starts as, shopper or agent."""
+        return web.WebSocketResponse(
+            heartbeat=self.settings.heartbeat_s,
+            # aiohttp refuses a message of max_msg_size bytes too; frames *over* the limit close
+            # with 1009 (docs/protocol.md), one of exactly max_frame_bytes is read.
+            max_msg_size=self.settings.max_frame_bytes + 1,
+            compress=False,
+            timeout=5.0,
+        )
+
     def add(self, conn: ShopperConn | AgentConn) -> None:
         self.sockets.add(conn.ws)
         self.metrics.sockets.labels("shopper" if isinstance(conn, ShopperConn) else "agent").inc()
@@ -529,9 +540,31 @@ class Hub:
 
         await asyncio.gather(*(close(ws) for ws in list(self.sockets)))
 
-    async def stop(self, *tasks: asyncio.Task[Any]) -> None:
-        for task in (*tasks, *self._tasks):
+    async def stop(self, *tasks: asyncio.Task[Any], timeout_s: float = 5.0) -> None:
+        """Cancel `tasks` and the deliveries under way, and wait for them, within `timeout_s`.
+
+        A cancellation can get lost: on Python 3.11 `asyncio.wait_for` (redis-py writes under it)
+        returns normally when the inner call finished in the same turn as the cancel, and the
+        loop goes on. So whatever still runs after a second (time to clean up) is cancelled again,
+        every 0.1 s; what has not stopped after `timeout_s` is logged and left behind rather
+        than hanging the shutdown."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        pending: set[asyncio.Task[Any]] = {*tasks, *self._tasks}
+        cancelled_again: set[str] = set()
+        for task in pending:
             task.cancel()
-        for task in (*tasks, *list(self._tasks)):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        wait_s = 1.0
+        while pending and (left := deadline - loop.time()) > 0:
+            done, pending = await asyncio.wait(pending, timeout=min(wait_s, left))
+            wait_s = 0.1
+            for task in done:
+                if not task.cancelled():
+                    task.exception()  # retrieved, so asyncio does not log it as never retrieved
+            for task in pending:
+                cancelled_again.add(task.get_name())
+                task.cancel()
+        if cancelled_again:
+            log.warning("cancellation_lost", tasks=sorted(cancelled_again))
+        if pending:
+            log.error("tasks_not_stopped", tasks=sorted(t.get_name() for t in pending), timeout_s=timeout_s)

@@ -33,18 +33,16 @@ def _csp(request: web.Request) -> str:
     )
 
 
-@web.middleware
-async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
-    if response.prepared:  # websockets and streamed files set their headers already
-        return response
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """An `on_response_prepare` signal: it runs as the headers go out, when every response knows
+    its content type (a FileResponse from the /static/ route learns it only then), so each HTML
+    page gets the policy whichever route served it."""
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     if response.content_type == "text/html":
         response.headers["Content-Security-Policy"] = _csp(request)
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 def _page(path: Path) -> Handler:

@@ -24,6 +24,8 @@ __all__ = ["parse_period", "routes"]
 
 routes = ApiRoutes()
 DAY_MS = 86_400_000
+# 10000-01-01 in epoch ms: where ISO dates end too, and far inside what JSON numbers carry.
+_END_OF_DATES_MS = 253_402_300_800_000
 
 
 def shop_zone(config: ShopConfig) -> zoneinfo.ZoneInfo:
@@ -32,7 +34,9 @@ def shop_zone(config: ShopConfig) -> zoneinfo.ZoneInfo:
 
 def _instant(value: str, zone: zoneinfo.ZoneInfo, name: str) -> int:
     """Epoch ms from "2026-11-01" (midnight in the shop's time zone) or from epoch ms."""
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # str.isdigit alone also takes '²' and '١'
+        if len(value) > len(str(_END_OF_DATES_MS)) or int(value) >= _END_OF_DATES_MS:
+            raise InvalidInput(f"{name} must be before the year 10000", code="invalid_period")
         return int(value)
     try:
         day = dt.date.fromisoformat(value)

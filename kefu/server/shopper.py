@@ -54,9 +54,7 @@ async def shopper_socket(request: web.Request) -> web.StreamResponse:
     token = request.query.get("token") or None
     lang = _language(request)
 
-    ws = web.WebSocketResponse(
-        heartbeat=settings.heartbeat_s, max_msg_size=settings.max_frame_bytes, compress=False, timeout=5.0
-    )
+    ws = hub.websocket()
     await ws.prepare(request)
     sessions = hub.sessions(shop)
     session_id = await sessions.resume(token) if token else None

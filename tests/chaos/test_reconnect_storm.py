@@ -31,13 +31,6 @@ from tests.chaos.sockets import (
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shopper_socket registers the socket (hub.add) before it sends `session` and before "
-    "_send_history sets conn.last_id: an event in that window (a line of the agent) spawns "
-    "hub.deliver_shopper with last_id=None, which replays the whole session log as live frames, "
-    "even ahead of `session`; the history then repeats what the replay sent",
-)
 @pytest.mark.timeout(60)
 async def test_shopper_resume_storm_session_first_each_line_once(tmp_path: Path) -> None:
     """One shopper with an agent resumes (token + last_id) over and over while four sockets of
@@ -122,13 +115,6 @@ async def test_shopper_resume_storm_session_first_each_line_once(tmp_path: Path)
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="agent_socket registers the socket (hub.add) before `hello` is built and sent: an event "
-    "in that window runs hub.deliver_agent with conn.known empty, which sends `assigned` for every "
-    "chat the agent holds (the console chimes 'new chat' for each), and `message`, `typing`, `queue` "
-    "frames, all ahead of `hello`",
-)
 @pytest.mark.timeout(60)
 async def test_agent_reconnect_storm_hello_first(tmp_path: Path) -> None:
     """An agent holding six busy chats opens fresh sockets over and over (as after a failover)

@@ -4,8 +4,8 @@
 its teardown cannot hang: kefu's background loops stop only if their cancellation arrives, and on
 Python 3.11 redis-py's `asyncio.wait_for` around socket writes sometimes swallows it: in a few
 percent of shutdowns (more when the app stops right after starting) the janitor or the QA worker
-keeps looping and `Hub.stop` waits forever (test_shutdown.py pins that bug). The teardown below
-cancels such a loop again instead of hanging until the 60 s timeout.
+keeps looping. `Hub.stop` cancels such a loop again itself (test_shutdown.py pins that); the
+teardown below does too, so that a regression there fails that test rather than hanging all.
 
 `server_log` collects what the server logs (structlog events and stdlib records) so tests can
 assert that no input made it log an unhandled exception.

@@ -564,12 +564,6 @@ async def test_pages_send_a_strict_content_security_policy(client: Client, path:
     assert scan.inline == []  # nothing the policy would have to allow inline
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the same HTML pages are also served by the /static/ route, whose FileResponse has no "
-    "content type yet when security_headers runs: no Content-Security-Policy, no X-Frame-Options "
-    "(the admin page can be framed and loses its script policy at /static/admin/index.html)",
-)
 @pytest.mark.parametrize("page", ["admin", "console", "shop"])
 async def test_pages_under_static_send_the_policy_too(client: Client, page: str) -> None:
     resp = await client.get(f"/static/{page}/index.html")
@@ -611,12 +605,6 @@ async def test_lockout_is_per_account_and_holds_back_the_right_password(
     assert await try_login(client, "alice", PASSWORD, shop=OTHER) == 200  # nor alice of another shop
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Accounts.login reads the failure count, verifies, then increments: concurrent guesses "
-    "all pass the check, so a burst gets any number of tries and a right password slips through "
-    "an account that already has far more than 5 failures",
-)
 async def test_concurrent_guesses_cannot_get_past_the_lockout(
     client: Client, redis: Redis, fast_hashing: None
 ) -> None:
@@ -635,12 +623,6 @@ async def login_seconds(client: Client, username: str) -> float:
     return time.perf_counter() - start
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an unknown username (or shop) is refused without hashing anything while a known one "
-    "costs an argon2 verification: the response time tells which accounts exist, although the "
-    "answers are made identical on purpose",
-)
 async def test_login_time_does_not_tell_which_accounts_exist(client: Client, redis: Redis) -> None:
     await add_agent(redis, "alice")  # real argon2 parameters here
     known = statistics.median([await login_seconds(client, "alice") for _ in range(3)])
@@ -648,11 +630,6 @@ async def test_login_time_does_not_tell_which_accounts_exist(client: Client, red
     assert known < 3 * unknown + 0.02, f"known user {known:.3f}s, unknown user {unknown:.3f}s"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="argon2 verification runs on the event loop: every login attempt (anyone can send "
-    "them) stalls every socket and request of the instance for the length of a hash",
-)
 async def test_a_login_does_not_stall_everyone_else(client: Client, redis: Redis) -> None:
     """Client and server share this event loop, so a stalled server shows as a long gap
     between two turns of the ping loop below (with the hash off the loop, the gaps stay ~10 ms)."""

@@ -22,12 +22,6 @@ from kefu.settings import Settings
 from tests.fuzz.conftest import BACKGROUND_TASKS, start_client
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Hub.stop cancels each background task once and awaits it without a bound; a loop "
-    "whose CancelledError was swallowed by a library call (asyncio.wait_for on Python 3.11, as "
-    "redis-py uses it) keeps running and the shutdown never finishes",
-)
 async def test_shutdown_finishes_when_a_cancellation_is_lost(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
