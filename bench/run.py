@@ -243,13 +243,15 @@ def main() -> None:
             print(json.dumps({"chat": results["chat"]}), flush=True)
         if "assign" in args.only:
             one, two = Server(redis.url, tmp, core=0), Server(redis.url, tmp, core=0)
-            same = [loadgen(["assign", "--url", one.url, "--rounds", "200"]) for _ in range(args.repeat)]
-            cross = [
-                loadgen(["assign", "--url", one.url, "--agent-url", two.url, "--rounds", "200"])
-                for _ in range(args.repeat)
-            ]
-            one.stop()
-            two.stop()
+            try:
+                same = [loadgen(["assign", "--url", one.url, "--rounds", "200"]) for _ in range(args.repeat)]
+                cross = [
+                    loadgen(["assign", "--url", one.url, "--agent-url", two.url, "--rounds", "200"])
+                    for _ in range(args.repeat)
+                ]
+            finally:
+                one.stop()
+                two.stop()
             results["assign"] = {
                 "same": {"runs": same, "p50_ms": median(same, "p50_ms"), "p99_ms": median(same, "p99_ms")},
                 "cross": {

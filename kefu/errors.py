@@ -116,3 +116,11 @@ class RateLimited(RequestError):
     def __init__(self, message: str, *, retry_after: float = 1.0, code: str | None = None) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
+
+
+class Unavailable(RequestError):
+    """Redis did not answer in time (restarting, paused, failing over): nothing was done; the
+    client may send the same frame again (messages are idempotent by client_msg_id)."""
+
+    code = "unavailable"
+    status = 503

@@ -14,7 +14,10 @@ from urllib.parse import unquote
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
+from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError
 
 __all__ = ["StreamEntry", "connect", "stream_range"]
 
@@ -59,10 +62,24 @@ def connect(url: str, *, max_connections: int = 64, timeout_s: float = 10.0) -> 
         timeout=timeout_s,
         decode_responses=True,
         health_check_interval=30,
+        **_resilience(timeout_s),
         **tcp,
     )
     # from_pool: closing the client closes the pool it owns.
     return Redis.from_pool(pool)
+
+
+def _resilience(timeout_s: float) -> dict[str, Any]:
+    """Ride out short outages: a command waits up to 30 s for a paused Redis (CLIENT PAUSE, a
+    slow fsync) instead of redis-py's 5 s, and a connection that died with a restarted Redis is
+    replaced and the command retried instead of failing. kefu's writes are safe to repeat:
+    messages are deduplicated by client_msg_id inside the scripts."""
+    return {
+        "socket_timeout": 30.0,
+        "socket_connect_timeout": timeout_s,
+        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=3),
+        "retry_on_error": [ConnectionError],
+    }
 
 
 class BoundedCluster(RedisCluster):
@@ -152,6 +169,7 @@ def _sentinel(url: str, max_connections: int, timeout_s: float) -> Redis:
         timeout=timeout_s,
         decode_responses=True,
         health_check_interval=30,
+        **_resilience(timeout_s),
     )
     master.sentinel_manager = sentinel
     return cast(Redis, master)

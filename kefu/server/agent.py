@@ -7,9 +7,10 @@ import time
 
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
+from redis.exceptions import RedisError
 from structlog.contextvars import bound_contextvars
 
-from kefu.errors import Conflict, InvalidInput, RateLimited, RequestError
+from kefu.errors import Conflict, InvalidInput, RateLimited, RequestError, Unavailable
 from kefu.queue.keys import ShopKeys
 from kefu.server import frames
 from kefu.server.accounts import User
@@ -22,6 +23,8 @@ from kefu.server.security import TokenBucket, check_origin
 __all__ = ["agent_socket"]
 
 log = structlog.get_logger(__name__)
+
+_UNAVAILABLE = Unavailable("storage is unavailable for a moment; send it again")
 
 
 async def agent_socket(request: web.Request) -> web.StreamResponse:
@@ -104,6 +107,10 @@ async def _serve(request: web.Request, hub: Hub, conn: AgentConn) -> None:
                 await hub.send(conn.ws, frame_for(exc, msg.data))
             except RequestError as exc:
                 await hub.send(conn.ws, frame_for(exc, msg.data))
+            except (RedisError, OSError) as exc:
+                # Redis restarting or paused: say so and keep the socket; the client resends.
+                log.warning("frame_failed", error=f"{type(exc).__name__}: {exc}")
+                await hub.send(conn.ws, frame_for(_UNAVAILABLE, msg.data))
         elif msg.type == WSMsgType.BINARY:
             await hub.send(conn.ws, frames.error_frame("invalid_frame", "binary frames are not supported"))
 

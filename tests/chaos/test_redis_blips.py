@@ -78,12 +78,6 @@ async def chat(tmp_path: Path) -> AsyncIterator[Chat]:
         await cluster.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="redis-py 8 gives every command a 5 s socket_timeout by default (kefu.queue.client.connect "
-    "sets none): a frame handled during a 5 s CLIENT PAUSE raises redis TimeoutError out of the "
-    "websocket handler (request_failed) and the server closes the socket instead of answering late",
-)
 @pytest.mark.timeout(60)
 async def test_redis_pause_5s_delays_but_keeps_sockets(chat: Chat) -> None:
     await chat.cluster.pause_redis(5000)
@@ -92,12 +86,6 @@ async def test_redis_pause_5s_delays_but_keeps_sockets(chat: Chat) -> None:
     assert outcome == {"shopper": "ack", "agent": "ack"}, f"{outcome}; server: {chat.failures()}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="after Redis restarts, each connection pooled before the restart fails its first command "
-    "with ConnectionError('Connection closed by server'), which escapes the websocket handler: "
-    "sockets that were idle through the whole outage are closed on their first frame after Redis is back",
-)
 @pytest.mark.timeout(60)
 async def test_redis_restart_then_first_frame_is_answered(chat: Chat) -> None:
     await asyncio.sleep(1.0)  # presence, janitor and events have used the pool
