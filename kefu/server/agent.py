@@ -10,21 +10,19 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from redis.exceptions import RedisError
 from structlog.contextvars import bound_contextvars
 
-from kefu.errors import Conflict, InvalidInput, RateLimited, RequestError, Unavailable
+from kefu.errors import Conflict, InvalidInput, RateLimited, RequestError
 from kefu.queue.keys import ShopKeys
 from kefu.server import frames
 from kefu.server.accounts import User
 from kefu.server.api import current_user
 from kefu.server.appkeys import hub_key, settings_key
-from kefu.server.errors import frame_for
+from kefu.server.errors import frame_for, unavailable_frame
 from kefu.server.hub import AgentConn, Hub
 from kefu.server.security import TokenBucket, check_origin
 
 __all__ = ["agent_socket"]
 
 log = structlog.get_logger(__name__)
-
-_UNAVAILABLE = Unavailable("storage is unavailable for a moment; send it again")
 
 
 async def agent_socket(request: web.Request) -> web.StreamResponse:
@@ -108,9 +106,7 @@ async def _serve(request: web.Request, hub: Hub, conn: AgentConn) -> None:
             except RequestError as exc:
                 await hub.send(conn.ws, frame_for(exc, msg.data))
             except (RedisError, OSError) as exc:
-                # Redis restarting or paused: say so and keep the socket; the client resends.
-                log.warning("frame_failed", error=f"{type(exc).__name__}: {exc}")
-                await hub.send(conn.ws, frame_for(_UNAVAILABLE, msg.data))
+                await hub.send(conn.ws, unavailable_frame(exc, msg.data))
         elif msg.type == WSMsgType.BINARY:
             await hub.send(conn.ws, frames.error_frame("invalid_frame", "binary frames are not supported"))
 

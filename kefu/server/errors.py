@@ -1,4 +1,5 @@
-"""The one place errors become responses: RequestError → JSON 4xx, anything else → JSON 500."""
+"""The one place errors become responses: RequestError → JSON 4xx, Redis not answering → 503,
+anything else → JSON 500."""
 
 from __future__ import annotations
 
@@ -8,13 +9,18 @@ import orjson
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from redis.exceptions import RedisError
 
-from kefu.errors import RateLimited, RequestError
+from kefu.errors import RateLimited, RequestError, Unavailable
 from kefu.server.frames import error_frame
 
-__all__ = ["error_middleware", "error_response", "frame_for"]
+__all__ = ["error_middleware", "error_response", "frame_for", "unavailable_frame"]
 
 log = structlog.get_logger(__name__)
+
+# Redis restarting, paused or failing over: nothing was done, the same request may come again
+# (messages are idempotent by client_msg_id). Sockets stay open; REST answers 503.
+UNAVAILABLE = Unavailable("storage is unavailable for a moment; try again")
 
 
 def error_response(exc: RequestError) -> web.Response:
@@ -50,12 +56,21 @@ def frame_for(exc: RequestError, raw: str | None = None) -> dict[str, Any]:
     return frame
 
 
+def unavailable_frame(exc: Exception, raw: str) -> dict[str, Any]:
+    """The error frame for a frame that failed because Redis did not answer."""
+    log.warning("frame_failed", error=f"{type(exc).__name__}: {exc}")
+    return frame_for(UNAVAILABLE, raw)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except RequestError as exc:
         return error_response(exc)
+    except RedisError as exc:
+        log.warning("request_failed_redis", path=request.path, error=f"{type(exc).__name__}: {exc}")
+        return error_response(UNAVAILABLE)
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json":
             raise

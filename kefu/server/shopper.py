@@ -11,13 +11,13 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from redis.exceptions import RedisError
 from structlog.contextvars import bound_contextvars
 
-from kefu.errors import Conflict, InvalidInput, NotFound, RateLimited, RequestError, Unavailable
+from kefu.errors import Conflict, InvalidInput, NotFound, RateLimited, RequestError
 from kefu.faq.matcher import Decision
 from kefu.queue.keys import ShopKeys
 from kefu.server import frames
 from kefu.server.appkeys import bots_key, hub_key, redis_key, settings_key
 from kefu.server.bot import compose_reply, miss_key
-from kefu.server.errors import frame_for
+from kefu.server.errors import frame_for, unavailable_frame
 from kefu.server.hub import Hub, ShopperConn
 from kefu.server.security import TokenBucket, check_origin
 from kefu.server.sessions import Conversation, Sessions, Stored, now_ms
@@ -26,8 +26,6 @@ from kefu.server.shops import ShopConfig, shop_exists, valid_shop_id
 __all__ = ["shopper_socket"]
 
 log = structlog.get_logger(__name__)
-
-_UNAVAILABLE = Unavailable("storage is unavailable for a moment; send it again")
 
 _LAST_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 # A socket whose frames keep hitting an empty rate bucket is a flood: close it.
@@ -133,9 +131,7 @@ async def _serve(request: web.Request, hub: Hub, conn: ShopperConn) -> None:
             except RequestError as exc:
                 await hub.send(conn.ws, frame_for(exc, msg.data))
             except (RedisError, OSError) as exc:
-                # Redis restarting or paused: say so and keep the socket; the client resends.
-                log.warning("frame_failed", error=f"{type(exc).__name__}: {exc}")
-                await hub.send(conn.ws, frame_for(_UNAVAILABLE, msg.data))
+                await hub.send(conn.ws, unavailable_frame(exc, msg.data))
         elif msg.type == WSMsgType.BINARY:
             await hub.send(conn.ws, frames.error_frame("invalid_frame", "binary frames are not supported"))
         elif msg.type == WSMsgType.ERROR:

@@ -2,15 +2,18 @@
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
+from kefu.queue import connect
+from kefu.redisserver import RedisServer, free_port
 from kefu.server.app import create_app
 from kefu.settings import Settings
-from tests.server.conftest import SHOP, AppClient, add_agent, login, setup_shop, shopper
+from tests.server.conftest import SHOP, AppClient, add_agent, login, make_settings, setup_shop, shopper
 
 Client = TestClient[web.Request, web.Application]
 
@@ -322,3 +325,24 @@ async def test_widget_info_is_public_and_explains_refusals(client: Client, redis
     resp = await client.get("/api/widget/demo", headers={"Origin": "http://localhost:5173"})
     assert resp.headers["Access-Control-Allow-Origin"] == "*"
     assert (await resp.json())["origin_allowed"] is True
+
+
+async def test_a_redis_outage_is_a_503_then_service_resumes(
+    aiohttp_client: AppClient, tmp_path: Path
+) -> None:
+    own = RedisServer(tmp_path / "redis", port=free_port(), appendonly=True).start()
+    redis = connect(own.url)
+    try:
+        await setup_shop(redis)
+        client = await aiohttp_client(create_app(make_settings(own)))
+        headers = await auth(client, redis)
+        assert (await client.get("/api/admin/faqs", headers=headers)).status == 200
+        own.kill()
+        down = await client.get("/api/admin/faqs", headers=headers)
+        assert down.status == 503
+        assert (await down.json())["error"]["code"] == "unavailable"
+        own.start()
+        assert (await client.get("/api/admin/faqs", headers=headers)).status == 200
+    finally:
+        await redis.aclose()
+        own.stop()

@@ -8,7 +8,7 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from kefu.queue.keys import ShopKeys
-from tests.server.conftest import SHOP, Socket, add_agent, agent, shopper
+from tests.server.conftest import SHOP, Socket, add_agent, agent, login, shopper
 
 # The chat and queue flows run on one Redis and again on a three-master Redis Cluster.
 REDIS_BACKENDS = ("single", "cluster")
@@ -263,8 +263,13 @@ async def test_an_agent_whose_socket_dropped_gets_no_new_chats(client: Client, r
     s = await start(client)
     await s.send({"type": "transfer"})
     assert (await s.expect("queued"))["position"] == 1  # queued, not given to a closed browser
-    back = await agent(client, "alice", online=False)  # reconnects, still online: served at once
-    await s.expect("agent_joined")
-    # The chat reaches the agent in `hello` or, if assigned after it, as `assigned`; either way
-    # the console shows it — which one depends on whether presence or `hello` came first.
-    del back
+    # Reconnects, still online: served at once.
+    back = Socket(await client.ws_connect("/ws/agent", params={"token": await login(client, "alice")}))
+    hello = await back.expect("hello")
+    joined = await s.expect("agent_joined")
+    assert joined["agent"]["name"] == "Alice"
+    # The chat reaches the console in `hello` or, if assigned just after it, as `assigned`:
+    # which one depends on whether the socket's presence or `hello` came first.
+    if not hello["conversations"]:
+        await back.expect("assigned")
+    await back.close()
