@@ -8,9 +8,18 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel
 
-__all__ = ["Entry", "Speaker"]
+__all__ = ["Entry", "Speaker", "is_stream_id"]
 
 Speaker = Literal["shopper", "bot", "agent", "system"]
+
+
+def is_stream_id(value: str) -> bool:
+    """`ms-seq` as Redis reads it: ASCII digits (str.isdigit and regex \\d also take '²' and
+    '١'), each part an unsigned 64-bit number; anything else Redis refuses with an error."""
+    left, _, right = value.partition("-")
+    return all(
+        part.isascii() and part.isdigit() and len(part) <= 20 and int(part) < 2**64 for part in (left, right)
+    )
 
 
 class Entry(BaseModel):

@@ -16,6 +16,7 @@ from kefu import __version__
 from kefu.errors import Forbidden, InvalidInput, NotFound, Unauthorized, Unprocessable
 from kefu.queue.client import stream_range
 from kefu.queue.keys import ShopKeys
+from kefu.queue.log import is_stream_id
 from kefu.server.accounts import Accounts, User, UserView
 from kefu.server.appkeys import (
     hub_key,
@@ -331,7 +332,7 @@ async def handle_ticket(request: web.Request) -> web.Response:
     keys = ShopKeys(shop)
     found = (
         await stream_range(redis, keys.tickets, start=ticket_id, end=ticket_id)
-        if _is_stream_id(ticket_id)
+        if is_stream_id(ticket_id)
         else []
     )
     if not found:
@@ -341,15 +342,6 @@ async def handle_ticket(request: web.Request) -> web.Response:
     await redis.publish(keys.events, orjson.dumps({"e": "ticket"}))
     entry_id, fields = found[0]
     return json_response(_ticket(entry_id, fields, record))
-
-
-def _is_stream_id(value: str) -> bool:
-    """`ms-seq` as Redis reads it: ASCII digits (str.isdigit also takes '²' and '١'), and each
-    part an unsigned 64-bit number; anything else Redis refuses with an error, not an empty range."""
-    left, _, right = value.partition("-")
-    return all(
-        part.isascii() and part.isdigit() and len(part) <= 20 and int(part) < 2**64 for part in (left, right)
-    )
 
 
 @routes.route(

@@ -4,7 +4,6 @@ where a shopper's frame enters the server, meets the bot, and asks for a human."
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -14,6 +13,7 @@ from structlog.contextvars import bound_contextvars
 from kefu.errors import Conflict, InvalidInput, NotFound, RateLimited, RequestError
 from kefu.faq.matcher import Decision
 from kefu.queue.keys import ShopKeys
+from kefu.queue.log import is_stream_id
 from kefu.server import frames
 from kefu.server.appkeys import bots_key, hub_key, redis_key, settings_key
 from kefu.server.bot import compose_reply, miss_key
@@ -27,7 +27,6 @@ __all__ = ["shopper_socket"]
 
 log = structlog.get_logger(__name__)
 
-_LAST_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 # A socket whose frames keep hitting an empty rate bucket is a flood: close it.
 _FLOOD_STRIKES = 50
 
@@ -50,7 +49,7 @@ async def shopper_socket(request: web.Request) -> web.StreamResponse:
     config = await hub.config(shop)
     check_origin(request, config.allowed_origins or settings.allowed_origins)
     last_id = request.query.get("last_id") or None
-    if last_id is not None and not _LAST_ID.match(last_id):
+    if last_id is not None and not is_stream_id(last_id):
         raise InvalidInput("last_id must be a message id like 1732290000000-0", code="invalid_last_id")
     token = request.query.get("token") or None
     lang = _language(request)

@@ -94,8 +94,11 @@ async def test_wrong_shop_is_refused_before_the_upgrade(client: Client, shop: st
 
 
 async def test_bad_last_id_is_refused(client: Client) -> None:
-    resp = await client.get("/ws/shopper", params={"shop": SHOP, "last_id": "drop table"})
-    assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid_last_id"
+    # Not ids, and ids Redis cannot read (non-ASCII digits, a part beyond 64 bits).
+    for last_id in ("drop table", "\u0661-1", "18446744073709551616-0"):
+        resp = await client.get("/ws/shopper", params={"shop": SHOP, "last_id": last_id})
+        assert resp.status == 400, last_id
+        assert (await resp.json())["error"]["code"] == "invalid_last_id"
 
 
 async def test_foreign_origin_is_refused_and_allowlists_work(client: Client, redis: Redis) -> None:
