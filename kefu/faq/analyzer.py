@@ -1,17 +1,16 @@
-"""Text → weighted features: segmentation, lexicon concepts, typo repair, English stemming."""
+"""Text → weighted features: segmentation, word weights, lexicon concepts, character bigrams,
+typo repair, English stemming."""
 
 from __future__ import annotations
 
 import functools
-import gzip
 import itertools
-import json
 import logging
 import re
+import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Literal
 
 import jieba
@@ -21,12 +20,15 @@ from rapidfuzz.distance import OSA
 
 from kefu.faq.lexicon import Lexicon, stem_words
 from kefu.faq.normalize import normalize
+from kefu.faq.semantic import Encoder
+from kefu.faq.wordstats import WordStats
 
 __all__ = ["Analysis", "Analyzer", "Resources", "Token", "english_words"]
 
 _HAN = r"\u3400-\u9fff\uf900-\ufaff"
 _CHUNK = re.compile(rf"[{_HAN}]+|[^\s{_HAN}]+")
 _IS_HAN = re.compile(rf"[{_HAN}]")
+_HAN_RUN = re.compile(rf"[{_HAN}]+")
 # "三天", "48小时", "好几天", "一个星期": how long something has taken. "几天" alone asks how long,
 # which the lexicon handles, so a bare 几/多少 is not a duration.
 _ZH_DURATION = re.compile(
@@ -42,6 +44,8 @@ _MEMO_LIMIT = 200_000
 # Cheap pre-checks: most messages mention no duration at all.
 _ZH_UNITS = re.compile(r"[天日周期拜月时钟分]")
 _EN_UNITS = re.compile(r"day|week|hour|month")
+# Bigrams count less than words: they back up segmentation, they do not replace it.
+_BIGRAM = 0.5
 # A run of five or more digits is an order or phone number: it says nothing about the question.
 _LONG_NUMBER = re.compile(r"^[0-9]{5,}$")
 
@@ -50,24 +54,24 @@ Kind = Literal["concept", "word", "typo"]
 
 @dataclass(frozen=True, slots=True)
 class Token:
-    """One unit of meaning: a lexicon term (with its concepts) or a plain word."""
+    """One unit of meaning: a word (stemmed for English), with the lexicon concepts it stands
+    for and how informative it is in general (`weight`, from word frequencies)."""
 
     text: str
     concepts: tuple[str, ...] = ()
     kind: Kind = "word"
-
-    @property
-    def features(self) -> tuple[str, ...]:
-        if self.concepts:
-            return tuple(f"c:{c}" for c in self.concepts)
-        return (f"w:{self.text}",)
+    weight: float = 1.0
+    # An English phrase's content words (stem, weight), each matched as a word of its own.
+    parts: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Analysis:
     normalized: str
     tokens: tuple[Token, ...]
-    # feature → base weight (lexicon weight; typo-repaired tokens count a little less).
+    # feature → base weight. Three families: "w:" words (weighted by how informative the word is
+    # in general), "c:" lexicon concepts (weighted by the lexicon), "b:" Chinese character
+    # bigrams (so an unknown or oddly segmented word still matches). Typo repairs count less.
     features: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -117,34 +121,20 @@ def _sound_index(terms: Iterable[str], *, fuzzy: bool) -> dict[str, str]:
     return {k: v for k, v in index.items() if v is not None}
 
 
-def _english_words() -> frozenset[str]:
-    """General English vocabulary, so that real words are never 'corrected' into shop words.
-
-    pyspellchecker ships a word-frequency list; reading its resource directly takes ~0.1 s where
-    building a SpellChecker takes ~0.8 s.
-    """
-    try:
-        data = resources.files("spellchecker").joinpath("resources/en.json.gz").read_bytes()
-        return frozenset(json.loads(gzip.decompress(data)))
-    except (FileNotFoundError, ModuleNotFoundError, OSError, ValueError):  # pragma: no cover - layout change
-        from spellchecker import SpellChecker
-
-        return frozenset(SpellChecker().word_frequency.dictionary)
-
-
 def english_words(text: str) -> list[str]:
     """The Latin-alphabet words of `text`, lowercased: what a corpus adds to the typo vocabulary."""
     return re.findall(r"[a-z]+", unicodedata.normalize("NFKC", text).lower())
 
 
 class Resources:
-    """Process-wide language resources: lexicon, jieba with the lexicon's terms, English words.
+    """Process-wide language resources: lexicon, jieba with the lexicon's terms, word statistics.
 
     Building one takes about a second (jieba's dictionary); share it between every shop's matcher.
     """
 
-    def __init__(self, lexicon: Lexicon | None = None) -> None:
+    def __init__(self, lexicon: Lexicon | None = None, wordstats: WordStats | None = None) -> None:
         self.lexicon = lexicon or Lexicon.default()
+        self.words = wordstats or WordStats.default()
         logging.getLogger("jieba").setLevel(logging.WARNING)
         self.jieba = jieba.Tokenizer()
         self.jieba.initialize()
@@ -152,7 +142,6 @@ class Resources:
             if len(term) > 1:
                 # High enough that jieba keeps shop terms whole (退货|运费, not 退|货运费).
                 self.jieba.add_word(term, freq=max(self.jieba.FREQ.get(term) or 0, 3000 * len(term)))
-        self.english = _english_words()
         # Homophone repair aims at lexicon terms of two or three characters with real weight.
         self.sound_targets = [
             t
@@ -161,6 +150,20 @@ class Resources:
         ]
         for term in self.sound_targets:
             _term_reading(term)
+        self._encoder: Encoder | None = None
+        self._encoder_lock = threading.Lock()
+
+    def encoder(self) -> Encoder:
+        """The sentence encoder, loaded on first use (≈ 1 s, ≈ 110 MiB) and shared."""
+        with self._encoder_lock:
+            if self._encoder is None:
+                self._encoder = Encoder()
+            return self._encoder
+
+    def chinese_words(self, text: str) -> list[str]:
+        """The words of a text's Chinese runs, as the analyzer segments them (for vocabularies)."""
+        normalized = self.lexicon.rewrite(normalize(text))
+        return [w for run in _HAN_RUN.findall(normalized) for w in self.jieba.lcut(run, HMM=False)]
 
     @classmethod
     @functools.cache
@@ -172,28 +175,30 @@ class Resources:
 class Analyzer:
     """Turns text into tokens and weighted features. Immutable once built; safe to share.
 
-    `vocabulary` holds words of the shop's own corpus: English typos are repaired towards them
-    (and the lexicon), Chinese homophone typos towards lexicon terms and the corpus keywords.
+    `vocabulary` holds the words of the shop's own corpus: English typos are repaired towards
+    them (and the lexicon), Chinese homophone typos towards lexicon terms and the corpus's own
+    informative words.
     """
 
-    def __init__(
-        self, resources: Resources, *, vocabulary: Iterable[str] = (), keywords: Iterable[str] = ()
-    ) -> None:
+    def __init__(self, resources: Resources, *, vocabulary: Iterable[str] = ()) -> None:
         self.res = resources
         self.lex = resources.lexicon
+        self.stats = resources.words
         self._weights = {name: c.weight for name, c in self.lex.concepts.items()}
-        vocab = {w for w in vocabulary if w.isascii() and w.isalpha() and len(w) >= 3}
-        self._en_targets = sorted(self.lex.en_vocab | vocab)
+        vocabulary = set(vocabulary)
+        english = {w for w in vocabulary if w.isascii() and w.isalpha() and len(w) >= 3}
+        self._en_targets = sorted(self.lex.en_vocab | english)
         self._en_known = frozenset(self._en_targets) | self.lex.en_stopwords
         self._spell_cache: dict[str, str] = {}
         self._words: dict[str, tuple[Token, ...]] = {}
         self._zh_known = set(self.lex.zh_terms)
         targets = list(resources.sound_targets)
-        for kw in keywords:
-            kw = normalize(kw).replace(" ", "")
-            if 2 <= len(kw) <= 3 and _IS_HAN.fullmatch(kw[0]):
-                targets.append(kw)
-                self._zh_known.add(kw)
+        for word in vocabulary:
+            # The shop's own content words (猫砂, 冻干) are typo targets too; common words are not
+            # (they would pull real words towards themselves).
+            if 2 <= len(word) <= 3 and _IS_HAN.fullmatch(word[0]) and self.stats.weight(word) >= 0.6:
+                targets.append(word)
+                self._zh_known.add(word)
         # Exact homophones first (曾品 → 赠品); fuzzy ones (zh/z, -ng/-n) only where they are unique,
         # since 赠品 and 正品 fold to the same fuzzy sound.
         # Never guess a request for a human from a near-sound (征人 is not 真人): a false transfer
@@ -216,7 +221,8 @@ class Analyzer:
         def duration(match: re.Match[str]) -> str:
             # "24小时" is round-the-clock service, not time that has passed.
             span = match.group(0).replace(" ", "")
-            tokens.append(Token(span, ("hours",) if span in _ROUND_THE_CLOCK else ("duration",), "concept"))
+            concept = "hours" if span in _ROUND_THE_CLOCK else "duration"
+            tokens.append(Token(span, (concept,), "concept", 0.0))
             return " "
 
         if _ZH_UNITS.search(rewritten):
@@ -224,36 +230,47 @@ class Analyzer:
         if _EN_UNITS.search(rewritten):
             rewritten = _EN_DURATION.sub(duration, rewritten)
         english: list[str] = []
+        runs: list[str] = []
         for chunk in _CHUNK.findall(rewritten):
             if _IS_HAN.match(chunk):
                 tokens.extend(self._english(english))
                 english = []
-                tokens.extend(self._chinese(chunk))
+                run, run_tokens = self._chinese(chunk)
+                runs.append(run)
+                tokens.extend(run_tokens)
             else:
                 english.append(chunk)
         tokens.extend(self._english(english))
-        return Analysis(normalized, tuple(tokens), self._features(tokens))
+        return Analysis(normalized, tuple(tokens), self._features(tokens, runs))
 
-    def _features(self, tokens: list[Token]) -> dict[str, float]:
+    def _features(self, tokens: list[Token], runs: list[str]) -> dict[str, float]:
         features: dict[str, float] = {}
         weights = self._weights
+
+        def add(feature: str, weight: float) -> None:
+            if weight > 0 and features.get(feature, 0.0) < weight:
+                features[feature] = weight
+
         for token in tokens:
             factor = 0.9 if token.kind == "typo" else 1.0
-            if not token.concepts:
-                feature = f"w:{token.text}"
-                if features.get(feature, 0.0) < factor:
-                    features[feature] = factor
-                continue
+            if token.parts:
+                for stem, weight in token.parts:
+                    add(f"w:{stem}", weight * factor)
+            elif token.weight > 0:
+                add(f"w:{token.text}", token.weight * factor)
             for concept in token.concepts:
-                weight = weights.get(concept, 1.0) * factor
-                feature = f"c:{concept}"
-                if weight > 0 and features.get(feature, 0.0) < weight:
-                    features[feature] = weight
+                add(f"c:{concept}", weights.get(concept, 1.0) * factor)
+        weigh = self.stats.weight
+        for run in runs:
+            for a, b in itertools.pairwise(run):
+                # A bigram says about as much as its characters do (的发 little, 宅配 a lot).
+                add(f"b:{a}{b}", _BIGRAM * (weigh(a) + weigh(b)) / 2)
         return features
 
     # ---- Chinese ----
 
-    def _chinese(self, run: str) -> list[Token]:
+    def _chinese(self, run: str) -> tuple[str, list[Token]]:
+        """The (typo-repaired) run and its tokens."""
         words = self.res.jieba.lcut(run, HMM=False)
         fixed, repaired = self._repair_homophones(words)
         if repaired:
@@ -262,9 +279,15 @@ class Analyzer:
         for word in words:
             tokens = self._word(word)
             if word in repaired:
-                tokens = tuple(Token(t.text, t.concepts, "typo") for t in tokens)
+                tokens = tuple(Token(t.text, t.concepts, "typo", t.weight, t.parts) for t in tokens)
             out.extend(tokens)
-        return out
+        return fixed, out
+
+    def _word_weight(self, word: str, concepts: tuple[str, ...]) -> float:
+        """General informativeness; intent words (greetings, 转人工) say nothing about the topic."""
+        if concepts and all(self._weights.get(c, 1.0) == 0 for c in concepts):
+            return 0.0
+        return self.stats.weight(word)
 
     def _word(self, word: str) -> tuple[Token, ...]:
         """The tokens of one jieba word, memoized: shop text reuses a small vocabulary."""
@@ -272,7 +295,7 @@ class Analyzer:
         if tokens is None:
             concepts = self.lex.zh_terms.get(word)
             if concepts:
-                tokens = (Token(word, concepts, "concept"),)
+                tokens = (Token(word, concepts, "concept", self._word_weight(word, concepts)),)
             elif not word.strip() or word in self.lex.zh_stopwords:
                 tokens = ()
             else:
@@ -282,13 +305,16 @@ class Analyzer:
         return tokens
 
     def _decompose(self, word: str, kind: Kind) -> list[Token]:
-        """Split a word the lexicon does not know into lexicon terms, longest first.
+        """A word the lexicon does not know, with the concepts of the lexicon terms inside it.
 
-        Single-character pieces count only when the whole word is made of lexicon terms: 发到 is
-        发 + 到, but 发现 (to discover) is not 发 (to ship) + 现.
+        The word itself stays the token (怀孕 is 怀孕); concepts come from its pieces when the
+        whole word is made of lexicon terms (发到 is 发 + 到), or from pieces of two or more
+        characters (运费险 holds 运费) — never from one character of an unrelated word (发现,
+        to discover, is not 发, to ship).
         """
+        weight = self.stats.weight(word)
         if len(word) == 1:
-            return [Token(word)]
+            return [Token(word, (), "word", weight)]
         pieces: list[tuple[str, bool]] = []
         i = 0
         while i < len(word):
@@ -299,39 +325,36 @@ class Analyzer:
                     i += size
                     break
             else:
-                if pieces and not pieces[-1][1]:
-                    pieces[-1] = (pieces[-1][0] + word[i], False)
-                else:
-                    pieces.append((word[i], False))
+                pieces.append((word[i], False))
                 i += 1
         covered = all(known for _, known in pieces)
-        if len(pieces) == 1 or not any(known and (covered or len(p) > 1) for p, known in pieces):
-            return [] if word in self.lex.zh_stopwords else [Token(word)]
-        out = []
+        concepts: list[str] = []
         for piece, known in pieces:
-            if known and (covered or len(piece) > 1):
-                out.append(Token(piece, self.lex.zh_terms[piece], kind))
-            elif piece not in self.lex.zh_stopwords:
-                out.append(Token(piece))
-        return out
+            if known and len(pieces) > 1 and (covered or len(piece) > 1):
+                concepts.extend(self.lex.zh_terms[piece])
+        return [Token(word, tuple(dict.fromkeys(concepts)), kind if concepts else "word", weight)]
 
     def _repair_homophones(self, words: list[str]) -> tuple[str, list[str]]:
-        """Replace characters that sound like a lexicon term but are spelled otherwise (发或 → 发货).
+        """Replace characters that sound like a known term but are spelled otherwise (发或 → 发货).
 
         Pinyin typing errors keep the sound and usually one character. So a window is repaired
-        only when jieba left each of its characters standing alone (a typo rarely forms a word,
-        while 几岁 must not become 碎), none is a function word (家的 is not 假的), and it shares
-        a character, in place, with the term (补钱 is not 不签).
+        only when each of its characters stands alone or in a word no general word list knows
+        (a typo rarely forms a real word, while 敏感 in 敏感皮 and 几岁 must stay), none is a
+        function word (家的 is not 假的), and it shares a character, in place, with the term
+        (补钱 is not 不签).
         """
         run = "".join(words)
         if len(run) < 2:
             return run, []
-        # Per word: 1 when jieba left a character alone, 0 for a word the lexicon does not know,
-        # -1 for function words and lexicon terms (never part of a repair). A repair needs an
+        # Per word: 1 when jieba left a character alone, 0 for a word no list knows, -1 for
+        # function words, real words and known terms (never part of a repair). A repair needs an
         # alone character next to another character that is not -1.
         stop = self.lex.zh_stopwords
+        known = self.stats.known
         kinds = [
-            -1 if w in stop or (len(w) > 1 and w in self._zh_known) else (1 if len(w) == 1 else 0)
+            -1
+            if w in stop or (len(w) > 1 and (w in self._zh_known or known(w)))
+            else (1 if len(w) == 1 else 0)
             for w in words
         ]
         if not any(
@@ -374,7 +397,7 @@ class Analyzer:
     # ---- English ----
 
     def _spell(self, word: str) -> str:
-        if len(word) < 5 or not word.isalpha() or word in self._en_known or word in self.res.english:
+        if len(word) < 5 or not word.isalpha() or word in self._en_known or self.stats.known(word):
             return word
         cached = self._spell_cache.get(word)
         if cached is None:
@@ -390,6 +413,7 @@ class Analyzer:
             return []
         fixed = [self._spell(w) for w in words]
         stems = stem_words(fixed)
+        stop = self.lex.en_stopwords
         out: list[Token] = []
         i = 0
         while i < len(stems):
@@ -397,12 +421,31 @@ class Analyzer:
                 concepts = self.lex.en_phrases.get(tuple(stems[i : i + size]))
                 if concepts:
                     typo = any(fixed[j] != words[j] for j in range(i, i + size))
-                    out.append(Token(" ".join(fixed[i : i + size]), concepts, "typo" if typo else "concept"))
+                    kind: Kind = "typo" if typo else "concept"
+                    # Each content word of the phrase is also a word of its own ("return
+                    # label" is return + label), unless the phrase only expresses an intent.
+                    parts: tuple[tuple[str, float], ...] = ()
+                    if not all(self._weights.get(c, 1.0) == 0 for c in concepts):
+                        parts = tuple(
+                            (stems[j], self.stats.weight(fixed[j]))
+                            for j in range(i, i + size)
+                            if fixed[j] not in stop
+                        )
+                    out.append(
+                        Token(
+                            " ".join(fixed[i : i + size]),
+                            concepts,
+                            kind,
+                            max((w for _, w in parts), default=0.0),
+                            parts,
+                        )
+                    )
                     i += size
                     break
             else:
                 word, stem = fixed[i], stems[i]
-                if word not in self.lex.en_stopwords and not _LONG_NUMBER.match(word):
-                    out.append(Token(stem, (), "typo" if word != words[i] else "word"))
+                if word not in stop and not _LONG_NUMBER.match(word):
+                    kind = "typo" if word != words[i] else "word"
+                    out.append(Token(stem, (), kind, self.stats.weight(word)))
                 i += 1
         return out

@@ -6,9 +6,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kefu.errors import CorpusError, KefuError
 from kefu.faq.corpus import Corpus, default_corpus, load_corpus
+
+if TYPE_CHECKING:
+    from kefu.faq.evaluate import ShopSet
 
 __all__ = ["add_faq_commands"]
 
@@ -29,12 +33,34 @@ def add_faq_commands(
     match.add_argument("text", nargs="?", help="a shopper message; omit to read stdin")
     match.set_defaults(handler=_match)
 
-    evaluate = commands.add_parser("eval", help="score the matcher on labelled JSONL cases")
+    evaluate = commands.add_parser(
+        "eval",
+        help="score the matcher on labelled JSONL cases, for one shop or several",
+        description="One shop: --corpus FILE --cases FILE. Several: repeat --shop CORPUS CASES, "
+        "or give a --manifest; one row per shop and the macro mean are printed.",
+    )
     _corpus_option(evaluate)
-    evaluate.add_argument("--cases", type=Path, required=True, help='JSONL: {"q": ..., "expect": ...}')
+    evaluate.add_argument("--cases", type=Path, help='JSONL: {"q": ..., "expect": ...}')
+    evaluate.add_argument(
+        "--shop", nargs=2, action="append", metavar=("CORPUS", "CASES"), type=Path, default=[]
+    )
+    evaluate.add_argument("--manifest", type=Path, help="YAML list of shops (tests/data/shops/shops.yaml)")
+    evaluate.add_argument("--role", help="only the manifest's shops of this role (dev, holdout)")
     evaluate.add_argument("--misses", action="store_true", help="list every case the matcher got wrong")
+    evaluate.add_argument("--reliability", action="store_true", help="print the reliability table")
+    evaluate.add_argument("--no-semantic", action="store_true", help="lexical signals only")
     evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
     evaluate.set_defaults(handler=_eval)
+
+    calibrate = commands.add_parser(
+        "calibrate",
+        help="fit the answer/suggest decision on labelled shops (needs scikit-learn)",
+    )
+    calibrate.add_argument("--manifest", type=Path, required=True)
+    calibrate.add_argument("--role", default="dev", help="fit on the manifest's shops of this role")
+    calibrate.add_argument("--out", type=Path, help="write the calibration JSON here")
+    calibrate.add_argument("--c", type=float, default=1.0, help="inverse regularization strength")
+    calibrate.set_defaults(handler=_calibrate)
 
     bench = commands.add_parser("bench", help="match latency at 1k/10k entries, build time, memory")
     _corpus_option(bench)
@@ -86,21 +112,84 @@ def _match(args: argparse.Namespace) -> int:
     return 0
 
 
-def _eval(args: argparse.Namespace) -> int:
-    from kefu.faq.evaluate import evaluate, load_cases
-    from kefu.faq.matcher import Matcher
+def _shop_sets(args: argparse.Namespace) -> list[ShopSet]:
+    from kefu.faq.evaluate import ShopSet, load_manifest
 
-    report = evaluate(Matcher.from_corpus(_corpus(args)), load_cases(args.cases))
+    shops: list[ShopSet] = []
+    if args.manifest:
+        shops.extend(s for s in load_manifest(args.manifest) if not args.role or s.role == args.role)
+    for corpus, cases in args.shop:
+        shops.append(ShopSet(name=corpus.parent.name or corpus.stem, corpus=corpus, cases=cases))
+    if args.cases:
+        shops.append(
+            ShopSet(name=args.corpus.stem if args.corpus else "default", corpus=args.corpus, cases=args.cases)
+        )
+    if not shops:
+        raise KefuError("give --cases (with --corpus), --shop CORPUS CASES, or --manifest")
+    return shops
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from kefu.faq.evaluate import evaluate, load_cases, macro_mean, reliability, table
+    from kefu.faq.matcher import Matcher, MatcherConfig
+
+    config = MatcherConfig(semantic=not args.no_semantic)
+    reports = []
+    for shop in _shop_sets(args):
+        matcher = Matcher.from_corpus(shop.load_corpus(), config)
+        reports.append(evaluate(matcher, load_cases(shop.cases), name=shop.name))
     if args.json:
-        print(report.model_dump_json(indent=2, exclude=None if args.misses else {"misses"}))
+        exclude = None if args.misses else {"misses"}
+        print(
+            json.dumps(
+                [json.loads(r.model_dump_json(exclude=exclude)) for r in reports],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
         return 0
-    print(report.summary())
+    if len(reports) == 1:
+        print(reports[0].summary())
+    else:
+        print(table(reports))
+    if args.reliability:
+        print()
+        print(reliability(macro_mean(reports).confidence))
     if args.misses:
-        print(f"\n{len(report.misses)} misses:")
-        for miss in report.misses:
-            expect = "/".join(miss.expect) or "(out of scope)"
-            got = miss.faq_id or ",".join(miss.suggestions) or "-"
-            print(f"  {miss.decision.value:8} {miss.score:.2f} expect={expect} got={got}  {miss.q}")
+        for report in reports:
+            print(f"\n{report.name}: {len(report.misses)} misses:")
+            for miss in report.misses:
+                expect = "/".join(e or "null" for e in miss.expect) or "(out of scope)"
+                got = miss.faq_id or ",".join(miss.suggestions) or "-"
+                print(f"  {miss.decision.value:8} {miss.score:.2f} expect={expect} got={got}  {miss.q}")
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from kefu.faq.evaluate import reliability
+    from kefu.faq.fit import collect, decide, fit
+
+    args.shop, args.cases = [], None
+    shops = _shop_sets(args)
+    observations = collect(shops)
+    calibration, out_of_fold = fit(observations, c=args.c)
+    rates = decide(out_of_fold, calibration.answer, calibration.skip_semantic)
+    print(f"fitted on {len(observations)} questions of {len(shops)} shops")
+    print(
+        f"thresholds: answer {calibration.answer}, skip encoder {calibration.skip_semantic}, "
+        f"answer without encoder {calibration.answer_lexical}, suggest {calibration.suggest}"
+    )
+    print("leave-one-shop-out:")
+    for shop, r in sorted(rates.items()):
+        print(
+            f"  {shop:12} accuracy {r['accuracy']:6.1%}  wrong {r['wrong']:5.1%}  "
+            f"out-of-scope answered {r['out_of_scope']:5.1%}  encoder skipped {r['skipped']:5.1%}"
+        )
+    pairs = [(s.full_p, s.full_right) for s in out_of_fold]
+    print(reliability(pairs))
+    if args.out:
+        args.out.write_text(calibration.dump(), encoding="utf-8")
+        print(f"wrote {args.out}")
     return 0
 
 

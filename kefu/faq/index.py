@@ -1,40 +1,16 @@
-"""A compact weighted-feature index with Tversky similarity, for phrasings and FAQ profiles."""
+"""A compact weighted-feature index: documents × features, and the weighted overlap of a query."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["FeatureIndex", "Query", "Weights"]
+__all__ = ["FeatureIndex", "Floats", "Ints"]
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
-
-
-@dataclass(frozen=True, slots=True)
-class Weights:
-    """How the two sides' leftovers count against a match (Tversky's alpha and beta)."""
-
-    alpha: float  # the document's features the query lacks
-    beta_known: float  # query features other documents use
-    beta_unknown: float  # query words no document uses
-    long_query_features: float  # beyond this many query features, leftovers count proportionally less
-
-
-@dataclass(frozen=True, slots=True)
-class Query:
-    """A query as feature ids and weights, plus the weight of words the index does not know."""
-
-    ids: Ints
-    weights: Floats
-    unknown: float
-
-    @property
-    def size(self) -> int:
-        return len(self.ids) + (1 if self.unknown else 0)
 
 
 class FeatureIndex:
@@ -66,20 +42,15 @@ class FeatureIndex:
         start, end = self.indptr[doc], self.indptr[doc + 1]
         return dict(zip(self.indices[start:end].tolist(), self.data[start:end].tolist(), strict=True))
 
-    def similarity(self, query: Query, w: Weights) -> tuple[Ints, Floats]:
-        """Tversky similarity of the query to every document sharing a feature with it.
+    def overlap(self, ids: Sequence[int], weights: Sequence[float]) -> Floats:
+        """Σ min(query weight, document weight) over shared features, for every document.
 
-        matched = Σ min(query, document) over shared features; the document's unmatched weight
-        counts alpha, the query's counts beta (less for words nobody uses, less again in long
-        messages where context words are expected).
+        A query touches only the postings of its own features.
         """
         matched = np.zeros(len(self.totals), dtype=np.float64)
-        for feature, weight in zip(query.ids.tolist(), query.weights.tolist(), strict=True):
-            start, end = self._post_ptr[feature], self._post_ptr[feature + 1]
+        ptr, docs, post = self._post_ptr, self._post_docs, self._post_weights
+        for feature, weight in zip(ids, weights, strict=True):
+            start, end = ptr[feature], ptr[feature + 1]
             if start != end:
-                matched[self._post_docs[start:end]] += np.minimum(self._post_weights[start:end], weight)
-        docs = np.flatnonzero(matched)
-        m = matched[docs]
-        scale = min(1.0, w.long_query_features / max(1, query.size))
-        extra = scale * (w.beta_known * (float(query.weights.sum()) - m) + w.beta_unknown * query.unknown)
-        return docs, m / (m + w.alpha * (self.totals[docs] - m) + extra)
+                matched[docs[start:end]] += np.minimum(post[start:end], weight)
+        return matched

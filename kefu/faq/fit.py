@@ -1,0 +1,263 @@
+"""Fitting the calibration (`kefu faq calibrate`): logistic models over candidate features of
+labelled questions from several shops, thresholds chosen on leave-one-shop-out predictions.
+
+Needs scikit-learn (the `dev` extra); serving never imports this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kefu.faq.analyzer import Resources
+from kefu.faq.calibration import FEATURES, LEXICAL_FEATURES, Calibration, LogisticModel
+from kefu.faq.evaluate import Case, ShopSet, load_cases
+from kefu.faq.intents import detect_intent
+from kefu.faq.matcher import Candidate, Matcher, MatcherConfig
+
+__all__ = ["Observation", "Targets", "collect", "fit", "simulate"]
+
+
+@dataclass
+class Observation:
+    """One labelled question's candidates, lexical-only and with the semantic signal."""
+
+    shop: str
+    case: Case
+    exact: bool
+    lexical: list[Candidate]
+    full: list[Candidate]
+    labels_lexical: list[bool] = field(default_factory=list)
+    labels_full: list[bool] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What the thresholds must keep (macro over shops, on leave-one-shop-out predictions)."""
+
+    wrong: float = 0.02
+    out_of_scope: float = 0.02
+    skip_precision: float = 0.99
+
+
+def collect(shops: Sequence[ShopSet], resources: Resources | None = None) -> list[Observation]:
+    """Candidates and labels for every in-scope and out-of-scope case (transfers and greetings
+    never reach the model)."""
+    resources = resources or Resources.default()
+    out: list[Observation] = []
+    for shop in shops:
+        matcher = Matcher.from_corpus(shop.load_corpus(), MatcherConfig(), resources=resources)
+        ids = {f.id: i for i, f in enumerate(matcher.corpus.faqs)}
+        for case in load_cases(shop.cases):
+            if case.kind == "transfer":
+                continue
+            analysis = matcher.analyzer.analyze(case.q[: matcher.config.max_query_chars])
+            exact = matcher.exact(analysis)
+            if exact is None and detect_intent(analysis) is not None:
+                continue
+            lexical, full = matcher.observe(case.q)
+            right = {ids[i] for i in case.ids if i in ids}
+            out.append(
+                Observation(
+                    shop=shop.name,
+                    case=case,
+                    exact=exact is not None,
+                    lexical=lexical,
+                    full=full,
+                    labels_lexical=[c.faq in right for c in lexical],
+                    labels_full=[c.faq in right for c in full],
+                )
+            )
+    return out
+
+
+def _rows(observations: Sequence[Observation], which: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    x, y, group = [], [], []
+    for n, obs in enumerate(observations):
+        candidates = obs.lexical if which == "lexical" else obs.full
+        labels = obs.labels_lexical if which == "lexical" else obs.labels_full
+        for c, label in zip(candidates, labels, strict=True):
+            x.append([c.features[f] for f in FEATURES])
+            y.append(label)
+            group.append(n)
+    return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=bool), np.asarray(group)
+
+
+def _fit_model(x: np.ndarray, y: np.ndarray, features: Sequence[str], c: float) -> LogisticModel:
+    from sklearn.linear_model import LogisticRegression
+
+    cols = [FEATURES.index(f) for f in features]
+    xs = x[:, cols]
+    mean = xs.mean(axis=0)
+    scale = xs.std(axis=0)
+    scale[scale == 0] = 1.0
+    model = LogisticRegression(C=c, max_iter=2000)
+    model.fit((xs - mean) / scale, y)
+    return LogisticModel(
+        features=tuple(features),
+        mean=tuple(float(v) for v in mean),
+        scale=tuple(float(v) for v in scale),
+        coef=tuple(float(v) for v in model.coef_[0]),
+        intercept=float(model.intercept_[0]),
+    )
+
+
+@dataclass
+class Simulated:
+    """Per case: the first candidate's probability on each path and whether it is right."""
+
+    shop: str
+    kind: str
+    abstain_ok: bool
+    exact: bool
+    lex_p: float
+    lex_right: bool
+    full_p: float
+    full_right: bool
+    full_top3_right: bool
+    full_ps: list[float]
+
+
+def simulate(
+    observations: Sequence[Observation], full: LogisticModel, lexical: LogisticModel
+) -> list[Simulated]:
+    out = []
+    for obs in observations:
+        lex_p = lexical.predict(_matrix(obs.lexical)) if obs.lexical else np.zeros(0)
+        full_p = full.predict(_matrix(obs.full)) if obs.full else np.zeros(0)
+        li = int(np.argmax(lex_p)) if len(lex_p) else -1
+        order = np.argsort(-full_p) if len(full_p) else np.zeros(0, dtype=int)
+        fi = int(order[0]) if len(order) else -1
+        out.append(
+            Simulated(
+                shop=obs.shop,
+                kind=obs.case.kind,
+                abstain_ok=obs.case.abstain_ok,
+                exact=obs.exact,
+                lex_p=float(lex_p[li]) if li >= 0 else 0.0,
+                lex_right=li >= 0 and obs.labels_lexical[li],
+                full_p=float(full_p[fi]) if fi >= 0 else 0.0,
+                full_right=fi >= 0 and obs.labels_full[fi],
+                full_top3_right=any(obs.labels_full[int(i)] for i in order[:3]),
+                full_ps=[float(full_p[int(i)]) for i in order],
+            )
+        )
+    return out
+
+
+def _matrix(candidates: Sequence[Candidate]) -> np.ndarray:
+    return np.asarray([[c.features[f] for f in FEATURES] for c in candidates], dtype=np.float64)
+
+
+def decide(sims: Sequence[Simulated], answer: float, skip: float) -> dict[str, dict[str, float]]:
+    """Per shop rates of the two-stage decision (lexical first, encoder when not decisive)."""
+    by_shop: dict[str, dict[str, float]] = {}
+    for s in sims:
+        d = by_shop.setdefault(
+            s.shop, {"in": 0, "oos": 0, "right": 0, "wrong": 0, "oos_answered": 0, "skipped": 0}
+        )
+        if s.exact:
+            answered, right = True, s.full_right or s.lex_right
+        elif s.lex_p >= skip:
+            answered, right = True, s.lex_right
+            d["skipped"] += 1
+        else:
+            answered, right = s.full_p >= answer, s.full_right
+        if s.kind == "out_of_scope":
+            d["oos"] += 1
+            d["oos_answered"] += answered
+        else:
+            d["in"] += 1
+            d["right"] += (answered and right) or (s.abstain_ok and not answered)
+            d["wrong"] += answered and not right
+    return {
+        shop: {
+            "accuracy": d["right"] / max(d["in"], 1),
+            "wrong": d["wrong"] / max(d["in"], 1),
+            "out_of_scope": d["oos_answered"] / max(d["oos"], 1),
+            "skipped": d["skipped"] / max(d["in"] + d["oos"], 1),
+        }
+        for shop, d in by_shop.items()
+    }
+
+
+def _macro(rates: dict[str, dict[str, float]], key: str) -> float:
+    return sum(r[key] for r in rates.values()) / max(len(rates), 1)
+
+
+def choose_thresholds(sims: Sequence[Simulated], targets: Targets) -> tuple[float, float, float]:
+    """(answer, skip_semantic, answer_lexical): the most answers within the targets."""
+    # Skip the encoder only where the lexical model's first candidate is almost always right.
+    skip = 1.0
+    for t in np.arange(0.80, 1.0, 0.01):
+        gated = [s for s in sims if not s.exact and s.lex_p >= t]
+        wrong = sum(not s.lex_right for s in gated)
+        if gated and wrong / len(gated) <= 1 - targets.skip_precision:
+            skip = float(t)
+            break
+    best = (0.0, 0.9)
+    for t in np.arange(0.30, 0.99, 0.01):
+        rates = decide(sims, float(t), skip)
+        if _macro(rates, "wrong") <= targets.wrong and _macro(rates, "out_of_scope") <= targets.out_of_scope:
+            accuracy = _macro(rates, "accuracy")
+            if accuracy > best[0]:
+                best = (accuracy, float(t))
+    # Without the encoder: the same targets with the lexical model alone.
+    lexical_only = [
+        Simulated(
+            s.shop, s.kind, s.abstain_ok, s.exact, s.lex_p, s.lex_right, s.lex_p, s.lex_right, False, []
+        )
+        for s in sims
+    ]
+    best_lex = (0.0, 0.95)
+    for t in np.arange(0.30, 0.99, 0.01):
+        rates = decide(lexical_only, float(t), 1.01)
+        if _macro(rates, "wrong") <= targets.wrong and _macro(rates, "out_of_scope") <= targets.out_of_scope:
+            if _macro(rates, "accuracy") > best_lex[0]:
+                best_lex = (_macro(rates, "accuracy"), float(t))
+    return round(best[1], 2), round(skip, 2), round(best_lex[1], 2)
+
+
+def fit(
+    observations: Sequence[Observation],
+    *,
+    c: float = 1.0,
+    targets: Targets | None = None,
+    suggest: float = 0.08,
+) -> tuple[Calibration, list[Simulated]]:
+    """Models fitted on every shop; thresholds chosen on leave-one-shop-out predictions (each
+    shop predicted by models that never saw it), which are returned for the report."""
+    targets = targets or Targets()
+    shops = sorted({o.shop for o in observations})
+    out_of_fold: list[Simulated] = []
+    for shop in shops:
+        train = [o for o in observations if o.shop != shop]
+        test = [o for o in observations if o.shop == shop]
+        full, lexical = _fit_pair(train, c)
+        out_of_fold.extend(simulate(test, full, lexical))
+    answer, skip, answer_lexical = choose_thresholds(out_of_fold, targets)
+    full, lexical = _fit_pair(observations, c)
+    calibration = Calibration(
+        full=full,
+        lexical=lexical,
+        answer=answer,
+        answer_lexical=answer_lexical,
+        skip_semantic=skip,
+        suggest=suggest,
+        fitted_on={
+            "shops": shops,
+            "questions": len(observations),
+            "targets": {"wrong": targets.wrong, "out_of_scope": targets.out_of_scope},
+        },
+    )
+    return calibration, out_of_fold
+
+
+def _fit_pair(observations: Sequence[Observation], c: float) -> tuple[LogisticModel, LogisticModel]:
+    x, y, _ = _rows(observations, "full")
+    full = _fit_model(x, y, FEATURES, c)
+    x, y, _ = _rows(observations, "lexical")
+    lexical = _fit_model(x, y, LEXICAL_FEATURES, c)
+    return full, lexical
