@@ -44,6 +44,10 @@ _MEMO_LIMIT = 200_000
 # Cheap pre-checks: most messages mention no duration at all.
 _ZH_UNITS = re.compile(r"[天日周期拜月时钟分]")
 _EN_UNITS = re.compile(r"day|week|hour|month")
+# Characters so common that a window holding one is never a typo (家的 is not 假的).
+_PARTICLES = frozenset("的了吗呢吧啊呀是我你他她它在有不也都就和很这那")
+# A guessed typo repair counts this much of what the shopper wrote.
+_TYPO = 0.8
 # Bigrams count less than words: they back up segmentation, they do not replace it.
 _BIGRAM = 0.5
 # A run of five or more digits is an order or phone number: it says nothing about the question.
@@ -73,6 +77,9 @@ class Analysis:
     # in general), "c:" lexicon concepts (weighted by the lexicon), "b:" Chinese character
     # bigrams (so an unknown or oddly segmented word still matches). Typo repairs count less.
     features: dict[str, float] = field(default_factory=dict)
+    # The tokens with every typo repair in place of what was written (人公客服 → 人工客服): what
+    # the intent detector reads. The same as `tokens` when nothing was repaired.
+    intent_tokens: tuple[Token, ...] = ()
 
     @property
     def concepts(self) -> frozenset[str]:
@@ -152,6 +159,18 @@ class Resources:
             _term_reading(term)
         self._encoder: Encoder | None = None
         self._encoder_lock = threading.Lock()
+        self._cuts: dict[str, list[str]] = {}
+
+    def cut(self, run: str) -> list[str]:
+        """jieba's words of a run of Chinese, memoized (a corpus is cut twice when it loads, and
+        shoppers repeat themselves). Safe from several threads: a race only cuts twice."""
+        words = self._cuts.get(run)
+        if words is None:
+            words = self.jieba.lcut(run, HMM=False)
+            if len(self._cuts) >= _MEMO_LIMIT:
+                self._cuts.clear()
+            self._cuts[run] = words
+        return words
 
     def encoder(self) -> Encoder:
         """The sentence encoder, loaded on first use (≈ 1 s, ≈ 110 MiB) and shared."""
@@ -163,7 +182,7 @@ class Resources:
     def chinese_words(self, text: str) -> list[str]:
         """The words of a text's Chinese runs, as the analyzer segments them (for vocabularies)."""
         normalized = self.lexicon.rewrite(normalize(text))
-        return [w for run in _HAN_RUN.findall(normalized) for w in self.jieba.lcut(run, HMM=False)]
+        return [w for run in _HAN_RUN.findall(normalized) for w in self.cut(run)]
 
     @classmethod
     @functools.cache
@@ -231,17 +250,23 @@ class Analyzer:
             rewritten = _EN_DURATION.sub(duration, rewritten)
         english: list[str] = []
         runs: list[str] = []
+        intent = list(tokens)
         for chunk in _CHUNK.findall(rewritten):
             if _IS_HAN.match(chunk):
-                tokens.extend(self._english(english))
+                english_tokens = self._english(english)
+                tokens.extend(english_tokens)
+                intent.extend(english_tokens)
                 english = []
-                run, run_tokens = self._chinese(chunk)
-                runs.append(run)
-                tokens.extend(run_tokens)
+                chunk_runs, chunk_tokens, intent_tokens = self._chinese(chunk)
+                runs.extend(chunk_runs)
+                tokens.extend(chunk_tokens)
+                intent.extend(intent_tokens)
             else:
                 english.append(chunk)
-        tokens.extend(self._english(english))
-        return Analysis(normalized, tuple(tokens), self._features(tokens, runs))
+        english_tokens = self._english(english)
+        tokens.extend(english_tokens)
+        intent.extend(english_tokens)
+        return Analysis(normalized, tuple(tokens), self._features(tokens, runs), tuple(intent))
 
     def _features(self, tokens: list[Token], runs: list[str]) -> dict[str, float]:
         features: dict[str, float] = {}
@@ -252,7 +277,7 @@ class Analyzer:
                 features[feature] = weight
 
         for token in tokens:
-            factor = 0.9 if token.kind == "typo" else 1.0
+            factor = _TYPO if token.kind == "typo" else 1.0
             if token.parts:
                 for stem, weight in token.parts:
                     add(f"w:{stem}", weight * factor)
@@ -269,19 +294,22 @@ class Analyzer:
 
     # ---- Chinese ----
 
-    def _chinese(self, run: str) -> tuple[str, list[Token]]:
-        """The (typo-repaired) run and its tokens."""
-        words = self.res.jieba.lcut(run, HMM=False)
+    def _chinese(self, run: str) -> tuple[list[str], list[Token], list[Token]]:
+        """The run's tokens, the runs its bigrams come from, and the tokens for intents.
+
+        A typo repair adds the term it guesses (as a "typo" token, counting less) beside what
+        the shopper wrote, never instead of it: a wrong guess then costs little, and a right one
+        finds the shop's word. Intents read the repaired text alone.
+        """
+        words = self.res.cut(run)
+        out = [t for word in words for t in self._word(word)]
         fixed, repaired = self._repair_homophones(words)
-        if repaired:
-            words = self.res.jieba.lcut(fixed, HMM=False)
-        out: list[Token] = []
-        for word in words:
-            tokens = self._word(word)
-            if word in repaired:
-                tokens = tuple(Token(t.text, t.concepts, "typo", t.weight, t.parts) for t in tokens)
-            out.extend(tokens)
-        return fixed, out
+        if not repaired:
+            return [run], out, out
+        for term in repaired:
+            out.extend(Token(t.text, t.concepts, "typo", t.weight, t.parts) for t in self._word(term))
+        intent = [t for word in self.res.cut(fixed) for t in self._word(word)]
+        return [run, *repaired], out, intent
 
     def _word_weight(self, word: str, concepts: tuple[str, ...]) -> float:
         """General informativeness; intent words (greetings, 转人工) say nothing about the topic."""
@@ -338,10 +366,11 @@ class Analyzer:
         """Replace characters that sound like a known term but are spelled otherwise (发或 → 发货).
 
         Pinyin typing errors keep the sound and usually one character. So a window is repaired
-        only when each of its characters stands alone or in a word no general word list knows
-        (a typo rarely forms a real word, while 敏感 in 敏感皮 and 几岁 must stay), none is a
-        function word (家的 is not 假的), and it shares a character, in place, with the term
-        (补钱 is not 不签).
+        only when one of its characters stands alone (a typo rarely forms a word), none is one
+        of the commonest particles (家的 is not 假的) or part of a word the shop or the lexicon
+        uses (敏感 in 敏感皮, when the shop writes 敏感肌), and it shares a character, in place,
+        with the term (补钱 is not 不签). Rarer function characters may take part (发或 → 发货,
+        过明 → 过敏). The caller keeps what was written beside the guess.
         """
         run = "".join(words)
         if len(run) < 2:
@@ -350,11 +379,10 @@ class Analyzer:
         # function words, real words and known terms (never part of a repair). A repair needs an
         # alone character next to another character that is not -1.
         stop = self.lex.zh_stopwords
-        known = self.stats.known
         kinds = [
             -1
-            if w in stop or (len(w) > 1 and (w in self._zh_known or known(w)))
-            else (1 if len(w) == 1 else 0)
+            if w in _PARTICLES or (len(w) > 1 and (w in self._zh_known or w in stop))
+            else (0 if len(w) > 1 or w in stop else 1)
             for w in words
         ]
         if not any(

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "FEATURES",
@@ -37,8 +37,14 @@ FEATURES: tuple[str, ...] = (
     "coverage",  # share of the question's weight that the FAQ's phrasings cover
     "doc_coverage",  # share of the best phrasing's weight that the question covers
     "answer_coverage",  # share of the question's weight that the FAQ's answer covers
+    "said_coverage",  # share of the question's words the FAQ says anywhere (phrasings, answer)
+    "uncovered_max",  # weight of the most informative question word the FAQ never says
+    "qtype_match",  # 1 when question and FAQ ask the same kind of thing (when, how long, how much…)
+    "qtype_conflict",  # 1 when both ask a specific kind of thing and the kinds differ
+    "answer_lacks",  # 1 when the question asks for a price, a time or a quantity the answer lacks
     "lex_margin",  # lex minus the best other FAQ's lex
     "lex_first",  # 1 when this FAQ is the lexical first
+    "phrasings",  # log(1 + the FAQ's phrasings): a rich entry's similarity says more
     "unknown_share",  # share of the question's weight in words the corpus never uses
     "query_weight",  # log(1 + the question's total weight): how much the question says
     "sem",  # cosine of the question and the FAQ's closest phrasing
@@ -64,6 +70,15 @@ class LogisticModel(BaseModel):
     coef: tuple[float, ...]
     intercept: float
 
+    @model_validator(mode="after")
+    def _known(self) -> LogisticModel:
+        unknown = [f for f in self.features if f not in FEATURES]
+        if unknown:
+            raise ValueError(f"features this version does not compute: {', '.join(unknown)}")
+        if not len(self.features) == len(self.mean) == len(self.scale) == len(self.coef):
+            raise ValueError("features, mean, scale and coef must have the same length")
+        return self
+
     def columns(self) -> list[int]:
         return [FEATURES.index(f) for f in self.features]
 
@@ -71,7 +86,8 @@ class LogisticModel(BaseModel):
         """Probabilities for rows of `x` (columns in FEATURES order)."""
         z = (x[:, self.columns()] - np.asarray(self.mean)) / np.asarray(self.scale)
         logits = z @ np.asarray(self.coef) + self.intercept
-        return 1.0 / (1.0 + np.exp(-np.clip(logits, -30, 30)))
+        p: Floats = 1.0 / (1.0 + np.exp(-np.clip(logits, -30, 30)))
+        return p
 
 
 class Calibration(BaseModel):
@@ -96,6 +112,12 @@ class Calibration(BaseModel):
     def default(cls) -> Calibration:
         text = resources.files("kefu.faq").joinpath("data/calibration.json").read_text(encoding="utf-8")
         return cls.model_validate_json(text)
+
+    @classmethod
+    def neutral(cls) -> Calibration:
+        """Every candidate at p = 0.5: what fitting collects features with."""
+        flat = LogisticModel(features=(), mean=(), scale=(), coef=(), intercept=0.0)
+        return cls(full=flat, lexical=flat, answer=1.0, answer_lexical=1.0, skip_semantic=1.0, suggest=0.0)
 
     @classmethod
     def load(cls, path: str | Path) -> Calibration:

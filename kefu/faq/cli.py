@@ -194,7 +194,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from kefu.faq.bench import max_rss_mib, run_bench
+    from kefu.faq.bench import run_bench, startup
     from kefu.faq.evaluate import load_cases
 
     corpus = _corpus(args)
@@ -206,18 +206,36 @@ def _bench(args: argparse.Namespace) -> int:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     except ValueError:
         raise KefuError(f"--sizes must be comma-separated integers, not {args.sizes!r}") from None
-    columns = ["entries", "phrasings", "resources_s", "build_s", "p50_ms", "p99_ms", "peak_MiB"]
+    resources, start = startup(queries[:200])
+    print(
+        f"language resources {start.resources_s:.2f} s, sentence encoder {start.encoder_s:.2f} s, "
+        f"resident memory {start.rss_mib:.0f} MiB; encoder alone p50 {start.encode_p50_ms:.2f} ms, "
+        f"p99 {start.encode_p99_ms:.2f} ms"
+    )
+    columns = [
+        "entries",
+        "phrasings",
+        "build_lex_s",
+        "build_sem_s",
+        "p50_ms",
+        "p99_ms",
+        "lex_p50_ms",
+        "lex_p99_ms",
+        "encoder_ran",
+    ]
     print(" ".join(f"{c:>{max(len(c), 8)}}" for c in columns))
-    for r in run_bench(corpus, queries, sizes):
+    for r in run_bench(corpus, queries, sizes, resources):
         values = [
             r.entries,
             r.phrasings,
-            f"{r.resources_s:.2f}",
-            f"{r.build_s:.2f}",
+            f"{r.build_lexical_s:.2f}",
+            f"{r.build_semantic_s:.2f}",
             f"{r.p50_ms:.3f}",
             f"{r.p99_ms:.3f}",
-            f"{r.peak_mib:.1f}",
+            f"{r.lexical_p50_ms:.3f}",
+            f"{r.lexical_p99_ms:.3f}",
+            f"{r.semantic_share:.0%}",
         ]
         print(" ".join(f"{v:>{max(len(c), 8)}}" for c, v in zip(columns, values, strict=True)))
-    print(f"queries per size: {len(queries)}; process peak RSS {max_rss_mib():.0f} MiB")
+    print(f"queries per size: {len(queries)}, each once, cold (no cached encoding)")
     return 0

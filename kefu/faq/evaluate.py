@@ -260,6 +260,9 @@ class ShopSet(BaseModel):
     cases: Path
     # "dev": used to fit the calibration; "holdout": never fitted on, only measured.
     role: str = "dev"
+    # Fitting also sees this shop's questions against a sparse copy of its corpus (1–2
+    # phrasings per entry), so the model learns what a rich corpus's similarity is worth.
+    sparse_copy: bool = False
     note: str = ""
 
     def load_corpus(self) -> Corpus:

@@ -6,6 +6,7 @@ Needs scikit-learn (the `dev` extra); serving never imports this module.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from kefu.faq.analyzer import Resources
 from kefu.faq.calibration import FEATURES, LEXICAL_FEATURES, Calibration, LogisticModel
+from kefu.faq.corpus import Corpus
 from kefu.faq.evaluate import Case, ShopSet, load_cases
 from kefu.faq.intents import detect_intent
 from kefu.faq.matcher import Candidate, Matcher, MatcherConfig
@@ -37,39 +39,72 @@ class Observation:
 class Targets:
     """What the thresholds must keep (macro over shops, on leave-one-shop-out predictions)."""
 
+    # The dev shops' out-of-scope questions are near misses written to share the shop's words
+    # (the previous matcher answered 2–3× more of them here than on the issue's own sets);
+    # answering 8 % of these is the price of answering most in-scope questions at all.
     wrong: float = 0.02
-    out_of_scope: float = 0.02
-    skip_precision: float = 0.99
+    out_of_scope: float = 0.08
+    # The encoder is skipped where the lexical model alone is right this often (as often as
+    # answers that went through the encoder are).
+    skip_precision: float = 0.95
+
+
+def sparse_copy(corpus: Corpus, *, seed: int = 1) -> Corpus:
+    """The corpus as an owner writing sparsely would have: each entry's question and at most one
+    other phrasing (chosen at random, reproducibly)."""
+    rng = random.Random(seed)
+    faqs = []
+    for faq in corpus.faqs:
+        keep = min(len(faq.similar), rng.choice((0, 1)))
+        faqs.append(
+            faq.model_copy(update={"similar": tuple(rng.sample(list(faq.similar), keep)), "keywords": ()})
+        )
+    return Corpus(shop=corpus.shop, faqs=tuple(faqs))
 
 
 def collect(shops: Sequence[ShopSet], resources: Resources | None = None) -> list[Observation]:
     """Candidates and labels for every in-scope and out-of-scope case (transfers and greetings
-    never reach the model)."""
+    never reach the model); a shop marked `sparse_copy` is collected a second time against a
+    sparse copy of its corpus, named "<shop>~sparse"."""
     resources = resources or Resources.default()
     out: list[Observation] = []
     for shop in shops:
-        matcher = Matcher.from_corpus(shop.load_corpus(), MatcherConfig(), resources=resources)
-        ids = {f.id: i for i, f in enumerate(matcher.corpus.faqs)}
-        for case in load_cases(shop.cases):
-            if case.kind == "transfer":
-                continue
-            analysis = matcher.analyzer.analyze(case.q[: matcher.config.max_query_chars])
-            exact = matcher.exact(analysis)
-            if exact is None and detect_intent(analysis) is not None:
-                continue
-            lexical, full = matcher.observe(case.q)
-            right = {ids[i] for i in case.ids if i in ids}
-            out.append(
-                Observation(
-                    shop=shop.name,
-                    case=case,
-                    exact=exact is not None,
-                    lexical=lexical,
-                    full=full,
-                    labels_lexical=[c.faq in right for c in lexical],
-                    labels_full=[c.faq in right for c in full],
+        out.extend(_collect(shop.name, shop.load_corpus(), load_cases(shop.cases), resources))
+        if shop.sparse_copy:
+            out.extend(
+                _collect(
+                    f"{shop.name}~sparse", sparse_copy(shop.load_corpus()), load_cases(shop.cases), resources
                 )
             )
+    return out
+
+
+def _collect(name: str, corpus: Corpus, cases: list[Case], resources: Resources) -> list[Observation]:
+    out: list[Observation] = []
+    matcher = Matcher.from_corpus(
+        corpus, MatcherConfig(), resources=resources, calibration=Calibration.neutral()
+    )
+    ids = {f.id: i for i, f in enumerate(matcher.corpus.faqs)}
+    for case in cases:
+        if case.kind == "transfer":
+            continue
+        analysis = matcher.analyzer.analyze(case.q[: matcher.config.max_query_chars])
+        exact = matcher.lexical.exact(analysis.normalized)
+        if exact is None and detect_intent(analysis) is not None:
+            continue
+        lexical, full = matcher.observe(case.q)
+        right = {ids[i] for i in case.ids if i in ids}
+        out.append(
+            Observation(
+                shop=name,
+                case=case,
+                exact=exact is not None,
+                lexical=lexical,
+                full=full,
+                labels_lexical=[c.faq in right for c in lexical],
+                labels_full=[c.faq in right for c in full],
+            )
+        )
     return out
 
 
@@ -225,19 +260,22 @@ def fit(
     *,
     c: float = 1.0,
     targets: Targets | None = None,
-    suggest: float = 0.08,
+    suggest: float = 0.02,
 ) -> tuple[Calibration, list[Simulated]]:
     """Models fitted on every shop; thresholds chosen on leave-one-shop-out predictions (each
     shop predicted by models that never saw it), which are returned for the report."""
     targets = targets or Targets()
-    shops = sorted({o.shop for o in observations})
+    shops = sorted({_base(o.shop) for o in observations})
     out_of_fold: list[Simulated] = []
     for shop in shops:
-        train = [o for o in observations if o.shop != shop]
-        test = [o for o in observations if o.shop == shop]
+        # A shop and its sparse copy leave together: the model never saw the questions it is
+        # tested on.
+        train = [o for o in observations if _base(o.shop) != shop]
+        test = [o for o in observations if _base(o.shop) == shop]
         full, lexical = _fit_pair(train, c)
         out_of_fold.extend(simulate(test, full, lexical))
-    answer, skip, answer_lexical = choose_thresholds(out_of_fold, targets)
+    # Thresholds are chosen on the real shops only.
+    answer, skip, answer_lexical = choose_thresholds([s for s in out_of_fold if "~" not in s.shop], targets)
     full, lexical = _fit_pair(observations, c)
     calibration = Calibration(
         full=full,
@@ -253,6 +291,10 @@ def fit(
         },
     )
     return calibration, out_of_fold
+
+
+def _base(shop: str) -> str:
+    return shop.split("~", 1)[0]
 
 
 def _fit_pair(observations: Sequence[Observation], c: float) -> tuple[LogisticModel, LogisticModel]:

@@ -45,12 +45,20 @@ class FeatureIndex:
     def overlap(self, ids: Sequence[int], weights: Sequence[float]) -> Floats:
         """Σ min(query weight, document weight) over shared features, for every document.
 
-        A query touches only the postings of its own features.
+        A query touches only the postings of its own features, gathered in one pass.
         """
-        matched = np.zeros(len(self.totals), dtype=np.float64)
-        ptr, docs, post = self._post_ptr, self._post_docs, self._post_weights
-        for feature, weight in zip(ids, weights, strict=True):
-            start, end = ptr[feature], ptr[feature + 1]
-            if start != end:
-                matched[docs[start:end]] += np.minimum(post[start:end], weight)
+        n_docs = len(self.totals)
+        if not len(ids):
+            return np.zeros(n_docs, dtype=np.float64)
+        features = np.asarray(ids, dtype=np.int64)
+        starts = self._post_ptr[features]
+        lengths = self._post_ptr[features + 1] - starts
+        total = int(lengths.sum())
+        if not total:
+            return np.zeros(n_docs, dtype=np.float64)
+        # Positions start[k] .. start[k] + length[k] - 1 for every query feature k, flattened.
+        offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        positions = np.repeat(starts, lengths) + offsets
+        values = np.minimum(self._post_weights[positions], np.repeat(np.asarray(weights), lengths))
+        matched: Floats = np.bincount(self._post_docs[positions], weights=values, minlength=n_docs)
         return matched

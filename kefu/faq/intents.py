@@ -40,10 +40,10 @@ def detect_intent(analysis: Analysis) -> Intent | None:
     A question *about* humans ("人工客服几点上班", "are agents online on sunday") is neither: it
     is an FAQ question and goes on to matching.
     """
-    tokens = analysis.tokens
+    tokens = analysis.intent_tokens
     if not tokens:
         return None
-    concepts = analysis.concepts
+    concepts = frozenset(c for t in tokens for c in t.concepts)
     if "to_human" in concepts and not concepts & _WHEN:
         return "transfer"
     if "bot" in concepts and "reject" in concepts:

@@ -69,11 +69,70 @@ class Encoder:
                 out[i] = vectors[texts[i]]
         return out
 
+    def clear(self) -> None:
+        """Forget the cached questions (benchmarks measure cold questions)."""
+        with self._lock:
+            self._cache.clear()
+
     def encode_uncached(self, texts: Sequence[str]) -> Vectors:
         """Unit vectors for many texts (an FAQ corpus), without touching the question cache."""
         if not texts:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
-        return np.asarray(self._model.encode(list(texts)), dtype=np.float32)
+        vectors: Vectors = np.asarray(self._model.encode(list(texts)), dtype=np.float32)
+        return vectors
 
     def encode_one(self, text: str) -> Vectors:
-        return self.encode([text])[0]
+        vector: Vectors = self.encode([text])[0]
+        return vector
+
+
+class SemanticIndex:
+    """Unit vectors of a corpus: the first few phrasings of every FAQ, and every answer.
+
+    `previous` (the index of the corpus's last version) lends the vectors of texts that did not
+    change, so an edit re-encodes only what was edited.
+    """
+
+    def __init__(
+        self,
+        phrasings: Sequence[Sequence[str]],
+        answers: Sequence[str],
+        encoder: Encoder,
+        *,
+        previous: SemanticIndex | None = None,
+    ) -> None:
+        texts: list[str] = []
+        faq_of: list[int] = []
+        for index, faq_phrasings in enumerate(phrasings):
+            texts.extend(faq_phrasings)
+            faq_of.extend([index] * len(faq_phrasings))
+        texts.extend(answers)
+        known = previous.vectors() if previous is not None else {}
+        rows = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
+        todo = []
+        for i, text in enumerate(texts):
+            vector = known.get(text)
+            if vector is None:
+                todo.append(i)
+            else:
+                rows[i] = vector
+        if todo:
+            # Straight to the model: corpus texts must not crowd the question cache.
+            rows[todo] = encoder.encode_uncached([texts[i] for i in todo])
+        n = len(faq_of)
+        self.n_faqs = len(phrasings)
+        self._texts = texts
+        self._rows = rows
+        self._phrasings = rows[:n]
+        self._answers = rows[n:]
+        self._faq_of = np.asarray(faq_of, dtype=np.int64)
+
+    def vectors(self) -> dict[str, Vectors]:
+        return dict(zip(self._texts, self._rows, strict=True))
+
+    def scores(self, vector: Vectors) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Per FAQ: the cosine of its closest phrasing, and of its answer."""
+        sem = np.full(self.n_faqs, -1.0, dtype=np.float64)
+        if len(self._faq_of):
+            np.maximum.at(sem, self._faq_of, self._phrasings @ vector)
+        return sem, (self._answers @ vector).astype(np.float64)
