@@ -40,10 +40,10 @@ class Targets:
     """What the thresholds must keep (macro over shops, on leave-one-shop-out predictions)."""
 
     # The dev shops' out-of-scope questions are near misses written to share the shop's words
-    # (the previous matcher answered 2–3× more of them here than on the issue's own sets);
-    # answering 8 % of these is the price of answering most in-scope questions at all.
-    wrong: float = 0.02
-    out_of_scope: float = 0.08
+    # (the previous matcher answered about twice as many of them here as on issue 9's sets);
+    # answering ≤ 10 % of these is the price of answering most in-scope questions at all.
+    wrong: float = 0.025
+    out_of_scope: float = 0.10
     # The encoder is skipped where the lexical model alone is right this often (as often as
     # answers that went through the encoder are).
     skip_precision: float = 0.95

@@ -60,5 +60,7 @@ class FeatureIndex:
         offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         positions = np.repeat(starts, lengths) + offsets
         values = np.minimum(self._post_weights[positions], np.repeat(np.asarray(weights), lengths))
-        matched: Floats = np.bincount(self._post_docs[positions], weights=values, minlength=n_docs)
+        matched: Floats = np.bincount(self._post_docs[positions], weights=values, minlength=n_docs).astype(
+            np.float64, copy=False
+        )
         return matched

@@ -6,30 +6,51 @@ from pathlib import Path
 import pytest
 
 from kefu.errors import KefuError
-from kefu.faq import Matcher, evaluate, load_cases
+from kefu.faq import Matcher, Resources, evaluate, load_cases, load_manifest
+from kefu.faq.evaluate import macro_mean, reliability, table
 from tests.conftest import DATA
 
 
 def test_dev_set_floor(matcher: Matcher) -> None:
     report = evaluate(matcher, load_cases(DATA / "faq_dev_cases.jsonl"))
     assert report.cases >= 250
-    assert report.answer_accuracy >= 0.79
-    assert report.recall_at_3 >= 0.96
-    assert report.wrong_answer_rate <= 0.03
-    assert report.out_of_scope_answered_rate <= 0.04
+    assert report.answer_accuracy >= 0.74
+    assert report.recall_at_3 >= 0.97
+    assert report.wrong_answer_rate <= 0.02
+    assert report.out_of_scope_answered_rate <= 0.06
     assert report.transfer_recall >= 0.98
     assert report.false_transfers == 0
 
 
 def test_second_shop_floor(shop2_matcher: Matcher) -> None:
-    """A corpus and cases the matcher was not designed around (electronics, sparse phrasings)."""
+    """A corpus and cases the matcher was not designed around (electronics, 4–5 phrasings)."""
     report = evaluate(shop2_matcher, load_cases(DATA / "shop2_cases.jsonl"))
-    assert report.answer_accuracy >= 0.62
-    assert report.recall_at_3 >= 0.92
-    assert report.wrong_answer_rate <= 0.03
-    assert report.out_of_scope_answered_rate <= 0.08
+    assert report.answer_accuracy >= 0.66
+    assert report.recall_at_3 >= 0.96
+    assert report.wrong_answer_rate <= 0.02
+    assert report.out_of_scope_answered_rate <= 0.05
     assert report.transfer_recall >= 0.96
     assert report.false_transfers == 0
+
+
+@pytest.mark.slow
+def test_every_labelled_shop_floor(resources: Resources) -> None:
+    """The sparse shops (1–2 phrasings per entry) of other verticals, Taiwan and Hong Kong usage
+    included, holdouts too: floors a little below the macro figures in the README."""
+    reports = []
+    for shop in load_manifest(DATA / "shops" / "shops.yaml"):
+        matcher = Matcher.from_corpus(shop.load_corpus(), resources=resources)
+        reports.append(evaluate(matcher, load_cases(shop.cases), name=shop.name))
+    mean = macro_mean(reports)
+    assert len(reports) >= 10
+    assert mean.answer_accuracy >= 0.55
+    assert mean.recall_at_3 >= 0.92
+    assert mean.wrong_answer_rate <= 0.035
+    assert mean.out_of_scope_answered_rate <= 0.11
+    assert mean.transfer_recall >= 0.95
+    assert mean.false_transfers <= 2
+    # No shop is left behind: each answers at least 45 % of what it should.
+    assert min(r.answer_accuracy for r in reports) >= 0.45, table(reports)
 
 
 def test_dev_set_has_the_required_mix() -> None:
@@ -44,11 +65,13 @@ def test_dev_set_has_the_required_mix() -> None:
 
 
 def test_metrics_are_computed_as_defined(matcher: Matcher, tmp_path: Path) -> None:
+    suggested = matcher.match("快递")
+    assert suggested.decision == "suggest"
     lines = [
         {"q": "什么时候发货", "expect": "ship-when"},  # right answer
         {"q": "什么时候发货", "expect": "courier"},  # wrong answer, not in suggestions
-        {"q": "快递", "expect": ["tracking"]},  # suggested: recall only
-        {"q": "今天天气怎么样", "expect": None},  # out of scope, not answered
+        {"q": "快递", "expect": [suggested.suggestions[-1].faq_id]},  # suggested: recall only
+        {"q": "推荐一部电影", "expect": None},  # out of scope, not answered
         {"q": "运费多少", "expect": None},  # out of scope by label, answered
         {"q": "转人工", "expect": "@transfer"},
         {"q": "包邮吗", "expect": "@transfer"},  # transfer missed
@@ -71,3 +94,25 @@ def test_bad_case_files_say_where(tmp_path: Path) -> None:
     path.write_text('{"q": "ok", "expect": null}\n{"q": 1}\n', encoding="utf-8")
     with pytest.raises(KefuError, match=r"cases.jsonl:2: not a case"):
         load_cases(path)
+
+
+def test_either_this_faq_or_no_answer(matcher: Matcher, tmp_path: Path) -> None:
+    """A label listing null accepts no answer as well as the FAQ, and any other answer is wrong."""
+    lines = [
+        {"q": "什么时候发货", "expect": ["ship-when", None]},  # answered right
+        {"q": "推荐一部电影", "expect": ["ship-when", None]},  # not answered: fine
+        {"q": "什么时候发货", "expect": ["courier", None]},  # answered, another FAQ: wrong
+    ]
+    path = tmp_path / "cases.jsonl"
+    path.write_text("\n".join(json.dumps(line, ensure_ascii=False) for line in lines), encoding="utf-8")
+    report = evaluate(matcher, load_cases(path))
+    assert report.in_scope == 3
+    assert report.answer_accuracy == pytest.approx(2 / 3)
+    assert report.wrong_answer_rate == pytest.approx(1 / 3)
+    assert [m.q for m in report.misses] == ["什么时候发货"]
+
+
+def test_reliability_table_bins_predictions() -> None:
+    rows = reliability([(0.95, True), (0.92, False), (0.1, False), (0.15, True)]).splitlines()
+    assert rows[2] == "| 0.0–0.2 | 2 | 0.12 | 0.50 |"
+    assert rows[3] == "| 0.9–1.0 | 2 | 0.94 | 0.50 |"

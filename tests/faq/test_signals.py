@@ -1,0 +1,185 @@
+"""The matcher's signals one by one: word weights, typo repair, answer kinds, the encoder and its
+cache, the calibration file, and fitting a calibration from labelled shops."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kefu.cli import main
+from kefu.faq import Calibration, Decision, Matcher, Resources, WordStats, parse_corpus
+from kefu.faq.answertype import asked_kinds, given_kinds
+from kefu.faq.calibration import FEATURES
+from kefu.faq.normalize import normalize
+from tests.conftest import DATA
+
+
+def test_common_words_weigh_little_and_rare_ones_fully() -> None:
+    stats = WordStats.default()
+    assert stats.weight("的") < stats.weight("可以") < stats.weight("怀孕") < stats.weight("宅配") == 1.0
+    assert stats.weight("the") < stats.weight("refund") <= 1.0
+    assert 0 < stats.weight("的")
+
+
+@pytest.mark.parametrize(
+    ("text", "guess"),
+    [("开发漂在哪里弄", "发票"), ("发或了吗", "发货"), ("过明了能退吗", "过敏"), ("优会卷在哪", "优惠券")],
+)
+def test_a_typo_repair_is_added_beside_what_was_written(resources: Resources, text: str, guess: str) -> None:
+    matcher = Matcher.from_corpus(
+        parse_corpus(
+            {
+                "shop": "s",
+                "faqs": [
+                    {"id": "a", "question": "怎么开发票", "answer": "a"},
+                    {"id": "b", "question": "过敏了能退吗", "answer": "b"},
+                ],
+            }
+        ),
+        resources=resources,
+    )
+    tokens = matcher.analyzer.analyze(text).tokens
+    assert any(t.kind == "typo" and guess in t.text for t in tokens)
+    # What the shopper wrote is still there.
+    assert "".join(t.text for t in tokens if t.kind != "typo")
+
+
+def test_a_real_word_of_the_shop_is_not_corrected_into_another(resources: Resources) -> None:
+    corpus = parse_corpus(
+        {
+            "shop": "s",
+            "faqs": [
+                {"id": "dry", "question": "干皮用哪款", "answer": "a"},
+                {"id": "sensitive", "question": "敏感肌能用吗", "answer": "b"},
+            ],
+        }
+    )
+    matcher = Matcher.from_corpus(corpus, resources=resources)
+    tokens = matcher.analyzer.analyze("敏感皮能用吗").tokens
+    assert "敏感" in [t.text for t in tokens]
+    assert matcher.match("敏感皮能用吗").best_faq_id == "sensitive"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["我要找專人", "幫我轉專人處理", "機械人聽唔明 俾個真人我傾", "有冇人呀 我要同職員講", "real person please"],
+)
+def test_traditional_cantonese_and_english_requests_transfer(matcher: Matcher, text: str) -> None:
+    assert matcher.match(text).decision == Decision.TRANSFER
+
+
+@pytest.mark.parametrize("text", ["多謝晒", "唔該晒", "thank you!"])
+def test_cantonese_thanks_is_small_talk(matcher: Matcher, text: str) -> None:
+    assert matcher.match(text).decision == Decision.GREETING
+
+
+def test_a_typo_in_a_request_for_a_human_still_transfers(matcher: Matcher) -> None:
+    assert matcher.match("人公客服").decision == Decision.TRANSFER
+
+
+def test_answer_kinds() -> None:
+    assert asked_kinds(normalize("每日坚果多少钱一盒")) == {"price"}
+    assert asked_kinds(normalize("How long does delivery take?")) == {"time"}
+    assert asked_kinds(normalize("有几种口味")) == {"quantity"}
+    assert "price" not in given_kinds("每小包25克，一盒30包共750克")
+    assert "price" in given_kinds("满99元包邮")
+    assert "time" in given_kinds("付款后48小时内发货")
+
+
+def test_the_encoder_caches_questions_and_reuses_unchanged_corpus_vectors(resources: Resources) -> None:
+    encoder = resources.encoder()
+    a, b = encoder.encode(["什么时候发货", "什么时候发货"])
+    assert np.allclose(a, b) and abs(float(a @ a) - 1.0) < 1e-4
+    hits = encoder.hits
+    encoder.encode_one("什么时候发货")
+    assert encoder.hits == hits + 1
+    corpus = parse_corpus(
+        {
+            "shop": "s",
+            "faqs": [
+                {"id": "a", "question": "什么时候发货", "answer": "48小时内"},
+                {"id": "b", "question": "可以开发票吗", "answer": "可以"},
+            ],
+        }
+    )
+    first = Matcher.from_corpus(corpus, resources=resources)
+    edited = parse_corpus(
+        {
+            "shop": "s",
+            "faqs": [
+                {"id": "a", "question": "什么时候发货", "answer": "48小时内"},
+                {"id": "b", "question": "可以开增值税发票吗", "answer": "可以"},
+            ],
+        }
+    )
+    calls: list[list[str]] = []
+    real = encoder.encode_uncached
+
+    def counting(texts: list[str]) -> np.ndarray:
+        calls.append(list(texts))
+        return real(texts)
+
+    encoder.encode_uncached = counting  # type: ignore[method-assign]
+    try:
+        Matcher.from_corpus(edited, resources=resources, previous=first)
+    finally:
+        del encoder.encode_uncached
+    assert calls == [["可以开增值税发票吗"]]
+
+
+def test_similar_meaning_across_scripts_and_languages(resources: Resources) -> None:
+    encoder = resources.encoder()
+    question, traditional, english, other = encoder.encode(
+        ["什么时候发货", normalize("請問什麼時候出貨"), "when will you ship my order", "可以开发票吗"]
+    )
+    assert question @ traditional > question @ other
+    assert question @ english > question @ other
+
+
+def test_the_shipped_calibration_loads_and_names_only_known_features() -> None:
+    calibration = Calibration.default()
+    assert set(calibration.full.features) <= set(FEATURES)
+    assert 0 < calibration.suggest < calibration.answer < 1
+    assert calibration.fitted_on["shops"]
+
+
+def test_a_calibration_naming_an_unknown_feature_is_refused(tmp_path: Path) -> None:
+    data = json.loads(Calibration.default().dump())
+    data["full"]["features"][0] = "telepathy"
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ValueError, match="telepathy"):
+        Calibration.load(path)
+
+
+def test_matching_without_the_encoder_still_decides(corpus: object, resources: Resources) -> None:
+    from kefu.faq import MatcherConfig, default_corpus
+
+    matcher = Matcher.from_corpus(default_corpus(), MatcherConfig(semantic=False), resources=resources)
+    assert matcher.encoder is None
+    result = matcher.match("请问付款后多久能发货")
+    assert result.decision == Decision.ANSWER and result.faq_id == "ship-when" and not result.semantic
+
+
+@pytest.mark.slow
+def test_calibrate_fits_and_writes_a_loadable_calibration(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shops = DATA / "shops"
+    manifest = tmp_path / "shops.yaml"
+    manifest.write_text(
+        "shops:\n"
+        + "".join(
+            f"  - {{name: {name}, corpus: {shops / name / 'corpus.yaml'}, cases: {shops / name / 'cases.jsonl'}}}\n"
+            for name in ("snacks", "pets-tw", "baby-hk")
+        ),
+        encoding="utf-8",
+    )
+    out = tmp_path / "calibration.json"
+    assert main(["faq", "calibrate", "--manifest", str(manifest), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "leave-one-shop-out" in printed and "| confidence |" in printed
+    calibration = Calibration.load(out)
+    assert calibration.fitted_on["shops"] == ["baby-hk", "pets-tw", "snacks"]
+    assert 0.3 <= calibration.answer <= 0.99
