@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     janitor_interval_s: float = Field(default=1.0, gt=0)
     # How often each instance checks for FAQ corpus changes (a publish makes it immediate).
     faq_poll_s: float = Field(default=0.5, gt=0)
+    # The bot's semantic signal (a sentence encoder, ≈ 110 MiB and ≈ 3 ms per new question);
+    # off: lexical matching only, with its own calibrated threshold.
+    faq_semantic: bool = True
     # Delivery backstop: how often sockets catch up from the log in case an event was missed.
     catch_up_s: float = Field(default=2.0, gt=0)
 

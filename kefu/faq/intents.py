@@ -6,7 +6,7 @@ from typing import Literal
 
 from kefu.faq.analyzer import Analysis, Token
 
-__all__ = ["Intent", "detect_intent"]
+__all__ = ["Intent", "detect_intent", "dissatisfied"]
 
 Intent = Literal["transfer", "greeting"]
 
@@ -60,3 +60,22 @@ def detect_intent(analysis: Analysis) -> Intent | None:
     if all(set(t.concepts) & _SMALL_TALK or "staff" in t.concepts for t in tokens) and concepts & _SMALL_TALK:
         return "greeting"
     return None
+
+
+# Short complaints about the last answer ("不对", "答非所问", "that's not what I asked").
+_COMPLAINT = frozenset({"not_helpful", "reject", "wrong"})
+
+
+def dissatisfied(analysis: Analysis) -> bool:
+    """Whether the message says the last answer did not help (not a new question about a wrong
+    item: "发错货了怎么办" has more to it than a complaint)."""
+    tokens = analysis.intent_tokens
+    if not tokens:
+        return False
+    concepts = frozenset(c for t in tokens for c in t.concepts)
+    if "not_helpful" in concepts:
+        return True
+    if not concepts & _COMPLAINT:
+        return False
+    content = [t for t in tokens if not set(t.concepts) & (_COMPLAINT | _NEUTRAL) and t.weight > 0]
+    return len(content) == 0

@@ -13,7 +13,7 @@ from kefu.faq.analyzer import Analysis, Analyzer, Resources, english_words
 from kefu.faq.calibration import FEATURES, Calibration, ModelName
 from kefu.faq.corpus import FAQ, Corpus
 from kefu.faq.index import Floats
-from kefu.faq.intents import detect_intent
+from kefu.faq.intents import detect_intent, dissatisfied
 from kefu.faq.lexical import LexicalIndex, LexicalQuery, LexicalShape, QueryWords
 from kefu.faq.normalize import Language, detect_language, normalize, to_traditional
 from kefu.faq.semantic import Encoder, SemanticIndex
@@ -106,6 +106,8 @@ class MatchResult(BaseModel):
     semantic: bool = False
     # The most likely FAQ whatever the decision (what `score` is the probability of).
     best_faq_id: str | None = None
+    # The message says the last answer did not help ("不对", "not what I asked").
+    dissatisfied: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +164,11 @@ class Matcher:
                 previous=previous.semantic if previous is not None else None,
             )
 
+    @property
+    def suggest_threshold(self) -> float:
+        """The calibrated probability below which an FAQ is not worth suggesting."""
+        return self._suggest_at
+
     def semantic_text(self, text: str) -> str:
         """What the encoder reads: normalized and rewritten text (traditional → simplified,
         Cantonese → Mandarin), so that both sides are one variety of Chinese."""
@@ -202,12 +209,19 @@ class Matcher:
         exact = self.lexical.exact(analysis.normalized)
         # One of the shop's own phrasings answers its FAQ, whatever it looks like to the intents.
         intent = detect_intent(analysis) if exact is None else None
+        complaint = exact is None and dissatisfied(analysis)
         if intent is not None:
             decision = Decision.TRANSFER if intent == "transfer" else Decision.GREETING
-            return MatchResult(query=text, decision=decision, language=language)
+            return MatchResult(query=text, decision=decision, language=language, dissatisfied=complaint)
         candidates, semantic, ambiguous = self.rank(analysis, exact)
         if not candidates:
-            return MatchResult(query=text, decision=Decision.FALLBACK, language=language, semantic=semantic)
+            return MatchResult(
+                query=text,
+                decision=Decision.FALLBACK,
+                language=language,
+                semantic=semantic,
+                dissatisfied=complaint,
+            )
         top = candidates[0]
         runner_up = candidates[1].p if len(candidates) > 1 else 0.0
         # Without the encoder's opinion, only a decisive lexical verdict answers.
@@ -246,6 +260,7 @@ class Matcher:
             ),
             semantic=semantic,
             best_faq_id=faq.id,
+            dissatisfied=complaint,
         )
 
     def candidates(self, text: str, k: int = 3) -> list[Suggestion]:

@@ -52,6 +52,23 @@ class ShopKeys:
     def miss_examples(self) -> str:  # HASH: normalized question → latest raw text
         return self.prefix + "misses:examples"
 
+    # ---- learned phrasings (script: learn) ----
+    @property
+    def learn_votes(self) -> str:  # ZSET: candidate id → distinct shoppers who picked it
+        return self.prefix + "learn:votes"
+
+    @property
+    def learn_data(self) -> str:  # HASH: candidate id → {text, key, faq_id, first, last} JSON
+        return self.prefix + "learn:data"
+
+    @property
+    def learn_voters(self) -> str:  # HASH: candidate id → space-separated voter hashes (capped)
+        return self.prefix + "learn:voters"
+
+    @property
+    def learn_rejected(self) -> str:  # ZSET: candidate id → when an admin rejected it (capped)
+        return self.prefix + "learn:rejected"
+
     @property
     def quick_replies(self) -> str:  # STRING: the shop's canned agent replies as JSON
         return self.prefix + "quick-replies"

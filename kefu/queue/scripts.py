@@ -11,7 +11,7 @@ from redis.commands.core import AsyncScript
 
 __all__ = ["SCRIPT_NAMES", "Scripts"]
 
-SCRIPT_NAMES = ("transfer", "release", "agent_status", "regroup", "janitor", "append", "turn")
+SCRIPT_NAMES = ("transfer", "release", "agent_status", "regroup", "janitor", "append", "turn", "learn")
 
 
 def _source(name: str) -> str:

@@ -3,6 +3,7 @@ settings, accounts and quick replies. Every one refuses agents and sees only the
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, cast
 
 import orjson
@@ -15,16 +16,21 @@ from kefu.faq.corpus import FAQ, Corpus
 from kefu.faq.matcher import MatchResult, Suggestion
 from kefu.faq.normalize import normalize
 from kefu.queue.keys import ShopKeys
+from kefu.queue.learned import LearnedPhrasing
 from kefu.queue.transfer import Queue
 from kefu.server.accounts import Accounts, Role, UserView
 from kefu.server.api import QuickReplies, json_response, read_json, read_text, require_admin
-from kefu.server.appkeys import bots_key, passwords_key, redis_key, scripts_key
+from kefu.server.appkeys import bots_key, hub_key, passwords_key, redis_key, scripts_key
+from kefu.server.bot import miss_key
 from kefu.server.faqs import (
+    SAME_QUESTION,
+    add_phrasing,
     corpus_from_csv,
     corpus_from_yaml,
     corpus_to_csv,
     edit_corpus,
     faq_from_form,
+    forget_miss,
     new_faq_id,
     replace_faq,
 )
@@ -214,23 +220,6 @@ async def delete_faq(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-# Unanswered questions this close (rapidfuzz ratio, 0–100) are one group: "包邮吗" and "包邮吗亲".
-_SAME_QUESTION = 80
-
-
-async def _forget_miss(request: web.Request, shop: str, text: str) -> None:
-    """Drop the question and every near-identical one grouped with it."""
-    keys = ShopKeys(shop)
-    redis = request.app[redis_key]
-    key = normalize(text)[:200]
-    members = [str(m) for m in await redis.zrange(keys.misses, 0, -1)]
-    doomed = [m for m in members if m == key or fuzz.ratio(m, key) >= _SAME_QUESTION] or [key]
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.zrem(keys.misses, *doomed)
-        pipe.hdel(keys.miss_examples, *doomed)
-        await pipe.execute()
-
-
 @routes.route(
     "POST",
     "/api/admin/faqs/{id}/phrasings",
@@ -239,23 +228,11 @@ async def _forget_miss(request: web.Request, shop: str, text: str) -> None:
     body=PhrasingIn,
     response=FAQ,
 )
-async def add_phrasing(request: web.Request) -> web.Response:
+async def add_faq_phrasing(request: web.Request) -> web.Response:
     shop, _ = await require_admin(request)
     body = await read_json(request, PhrasingIn)
-    faq_id = request.match_info["id"]
-    updated: list[FAQ] = []
-
-    def change(corpus: Corpus) -> Corpus:
-        faq = corpus.get(faq_id)
-        if faq is None:
-            raise NotFound(f"no FAQ {faq_id!r}")
-        new = faq.model_copy(update={"similar": (*faq.similar, body.text)})
-        updated.append(new)
-        return replace_faq(corpus, faq_id, new)
-
-    await edit_corpus(request.app[redis_key], shop, change)
-    await _forget_miss(request, shop, body.text)
-    return json_response(updated[-1])
+    faq = await add_phrasing(request.app[redis_key], shop, request.match_info["id"], body.text)
+    return json_response(faq)
 
 
 @routes.route(
@@ -342,7 +319,7 @@ async def unanswered(request: web.Request) -> web.Response:
     groups: list[dict[str, Any]] = []
     for (text, count), example in zip(ranked, examples, strict=True):
         # Near-identical questions ("包邮吗" / "包邮吗亲") count as one.
-        home = next((g for g in groups if fuzz.ratio(g["text"], text) >= _SAME_QUESTION), None)
+        home = next((g for g in groups if fuzz.ratio(g["text"], text) >= SAME_QUESTION), None)
         if home is None:
             groups.append({"text": text, "count": int(count), "examples": [str(example or text)]})
         else:
@@ -354,12 +331,75 @@ async def unanswered(request: web.Request) -> web.Response:
     items = []
     for group in groups[:limit]:
         best = [
-            c
-            for c in matcher.candidates(group["examples"][0], k=1)
-            if c.score >= matcher.config.suggest_score
+            c for c in matcher.candidates(group["examples"][0], k=1) if c.score >= matcher.suggest_threshold
         ]
         items.append(Unanswered(**group, best=best[0] if best else None))
     return json_response(UnansweredList(items=items))
+
+
+class LearnedItem(LearnedPhrasing):
+    # The FAQ's canonical question, to show beside the shopper's words ("" if it was deleted).
+    faq_question: str = ""
+
+
+class LearnedList(BaseModel):
+    items: list[LearnedItem]
+    auto_approve: int
+
+
+def _learned_id(request: web.Request) -> str:
+    cid = request.match_info["id"]
+    if not re.fullmatch(r"[0-9a-f]{20}", cid):
+        raise NotFound("no such learned phrasing")
+    return cid
+
+
+@routes.route(
+    "GET",
+    "/api/admin/learned",
+    summary="Phrasings the bot learned from suggestions shoppers clicked, most shoppers first",
+    access="admin",
+    response=LearnedList,
+)
+async def learned(request: web.Request) -> web.Response:
+    shop, _ = await require_admin(request)
+    redis = request.app[redis_key]
+    hub = request.app[hub_key]
+    store = ShopStore(redis, shop)
+    corpus, config = await store.corpus(), await store.config()
+    items = [
+        LearnedItem(
+            **item.model_dump(), faq_question=faq.question if (faq := corpus.get(item.faq_id)) else ""
+        )
+        for item in await hub.learning(shop).list()
+    ]
+    return json_response(LearnedList(items=items, auto_approve=config.learn_auto_approve))
+
+
+@routes.route(
+    "POST",
+    "/api/admin/learned/{id}/approve",
+    summary="Add a learned phrasing to its FAQ (answered directly on every instance within a second)",
+    access="admin",
+    response=FAQ,
+)
+async def approve_learned(request: web.Request) -> web.Response:
+    shop, _ = await require_admin(request)
+    faq = await request.app[hub_key].learning(shop).approve(_learned_id(request))
+    return json_response(faq)
+
+
+@routes.route(
+    "POST",
+    "/api/admin/learned/{id}/reject",
+    summary="Reject a learned phrasing for good",
+    access="admin",
+    status=204,
+)
+async def reject_learned(request: web.Request) -> web.Response:
+    shop, _ = await require_admin(request)
+    await request.app[hub_key].learning(shop).reject(_learned_id(request))
+    return web.Response(status=204)
 
 
 @routes.route(
@@ -373,7 +413,7 @@ async def unanswered(request: web.Request) -> web.Response:
 async def dismiss_unanswered(request: web.Request) -> web.Response:
     shop, _ = await require_admin(request)
     body = await read_json(request, PhrasingIn)
-    await _forget_miss(request, shop, body.text)
+    await forget_miss(request.app[redis_key], shop, miss_key(body.text))
     return web.Response(status=204)
 
 

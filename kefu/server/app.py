@@ -13,6 +13,7 @@ from aiohttp import web
 
 from kefu.errors import KefuError
 from kefu.faq.analyzer import Resources
+from kefu.faq.matcher import MatcherConfig
 from kefu.queue.client import connect
 from kefu.queue.presence import Janitor
 from kefu.queue.scripts import Scripts
@@ -75,15 +76,27 @@ async def _passwords(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
-    # jieba's dictionary takes about a second: build it off the loop, once per process.
-    app[resources_key] = await asyncio.to_thread(Resources.default)
+    # jieba's dictionary and the sentence encoder take a few seconds: load them off the loop,
+    # once per process, before the first shopper asks anything.
+    def load() -> Resources:
+        resources = Resources.default()
+        if app[settings_key].faq_semantic:
+            resources.encoder()
+        return resources
+
+    app[resources_key] = await asyncio.to_thread(load)
     yield
 
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
     settings = app[settings_key]
     redis = app[redis_key]
-    bots = Bots(redis, app[resources_key], poll_s=settings.faq_poll_s)
+    bots = Bots(
+        redis,
+        app[resources_key],
+        poll_s=settings.faq_poll_s,
+        config=MatcherConfig(semantic=settings.faq_semantic),
+    )
     hub = Hub(redis, app[scripts_key], settings, bots, app[metrics_key])
     janitor = Janitor(
         redis,

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from kefu.faq.analyzer import Resources
-from kefu.faq.matcher import Decision, Matcher, MatchResult
+from kefu.faq.matcher import Decision, Matcher, MatcherConfig, MatchResult
 from kefu.faq.normalize import normalize
 from kefu.queue.keys import ShopKeys
 from kefu.server.shops import ShopConfig, ShopStore
@@ -28,10 +28,13 @@ class Bots:
     is ready the previous matcher keeps answering. `watch()` polls corpus versions so every
     instance picks up a change within `poll_s` (a published event makes it immediate)."""
 
-    def __init__(self, redis: Redis, resources: Resources, *, poll_s: float) -> None:
+    def __init__(
+        self, redis: Redis, resources: Resources, *, poll_s: float, config: MatcherConfig | None = None
+    ) -> None:
         self.redis = redis
         self.resources = resources
         self.poll_s = poll_s
+        self.config = config or MatcherConfig()
         self._matchers: dict[str, tuple[int, Matcher]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -50,7 +53,15 @@ class Bots:
             if loaded is not None and loaded[0] == version:
                 return loaded[1]
             corpus = await store.corpus()
-            matcher = await asyncio.to_thread(Matcher.from_corpus, corpus, resources=self.resources)
+            # The previous index lends the encoder's vectors of every unchanged text: an edit
+            # re-encodes only what was edited.
+            matcher = await asyncio.to_thread(
+                Matcher.from_corpus,
+                corpus,
+                self.config,
+                resources=self.resources,
+                previous=loaded[1] if loaded is not None else None,
+            )
             self._matchers[shop] = (version, matcher)
             log.info("faq_loaded", shop=shop, version=version, faqs=len(corpus.faqs))
             return matcher

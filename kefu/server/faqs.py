@@ -13,16 +13,20 @@ from typing import Any
 import orjson
 import yaml
 from pydantic import ValidationError
+from rapidfuzz import fuzz
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from kefu.errors import CorpusError, NotFound, Unprocessable
 from kefu.faq.corpus import FAQ, Corpus, parse_corpus
 from kefu.faq.lexicon import yaml_loader
+from kefu.faq.normalize import normalize
 from kefu.queue.keys import ShopKeys
 
 __all__ = [
     "CSV_COLUMNS",
+    "add_phrasing",
+    "forget_miss",
     "corpus_from_csv",
     "corpus_from_yaml",
     "corpus_to_csv",
@@ -140,6 +144,39 @@ async def edit_corpus(redis: Redis, shop: str, change: Callable[[Corpus], Corpus
                 continue
     await redis.publish(keys.events, orjson.dumps({"e": "faq", "version": version}))
     return changed, int(version)
+
+
+# Unanswered questions this close (rapidfuzz ratio, 0–100) are one group: "包邮吗" and "包邮吗亲".
+SAME_QUESTION = 80
+
+
+async def forget_miss(redis: Redis, shop: str, key: str) -> None:
+    """Drop an unanswered question (normalized) and every near-identical one grouped with it."""
+    keys = ShopKeys(shop)
+    members = [str(m) for m in await redis.zrange(keys.misses, 0, -1)]
+    doomed = [m for m in members if m == key or fuzz.ratio(m, key) >= SAME_QUESTION] or [key]
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.zrem(keys.misses, *doomed)
+        pipe.hdel(keys.miss_examples, *doomed)
+        await pipe.execute()
+
+
+async def add_phrasing(redis: Redis, shop: str, faq_id: str, text: str) -> FAQ:
+    """Add `text` as a phrasing of an FAQ (live on every instance within a second) and drop it
+    from the unanswered questions. 404 for an unknown FAQ, 422 when another FAQ has it."""
+    updated: list[FAQ] = []
+
+    def change(corpus: Corpus) -> Corpus:
+        faq = corpus.get(faq_id)
+        if faq is None:
+            raise NotFound(f"no FAQ {faq_id!r}")
+        new = faq.model_copy(update={"similar": (*faq.similar, text)})
+        updated.append(new)
+        return replace_faq(corpus, faq_id, new)
+
+    await edit_corpus(redis, shop, change)
+    await forget_miss(redis, shop, normalize(text)[:200])
+    return updated[-1]
 
 
 # ---- files ----

@@ -13,6 +13,7 @@ from kefu.queue.log import Entry
 
 __all__ = [
     "AgentFrame",
+    "Pick",
     "ShopperFrame",
     "dumps",
     "entry_frame",
@@ -33,10 +34,20 @@ class _Frame(BaseModel):
 # ---- shopper → server ----
 
 
+class Pick(_Frame):
+    """The shopper clicked a suggestion: which FAQ, offered by which bot line."""
+
+    faq_id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+    message_id: Annotated[str, StringConstraints(max_length=41)]
+
+
 class ShopperMessage(_Frame):
     type: Literal["message"]
     text: Text
     client_msg_id: ClientMsgId
+    # Sent by a suggestion chip: the text is the suggestion's question (the bot answers it) and
+    # the shopper's earlier question may be learned as a phrasing of that FAQ.
+    pick: Pick | None = None
 
 
 class ShopperTransfer(_Frame):

@@ -30,6 +30,7 @@ from kefu.queue.scripts import Scripts
 from kefu.queue.transfer import Queue
 from kefu.server.bot import Bots
 from kefu.server.frames import dumps, entry_dict, entry_frame
+from kefu.server.learning import Learning
 from kefu.server.metrics import Metrics
 from kefu.server.sessions import Sessions
 from kefu.server.shops import ShopConfig, ShopStore
@@ -142,6 +143,9 @@ class Hub:
 
     def queue(self, shop: str) -> Queue:
         return Queue(self.redis, self.scripts, shop)
+
+    def learning(self, shop: str) -> Learning:
+        return Learning(self.redis, self.scripts, shop, self.metrics)
 
     async def config(self, shop: str) -> ShopConfig:
         """Shop settings, cached for a few seconds (a 'config' event drops the cache)."""

@@ -64,6 +64,18 @@ class Metrics:
             registry=r,
         )
         self.ratings = Counter("kefu_ratings", "Ratings given", ["shop", "score"], registry=r)
+        self.suggestions_shown = Counter(
+            "kefu_suggestions_shown", "Bot replies that offered suggestions", ["shop"], registry=r
+        )
+        self.suggestion_clicks = Counter(
+            "kefu_suggestion_clicks", "Suggestions a shopper clicked", ["shop"], registry=r
+        )
+        self.learned = Counter(
+            "kefu_learned_phrasings",
+            "Learned phrasings by outcome: proposed (a vote), retracted, approved, auto_approved, rejected",
+            ["shop", "outcome"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return bytes(generate_latest(self.registry))

@@ -47,6 +47,10 @@ class Conversation(BaseModel):
     lang: str = "zh"
     closed_by: str | None = None
     rating: int | None = None
+    # A suggestion the shopper picked (learned phrasing candidate id), watched for a few more
+    # messages: asking for a human or saying it was wrong takes the vote back.
+    learn_pick: str | None = None
+    learn_watch: int = 0
 
     @classmethod
     def from_hash(cls, data: dict[str, str]) -> Conversation:
@@ -60,6 +64,8 @@ class Conversation(BaseModel):
             lang=data.get("lang", "zh"),
             closed_by=data.get("closed_by") or None,
             rating=int(data["rating"]) if data.get("rating") else None,
+            learn_pick=data.get("learn_pick") or None,
+            learn_watch=int(data.get("learn_watch") or 0),
         )
 
 
@@ -219,6 +225,18 @@ class Sessions:
         start = f"({after}" if after else "-"
         raw = await stream_range(self.redis, self.keys.log(session_id), start=start, count=count)
         return [Entry.from_stream(entry_id, fields) for entry_id, fields in raw]
+
+    async def entry(self, session_id: str, entry_id: str) -> Entry | None:
+        """One log line by id (callers check `is_stream_id` first)."""
+        raw = await stream_range(self.redis, self.keys.log(session_id), start=entry_id, end=entry_id)
+        return Entry.from_stream(*raw[0]) if raw else None
+
+    async def before(self, session_id: str, entry_id: str, *, count: int) -> list[Entry]:
+        """Up to `count` log lines before `entry_id` (exclusive), newest first."""
+        raw = await stream_range(
+            self.redis, self.keys.log(session_id), end=f"({entry_id}", count=count, reverse=True
+        )
+        return [Entry.from_stream(i, fields) for i, fields in raw]
 
     async def transcript(self, session_id: str, conversation_id: str) -> list[Entry]:
         return [e for e in await self.entries(session_id) if e.conversation_id == conversation_id]

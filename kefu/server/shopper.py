@@ -19,6 +19,7 @@ from kefu.server.appkeys import bots_key, hub_key, redis_key, settings_key
 from kefu.server.bot import compose_reply, miss_key
 from kefu.server.errors import frame_for, unavailable_frame
 from kefu.server.hub import Hub, ShopperConn
+from kefu.server.learning import WATCH_TURNS
 from kefu.server.security import TokenBucket, check_origin
 from kefu.server.sessions import Conversation, Sessions, Stored, now_ms
 from kefu.server.shops import ShopConfig, shop_exists, valid_shop_id
@@ -205,7 +206,15 @@ async def _message(
         raise InvalidInput(f"message longer than {limit} characters", code="text_too_long")
     conversation = await _open_conversation(hub, conn, sessions)
     if conversation.state == "bot":
+        picked = None
+        if frame.pick is not None:
+            config = await hub.config(conn.shop)
+            picked = await hub.learning(conn.shop).picked(
+                sessions, conversation, frame.pick, auto_approve=config.learn_auto_approve
+            )
         await _bot_turn(request, hub, conn, sessions, conversation, frame)
+        if picked is not None:
+            await sessions.set_fields(conversation.id, learn_pick=picked, learn_watch=WATCH_TURNS)
         return
     notify = None
     if conversation.state == "assigned":
@@ -249,6 +258,14 @@ async def _bot_turn(
     matcher = await request.app[bots_key].matcher(conn.shop)
     result = matcher.match(frame.text)
     hub.metrics.bot_decisions.labels(conn.shop, result.decision.value).inc()
+    if conversation.learn_pick and frame.pick is None:
+        await _watch_pick(
+            hub,
+            conn,
+            sessions,
+            conversation,
+            retract=result.decision == Decision.TRANSFER or result.dissatisfied,
+        )
     if result.decision == Decision.TRANSFER:
         stored = await sessions.append(
             conn.session_id, conversation.id, "shopper", frame.text, client_msg_id=frame.client_msg_id
@@ -260,6 +277,8 @@ async def _bot_turn(
         return
     lang = "en" if result.language == "en" else "zh"
     reply = compose_reply(result, config, lang)
+    if reply.suggestions:
+        hub.metrics.suggestions_shown.labels(conn.shop).inc()
     missed = reply.decision in ("fallback", "suggest")
     conn.misses = conn.misses + 1 if missed else 0 if reply.decision == "answer" else conn.misses
     replies = [(reply.text, reply.extra(transfer=True))]
@@ -284,10 +303,26 @@ async def _bot_turn(
     await hub.deliver_shopper(conn)
 
 
+async def _watch_pick(
+    hub: Hub, conn: ShopperConn, sessions: Sessions, conversation: Conversation, *, retract: bool
+) -> None:
+    """One more message after a picked suggestion: a request for a human or "that was wrong"
+    takes the learned vote back; after WATCH_TURNS quiet messages it stands."""
+    assert conversation.learn_pick is not None
+    if retract:
+        await hub.learning(conn.shop).settle(conversation.learn_pick, conn.session_id, retract=True)
+    if retract or conversation.learn_watch <= 1:
+        await sessions.set_fields(conversation.id, learn_pick="", learn_watch=0)
+    else:
+        await sessions.incr(conversation.id, "learn_watch", -1)
+
+
 async def _transfer(
     request: web.Request, hub: Hub, conn: ShopperConn, sessions: Sessions, conversation: Conversation
 ) -> None:
     """Ask for a human: assigned at once, queued with a position, or the offline notice."""
+    if conversation.learn_pick:
+        await _watch_pick(hub, conn, sessions, conversation, retract=True)
     config = await hub.config(conn.shop)
     if (
         conversation.state == "bot"

@@ -126,6 +126,9 @@ class ShopConfig(BaseModel):
     idle_close_s: Annotated[int, Field(ge=0, le=7 * 86400)] = 1800
     # Offer a human after this many misses (fallback or suggest) in a row; 0 never offers.
     auto_offer_after: Annotated[int, Field(ge=0, le=20)] = 2
+    # Approve a learned phrasing by itself once this many distinct shoppers picked the same
+    # suggestion for the same question; 0 (the default): an admin approves each one.
+    learn_auto_approve: Annotated[int, Field(ge=0, le=100)] = 0
     # Origins whose pages may open this shop's shopper socket (e.g. "https://shop.example.com");
     # empty: the instance's KEFU_ALLOWED_ORIGINS.
     allowed_origins: list[Annotated[str, StringConstraints(max_length=200)]] = Field(default_factory=list)

@@ -336,6 +336,7 @@ function renderForm(container, ctx, config) {
         numberField("queue_timeout_s", t("set.queue_timeout"), t("set.queue_timeout_help"), 86400),
         numberField("idle_close_s", t("set.idle_close"), t("set.idle_close_help"), 7 * 86400),
         numberField("auto_offer_after", t("set.auto_offer"), t("set.auto_offer_help"), 20),
+        numberField("learn_auto_approve", t("set.learn_auto"), t("set.learn_auto_help"), 100),
       ),
       origins.wrap,
     ),

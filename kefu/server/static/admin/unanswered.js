@@ -1,5 +1,6 @@
 // Unanswered questions: what shoppers asked that the bot could not answer, and one-click fixes
-// (add as a phrasing of an FAQ, new FAQ from it, dismiss).
+// (add as a phrasing of an FAQ, new FAQ from it, dismiss); above them, the phrasings the bot
+// learned from suggestions shoppers clicked (approve / reject).
 
 import { h, replace } from "/static/common/dom.js";
 import { t } from "./i18n.js";
@@ -16,18 +17,22 @@ export function mount(container, ctx) {
   const refreshButton = h("button", { type: "button", "data-testid": "unanswered-refresh" }, t("common.refresh"));
   const status = h("div", { "data-testid": "unanswered-status" });
   const list = h("ul", { class: "unanswered-list", "data-testid": "unanswered-list" });
+  const learnedNote = h("p", { class: "help", "data-testid": "learned-mode" });
+  const learnedList = h("ul", { class: "unanswered-list", "data-testid": "learned-list" });
 
   async function load() {
     const mine = ++seq;
     if (!list.children.length) replace(status, note(t("common.loading")));
     try {
-      const [data, faqData] = await Promise.all([
+      const [data, faqData, learned] = await Promise.all([
         ctx.api("GET", `/api/admin/unanswered?limit=${LIMIT}`),
         ctx.api("GET", "/api/admin/faqs"),
+        ctx.api("GET", "/api/admin/learned"),
       ]);
       if (mine !== seq) return;
       faqs = faqData.items || [];
       categories = faqData.categories || [];
+      renderLearned(learned);
       render(data.items || []);
     } catch (err) {
       if (mine !== seq || err.signedOut) return;
@@ -43,6 +48,54 @@ export function mount(container, ctx) {
     }
     replace(status);
     replace(list, items.map(row));
+  }
+
+  function renderLearned(data) {
+    const auto = Number(data.auto_approve) || 0;
+    replace(learnedNote, auto ? t("learn.auto", auto) : t("learn.manual"));
+    const items = data.items || [];
+    replace(learnedList, items.length ? items.map(learnedRow) : h("li", { class: "note note-empty" }, t("learn.empty")));
+  }
+
+  function learnedRow(item) {
+    const error = h("p", { class: "field-error", role: "alert", hidden: true });
+    const approve = h("button", { type: "button", class: "primary", "data-testid": "learned-approve" }, t("learn.approve"));
+    const reject = h("button", { type: "button", class: "ghost", "data-testid": "learned-reject" }, t("learn.reject"));
+    const act = (button, path, done) =>
+      busy(button, async () => {
+        error.hidden = true;
+        try {
+          await ctx.api("POST", `/api/admin/learned/${encodeURIComponent(item.id)}/${path}`);
+          toast(done);
+          await load();
+        } catch (err) {
+          if (err.signedOut) return;
+          replace(error, errorText(err), ...(err.details || []).map((d) => h("span", { class: "block" }, d.message)));
+          error.hidden = false;
+        }
+      });
+    approve.addEventListener("click", () => act(approve, "approve", t("learn.approved", item.text, item.faq_id)));
+    reject.addEventListener("click", () => act(reject, "reject", t("learn.rejected", item.text)));
+    return h(
+      "li",
+      { class: "card unanswered-row", "data-testid": "learned-row", "data-id": item.id, "data-faq-id": item.faq_id },
+      h(
+        "div",
+        { class: "un-head" },
+        h("q", { class: "un-text", "data-testid": "learned-text" }, item.text),
+        h("span", { class: "count-badge", "data-testid": "learned-count", "data-count": String(item.shoppers) }, t("learn.shoppers", item.shoppers)),
+      ),
+      h(
+        "p",
+        { class: "best" },
+        h("span", { class: "muted" }, t("learn.means") + " "),
+        h("span", {}, item.faq_question || t("learn.deleted_faq")),
+        " ",
+        h("code", {}, item.faq_id),
+      ),
+      h("div", { class: "un-actions" }, h("span", { class: "spacer" }), approve, reject),
+      error,
+    );
   }
 
   function row(item) {
@@ -174,6 +227,8 @@ export function mount(container, ctx) {
       h("div", {}, h("h1", {}, t("un.title")), h("p", { class: "lead" }, t("un.intro"))),
       h("div", { class: "head-actions" }, refreshButton),
     ),
+    h("section", { class: "learned", "data-testid": "learned" }, h("h2", {}, t("learn.title")), h("p", { class: "lead" }, t("learn.intro")), learnedNote, learnedList),
+    h("h2", {}, t("un.title")),
     status,
     list,
   );

@@ -384,7 +384,7 @@
     queue: null, // {position, estimated_wait_s}
     seen: new Set(), // server ids rendered (or acked)
     lastId: null, // last log id received by this page (memory only: a reload asks for everything)
-    pending: new Map(), // client_msg_id → {text, el, tries, timer}
+    pending: new Map(), // client_msg_id → {text, el, tries, timer, pick}
     byClientId: new Map(), // client_msg_id → element, for every shopper message on screen
     awaiting: null, // "leave" | "rate": the next notice answers it
     sessionReady: false,
@@ -675,7 +675,7 @@
           suggestions.map((s) =>
             h(
               "button",
-              { type: "button", class: "kefu-chip", "data-testid": "kefu-suggestion", "data-faq-id": s.faq_id || null, onclick: () => sendText(String(s.question)) },
+              { type: "button", class: "kefu-chip", "data-testid": "kefu-suggestion", "data-faq-id": s.faq_id || null, onclick: () => sendText(String(s.question), f.id && s.faq_id ? { faq_id: String(s.faq_id), message_id: String(f.id) } : null) },
               String(s.question)
             )
           )
@@ -1060,7 +1060,9 @@
     return !!ws && ws.readyState === 1 && state.sessionReady;
   }
 
-  function sendText(text) {
+  // `pick`: the suggestion chip clicked ({faq_id, message_id} of the bot line that offered it),
+  // so the shop's bot can learn the shopper's earlier question as a phrasing of that FAQ.
+  function sendText(text, pick) {
     text = String(text).trim();
     if (!text) return false;
     if (text.length > MAX_TEXT) {
@@ -1070,7 +1072,7 @@
     const cid = newClientId();
     const el = renderShopper(text, { clientId: cid, status: "pending", ts: Date.now(), own: true });
     state.byClientId.set(cid, el);
-    state.pending.set(cid, { text: text, el: el, tries: 0, timer: null });
+    state.pending.set(cid, { text: text, el: el, tries: 0, timer: null, pick: pick || null });
     savePending();
     if (state.mode === "closed") setMode("bot"); // the server starts a new conversation
     shopperMoved();
@@ -1090,7 +1092,9 @@
     const p = state.pending.get(cid);
     if (!p || !isReady()) return;
     clearTimeout(p.timer);
-    if (!send({ type: "message", text: p.text, client_msg_id: cid })) return;
+    const frame = { type: "message", text: p.text, client_msg_id: cid };
+    if (p.pick) frame.pick = p.pick;
+    if (!send(frame)) return;
     p.tries += 1;
     p.timer = setTimeout(() => {
       if (!state.pending.has(cid)) return;
