@@ -11,6 +11,7 @@ from pathlib import Path
 from playwright.async_api import BrowserContext, Page, expect
 from redis.asyncio import Redis
 
+from kefu.faq.corpus import default_corpus
 from tests.browser.conftest import (
     ARTIFACTS,
     SHOP_ORIGIN,
@@ -245,4 +246,46 @@ async def test_demo_shop_page_and_screenshots_for_the_readme(
     await shot(page, "demo-shop")
     if os.environ.get("KEFU_UPDATE_DOCS"):  # refresh the README's picture on purpose only
         shutil.copy(ARTIFACTS / "demo-shop.png", DOCS / "screenshot-widget.png")
+    assert watch.errors == []
+
+
+async def test_a_clicked_suggestion_is_learned_approved_and_then_answered(
+    context: BrowserContext, server: str, store: Redis, watch: Watch
+) -> None:
+    shop = await new_shop(store, admin=True)
+    page = await open_shop(context, server, shop, watch)
+    await open_widget(page)
+    await ask(page, "快递到哪了")
+    bot = messages(page, "bot").last
+    await expect(bot).to_have_attribute("data-decision", "suggest")
+    chip = bot.get_by_test_id("kefu-suggestion").first
+    faq_id = await chip.get_attribute("data-faq-id")
+    assert faq_id
+    await chip.click()
+    await expect(messages(page, "bot").last).to_have_attribute("data-decision", "answer")
+    # The admin sees what the bot learned, beside the unanswered questions, and approves it.
+    admin = watch.attach(await context.new_page())
+    await admin_login(admin, server, shop)
+    await admin.get_by_test_id("nav-unanswered").click()
+    row = admin.get_by_test_id("learned-row").first
+    await expect(row.get_by_test_id("learned-text")).to_have_text("快递到哪了")
+    await expect(row).to_have_attribute("data-faq-id", faq_id)
+    await expect(row.get_by_test_id("learned-count")).to_have_attribute("data-count", "1")
+    await shot(admin, "admin-learned")
+    await row.get_by_test_id("learned-approve").click()
+    await expect(admin.get_by_test_id("learned-row")).to_have_count(0)
+    # A new shopper's same question is now answered directly, with that FAQ.
+    assert context.browser is not None
+    fresh = await context.browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    try:
+        other = await open_shop(fresh, server, shop, watch)
+        await open_widget(other)
+        await ask(other, "快递到哪了")
+        answer = messages(other, "bot").last
+        await expect(answer).to_have_attribute("data-decision", "answer")
+        faq = default_corpus().get(faq_id)
+        assert faq is not None
+        await expect(answer.get_by_test_id("kefu-message-text")).to_have_text(faq.answer)
+    finally:
+        await fresh.close()
     assert watch.errors == []

@@ -99,6 +99,8 @@ class Demo:
     def __init__(self) -> None:
         self.tokens: dict[str, str] = {}
         self.ids: dict[str, str] = {}
+        # alice's console stays open: her chat must not go back to the queue while we look.
+        self.desk: Socket | None = None
 
     def secrets(self) -> list[str]:
         return [MARK, *self.ids.values()]
@@ -138,7 +140,7 @@ async def make_demo(client: Client, redis: Redis) -> Demo:
     demo.ids["conversation"] = (await desk.expect("assigned"))["conversation"]["id"]
     demo.ids["ticket"] = (await redis.xrange(KEYS.tickets))[0][0]
     await chat.close()
-    await desk.close()
+    demo.desk = desk
     return demo
 
 

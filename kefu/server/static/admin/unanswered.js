@@ -228,7 +228,7 @@ export function mount(container, ctx) {
       h("div", { class: "head-actions" }, refreshButton),
     ),
     h("section", { class: "learned", "data-testid": "learned" }, h("h2", {}, t("learn.title")), h("p", { class: "lead" }, t("learn.intro")), learnedNote, learnedList),
-    h("h2", {}, t("un.title")),
+    h("h2", {}, t("un.list_title")),
     status,
     list,
   );
