@@ -1,6 +1,7 @@
 """The bot learns from its shop: a clicked suggestion becomes a learned phrasing, an admin (or
 the auto-approve setting) adds it to the FAQ, and from then on the question is answered."""
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -55,11 +56,19 @@ async def test_a_clicked_suggestion_is_learned_and_once_approved_answered(client
     assert await _learned(client, h) == []
     unanswered = (await call(client, "GET", "/api/admin/unanswered", h))["items"]
     assert QUESTION not in [u["text"] for u in unanswered]
-    # A new shopper asking the same is answered directly (the corpus reloads within a second).
+    # A new shopper asking the same is answered directly: every instance reloads the corpus
+    # within a second of the approval.
     other = await shopper(client)
     await other.expect("bot", decision="greeting")
-    await other.say(QUESTION)
-    answer = await other.expect("bot")
+    deadline = asyncio.get_running_loop().time() + 1.0
+    while True:
+        await other.say(QUESTION)
+        answer = await other.expect("bot")
+        while answer["decision"] == "notice":
+            answer = await other.expect("bot")
+        if answer["decision"] == "answer" or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.1)
     assert (answer["decision"], answer["faq_id"]) == ("answer", chosen["faq_id"])
 
 
