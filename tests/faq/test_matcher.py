@@ -64,7 +64,9 @@ def test_nothing_relevant_falls_back(matcher: Matcher, text: str) -> None:
     assert result.faq_id is None and result.answer is None and result.suggestions == []
 
 
-@pytest.mark.parametrize("text", ["今天天气怎么样", "你叫什么名字", "股票涨了吗", "what is the meaning of life"])
+@pytest.mark.parametrize(
+    "text", ["今天天气怎么样", "你叫什么名字", "股票涨了吗", "what is the meaning of life"]
+)
 def test_unrelated_questions_are_never_answered(matcher: Matcher, text: str) -> None:
     assert matcher.match(text).decision in (Decision.FALLBACK, Decision.SUGGEST)
 

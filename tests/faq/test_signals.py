@@ -63,7 +63,13 @@ def test_a_real_word_of_the_shop_is_not_corrected_into_another(resources: Resour
 
 @pytest.mark.parametrize(
     "text",
-    ["我要找專人", "幫我轉專人處理", "機械人聽唔明 俾個真人我傾", "有冇人呀 我要同職員講", "real person please"],
+    [
+        "我要找專人",
+        "幫我轉專人處理",
+        "機械人聽唔明 俾個真人我傾",
+        "有冇人呀 我要同職員講",
+        "real person please",
+    ],
 )
 def test_traditional_cantonese_and_english_requests_transfer(matcher: Matcher, text: str) -> None:
     assert matcher.match(text).decision == Decision.TRANSFER
@@ -168,14 +174,11 @@ def test_calibrate_fits_and_writes_a_loadable_calibration(
 ) -> None:
     shops = DATA / "shops"
     manifest = tmp_path / "shops.yaml"
-    manifest.write_text(
-        "shops:\n"
-        + "".join(
-            f"  - {{name: {name}, corpus: {shops / name / 'corpus.yaml'}, cases: {shops / name / 'cases.jsonl'}}}\n"
-            for name in ("snacks", "pets-tw", "baby-hk")
-        ),
-        encoding="utf-8",
-    )
+    entries = [
+        f"  - {{name: {name}, corpus: {shops / name / 'corpus.yaml'}, cases: {shops / name / 'cases.jsonl'}}}"
+        for name in ("snacks", "pets-tw", "baby-hk")
+    ]
+    manifest.write_text("shops:\n" + "\n".join(entries) + "\n", encoding="utf-8")
     out = tmp_path / "calibration.json"
     assert main(["faq", "calibrate", "--manifest", str(manifest), "--out", str(out)]) == 0
     printed = capsys.readouterr().out

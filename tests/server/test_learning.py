@@ -44,7 +44,9 @@ async def _learned(client: Client, h: dict[str, str]) -> list[dict[str, Any]]:
     return items
 
 
-async def test_a_clicked_suggestion_is_learned_and_once_approved_answered(client: Client, redis: Redis) -> None:
+async def test_a_clicked_suggestion_is_learned_and_once_approved_answered(
+    client: Client, redis: Redis
+) -> None:
     h = await auth(client, redis)
     s, reply = await _asked(client)
     chosen = await _pick(s, reply)
@@ -103,7 +105,9 @@ async def test_saying_it_was_wrong_takes_the_vote_back_but_a_new_question_does_n
     assert [i["shoppers"] for i in await _learned(client, h)] == [1]
 
 
-async def test_a_pick_the_bot_never_offered_is_refused_and_learns_nothing(client: Client, redis: Redis) -> None:
+async def test_a_pick_the_bot_never_offered_is_refused_and_learns_nothing(
+    client: Client, redis: Redis
+) -> None:
     h = await auth(client, redis)
     s, reply = await _asked(client)
     offered = {x["faq_id"] for x in reply["suggestions"]}
