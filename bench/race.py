@@ -3,7 +3,7 @@ Redis event log replayed to count double assignments, capacity overruns and FIFO
 
   python bench/race.py [--claims 100000] [--claimers 4] [--cluster]
 
-Each claimer is its own Redis connection pool, as a kefu instance is (tests/queue/test_race.py
+Each claimer is its own Redis connection pool, as a kefu instance is (tests/store/test_race.py
 runs the same with 1000 claims in the suite). With --cluster the shop lives on a local
 three-master Redis Cluster instead of one redis-server.
 """
@@ -21,10 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kefu.queue.client import connect  # noqa: E402
 from kefu.redisserver import RedisServer, free_port  # noqa: E402
-from tests.queue.test_race import race  # noqa: E402
+from kefu.store.client import connect  # noqa: E402
 from tests.redis_cluster import LocalCluster  # noqa: E402
+from tests.store.test_race import race  # noqa: E402
 
 
 async def run(url: str, claims: int, claimers: int) -> dict[str, float]:

@@ -31,10 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kefu.faq.corpus import default_corpus  # noqa: E402
-from kefu.queue.client import connect  # noqa: E402
 from kefu.redisserver import RedisServer, free_port  # noqa: E402
-from kefu.server.accounts import Accounts  # noqa: E402
-from kefu.server.shops import ShopConfig, ShopStore  # noqa: E402
+from kefu.store.accounts import Accounts  # noqa: E402
+from kefu.store.client import connect  # noqa: E402
+from kefu.store.shops import ShopConfig, ShopStore  # noqa: E402
 
 TASKSET = shutil.which("taskset")
 CLK_TCK = os.sysconf("SC_CLK_TCK")

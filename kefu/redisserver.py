@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
 from kefu.errors import KefuError
+from kefu.settings import Settings
 
-__all__ = ["RedisServer", "find_redis_server", "free_port"]
+__all__ = ["RedisServer", "embedded_redis", "find_redis_server", "free_port"]
 
 
 def find_redis_server() -> str:
@@ -146,3 +149,21 @@ class RedisServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def embedded_redis(settings: Settings) -> Iterator[Settings]:
+    """Settings with a Redis URL: KEFU_REDIS_URL, else the private redis-server in data_dir
+    (the running server's, or one started for the duration of the command)."""
+    if settings.redis_url:
+        yield settings
+        return
+    server = RedisServer(settings.data_dir.resolve() / "redis")
+    if server.socket_path.exists() and server.ping():
+        yield settings.model_copy(update={"redis_url": server.url})
+        return
+    server.start()
+    try:
+        yield settings.model_copy(update={"redis_url": server.url})
+    finally:
+        server.stop()

@@ -10,8 +10,8 @@ import pytest
 from redis.asyncio import Redis
 
 from kefu.faq import Corpus, Matcher, Resources, default_corpus, load_corpus
-from kefu.queue.client import connect
 from kefu.redisserver import RedisServer, free_port
+from kefu.store.client import connect
 from tests.redis_cluster import LocalCluster
 
 DATA = Path(__file__).parent / "data"

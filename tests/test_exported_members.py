@@ -5,7 +5,7 @@ import types
 
 import pytest
 
-PACKAGES = ["kefu", "kefu.faq", "kefu.queue", "kefu.server", "kefu.reports"]
+PACKAGES = ["kefu", "kefu.faq", "kefu.store", "kefu.server", "kefu.reports"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

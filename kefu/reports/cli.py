@@ -73,13 +73,13 @@ def render(flags: list[dict[str, object]], fmt: str, zone: dt.tzinfo) -> str:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from kefu.queue.client import connect
+    from kefu.redisserver import embedded_redis
     from kefu.reports.flags import inspect_period
-    from kefu.server.accounts import Accounts
-    from kefu.server.cli import embedded_redis
-    from kefu.server.reports_api import parse_period, shop_zone
-    from kefu.server.shops import ShopStore, shop_exists
+    from kefu.reports.period import parse_period, shop_zone
     from kefu.settings import Settings
+    from kefu.store.accounts import Accounts
+    from kefu.store.client import connect
+    from kefu.store.shops import ShopStore, shop_exists
 
     async def run(url: str) -> str:
         redis = connect(url)

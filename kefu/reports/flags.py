@@ -11,9 +11,9 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from kefu.queue.keys import SHOPS, ShopKeys
 from kefu.reports.qa import Flag, QaRules, inspect
 from kefu.reports.records import ConversationRecord, load_records, load_transcript
+from kefu.store.keys import SHOPS, ShopKeys
 
 __all__ = ["FlagStore", "QaWorker", "RulesFor", "inspect_period"]
 

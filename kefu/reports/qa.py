@@ -10,8 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from kefu.queue.log import Entry
 from kefu.reports.records import ConversationRecord
+from kefu.store.log import Entry
 
 __all__ = ["RULES", "Evidence", "Flag", "QaRules", "count_sentences", "inspect"]
 

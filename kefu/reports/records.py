@@ -5,9 +5,9 @@ from __future__ import annotations
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from kefu.queue.client import stream_range
-from kefu.queue.keys import ShopKeys
-from kefu.queue.log import Entry
+from kefu.store.client import stream_range
+from kefu.store.keys import ShopKeys
+from kefu.store.log import Entry
 
 __all__ = ["ConversationRecord", "load_records", "load_transcript"]
 

@@ -15,27 +15,17 @@ from kefu.errors import Conflict, InvalidInput, NotFound, Unprocessable
 from kefu.faq.corpus import FAQ, Corpus
 from kefu.faq.matcher import MatchResult, Suggestion
 from kefu.faq.normalize import normalize
-from kefu.queue.keys import ShopKeys
-from kefu.queue.learned import LearnedPhrasing
-from kefu.queue.transfer import Queue
-from kefu.server.accounts import Accounts, Role, UserView
 from kefu.server.api import QuickReplies, json_response, read_json, read_text, require_admin
 from kefu.server.appkeys import bots_key, hub_key, passwords_key, redis_key, scripts_key
 from kefu.server.bot import miss_key
-from kefu.server.faqs import (
-    SAME_QUESTION,
-    add_phrasing,
-    corpus_from_csv,
-    corpus_from_yaml,
-    corpus_to_csv,
-    edit_corpus,
-    faq_from_form,
-    forget_miss,
-    new_faq_id,
-    replace_faq,
-)
+from kefu.server.faqs import corpus_from_csv, corpus_from_yaml, corpus_to_csv, faq_from_form, new_faq_id
 from kefu.server.openapi import ApiRoutes
-from kefu.server.shops import ShopConfig, ShopStore
+from kefu.store.accounts import Accounts, Role, UserView
+from kefu.store.faqs import SAME_QUESTION, add_phrasing, edit_corpus, forget_miss, replace_faq
+from kefu.store.keys import ShopKeys
+from kefu.store.learned import LearnedPhrasing
+from kefu.store.shops import ShopConfig, ShopStore
+from kefu.store.transfer import Queue
 
 __all__ = ["routes"]
 

@@ -11,14 +11,14 @@ from redis.exceptions import RedisError
 from structlog.contextvars import bound_contextvars
 
 from kefu.errors import Conflict, InvalidInput, RateLimited, RequestError
-from kefu.queue.keys import ShopKeys
 from kefu.server import frames
-from kefu.server.accounts import User
 from kefu.server.api import current_user
 from kefu.server.appkeys import hub_key, settings_key
 from kefu.server.errors import frame_for, unavailable_frame
 from kefu.server.hub import AgentConn, Hub
 from kefu.server.security import TokenBucket, check_origin
+from kefu.store.accounts import User
+from kefu.store.keys import ShopKeys
 
 __all__ = ["agent_socket"]
 

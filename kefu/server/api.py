@@ -14,10 +14,6 @@ from redis.exceptions import RedisError
 
 from kefu import __version__
 from kefu.errors import Forbidden, InvalidInput, NotFound, Unauthorized, Unprocessable
-from kefu.queue.client import stream_range
-from kefu.queue.keys import ShopKeys
-from kefu.queue.log import is_stream_id
-from kefu.server.accounts import Accounts, User, UserView
 from kefu.server.appkeys import (
     hub_key,
     metrics_key,
@@ -29,8 +25,12 @@ from kefu.server.appkeys import (
 )
 from kefu.server.openapi import ApiRoutes
 from kefu.server.security import check_origin
-from kefu.server.sessions import now_ms
-from kefu.server.shops import shop_exists
+from kefu.store.accounts import Accounts, User, UserView
+from kefu.store.client import stream_range
+from kefu.store.keys import ShopKeys
+from kefu.store.log import is_stream_id
+from kefu.store.sessions import now_ms
+from kefu.store.shops import shop_exists
 
 __all__ = ["QuickReply", "QuickReplies", "current_user", "read_json", "require_admin", "routes"]
 

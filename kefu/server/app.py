@@ -14,13 +14,9 @@ from aiohttp import web
 from kefu.errors import KefuError
 from kefu.faq.analyzer import Resources
 from kefu.faq.matcher import MatcherConfig
-from kefu.queue.client import connect
-from kefu.queue.presence import Janitor
-from kefu.queue.scripts import Scripts
 from kefu.reports.flags import QaWorker
 from kefu.reports.qa import QaRules
 from kefu.server import admin_api, api, reports_api
-from kefu.server.accounts import Passwords, TokenSigner, load_secret
 from kefu.server.agent import agent_socket
 from kefu.server.appkeys import (
     bots_key,
@@ -34,6 +30,7 @@ from kefu.server.appkeys import (
     settings_key,
     signer_key,
 )
+from kefu.server.auth import TokenSigner
 from kefu.server.bot import Bots
 from kefu.server.errors import error_middleware
 from kefu.server.hub import Hub
@@ -42,6 +39,10 @@ from kefu.server.openapi import ApiRoutes
 from kefu.server.pages import add_page_routes, security_headers
 from kefu.server.shopper import shopper_socket
 from kefu.settings import Settings
+from kefu.store.accounts import Passwords, load_secret
+from kefu.store.client import connect
+from kefu.store.presence import Janitor
+from kefu.store.scripts import Scripts
 
 __all__ = ["create_app"]
 

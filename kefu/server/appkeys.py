@@ -6,13 +6,14 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from kefu.faq.analyzer import Resources
-from kefu.queue.scripts import Scripts
-from kefu.server.accounts import Passwords, TokenSigner
+from kefu.server.auth import TokenSigner
 from kefu.server.bot import Bots
 from kefu.server.hub import Hub
 from kefu.server.metrics import Metrics
 from kefu.server.openapi import ApiRoutes
 from kefu.settings import Settings
+from kefu.store.accounts import Passwords
+from kefu.store.scripts import Scripts
 
 __all__ = [
     "bots_key",

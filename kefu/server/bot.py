@@ -15,8 +15,8 @@ from redis.exceptions import RedisError
 from kefu.faq.analyzer import Resources
 from kefu.faq.matcher import Decision, Matcher, MatcherConfig, MatchResult
 from kefu.faq.normalize import normalize
-from kefu.queue.keys import ShopKeys
-from kefu.server.shops import ShopConfig, ShopStore
+from kefu.store.keys import ShopKeys
+from kefu.store.shops import ShopConfig, ShopStore
 
 __all__ = ["BotReply", "Bots", "compose_reply", "miss_key"]
 

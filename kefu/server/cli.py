@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import getpass
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import structlog
@@ -17,14 +17,14 @@ from redis.asyncio import Redis
 from kefu.errors import Conflict, KefuError
 from kefu.faq.corpus import default_corpus, load_corpus
 from kefu.logs import configure_logging
-from kefu.queue.client import connect
-from kefu.redisserver import RedisServer
-from kefu.server.accounts import Accounts
+from kefu.redisserver import embedded_redis
 from kefu.server.app import create_app
-from kefu.server.shops import ShopStore, valid_shop_id
 from kefu.settings import Settings
+from kefu.store.accounts import Accounts
+from kefu.store.client import connect
+from kefu.store.shops import ShopStore, valid_shop_id
 
-__all__ = ["add_faq_import", "add_server_commands", "embedded_redis"]
+__all__ = ["add_faq_import", "add_server_commands"]
 
 log = structlog.get_logger(__name__)
 
@@ -67,24 +67,6 @@ def add_faq_import(faq_commands: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 # ---- Redis for the commands ----
-
-
-@contextlib.contextmanager
-def embedded_redis(settings: Settings) -> Iterator[Settings]:
-    """Settings with a Redis URL: KEFU_REDIS_URL, else the private redis-server in data_dir
-    (the running server's, or one started for the duration of the command)."""
-    if settings.redis_url:
-        yield settings
-        return
-    server = RedisServer(settings.data_dir.resolve() / "redis")
-    if server.socket_path.exists() and server.ping():
-        yield settings.model_copy(update={"redis_url": server.url})
-        return
-    server.start()
-    try:
-        yield settings.model_copy(update={"redis_url": server.url})
-    finally:
-        server.stop()
 
 
 @contextlib.asynccontextmanager

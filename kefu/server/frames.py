@@ -9,7 +9,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
 from kefu.errors import InvalidInput
-from kefu.queue.log import Entry
+from kefu.store.log import Entry
 
 __all__ = [
     "AgentFrame",

@@ -23,18 +23,18 @@ from aiohttp import WSCloseCode, web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from kefu.queue.keys import EVENTS_PATTERN, ShopKeys
-from kefu.queue.log import Entry
-from kefu.queue.presence import touch
-from kefu.queue.scripts import Scripts
-from kefu.queue.transfer import Queue
 from kefu.server.bot import Bots
 from kefu.server.frames import dumps, entry_dict, entry_frame
 from kefu.server.learning import Learning
 from kefu.server.metrics import Metrics
-from kefu.server.sessions import Sessions
-from kefu.server.shops import ShopConfig, ShopStore
 from kefu.settings import Settings
+from kefu.store.keys import EVENTS_PATTERN, ShopKeys
+from kefu.store.log import Entry
+from kefu.store.presence import touch
+from kefu.store.scripts import Scripts
+from kefu.store.sessions import Sessions
+from kefu.store.shops import ShopConfig, ShopStore
+from kefu.store.transfer import Queue
 
 __all__ = ["AgentConn", "Hub", "ShopperConn"]
 

@@ -10,14 +10,14 @@ from redis.asyncio import Redis
 
 from kefu.errors import InvalidInput, NotFound
 from kefu.faq.corpus import FAQ
-from kefu.queue.learned import LearnedPhrasing, LearnedPhrasings
-from kefu.queue.log import is_stream_id
-from kefu.queue.scripts import Scripts
 from kefu.server.bot import miss_key
-from kefu.server.faqs import add_phrasing
 from kefu.server.frames import Pick
 from kefu.server.metrics import Metrics
-from kefu.server.sessions import Conversation, Sessions, now_ms
+from kefu.store.faqs import add_phrasing
+from kefu.store.learned import LearnedPhrasing, LearnedPhrasings
+from kefu.store.log import is_stream_id
+from kefu.store.scripts import Scripts
+from kefu.store.sessions import Conversation, Sessions, now_ms
 
 __all__ = ["WATCH_TURNS", "Learning"]
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import zoneinfo
 from typing import Literal
 
 from aiohttp import web
@@ -11,58 +9,19 @@ from pydantic import BaseModel
 
 from kefu.errors import InvalidInput
 from kefu.reports.flags import FlagStore, inspect_period
+from kefu.reports.period import DAY_MS, parse_period, shop_zone
 from kefu.reports.qa import RULES, Flag
 from kefu.reports.records import load_records
 from kefu.reports.stats import ShopStats, compute_stats
-from kefu.server.accounts import Accounts
 from kefu.server.api import json_response, require_admin
 from kefu.server.appkeys import redis_key
 from kefu.server.openapi import ApiRoutes
-from kefu.server.shops import ShopConfig, ShopStore
+from kefu.store.accounts import Accounts
+from kefu.store.shops import ShopStore
 
-__all__ = ["parse_period", "routes"]
+__all__ = ["routes"]
 
 routes = ApiRoutes()
-DAY_MS = 86_400_000
-# 10000-01-01 in epoch ms: where ISO dates end too, and far inside what JSON numbers carry.
-_END_OF_DATES_MS = 253_402_300_800_000
-
-
-def shop_zone(config: ShopConfig) -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(config.business_hours.timezone if config.business_hours else "Asia/Shanghai")
-
-
-def _instant(value: str, zone: zoneinfo.ZoneInfo, name: str) -> int:
-    """Epoch ms from "2026-11-01" (midnight in the shop's time zone) or from epoch ms."""
-    if value.isascii() and value.isdigit():  # str.isdigit alone also takes '²' and '١'
-        if len(value) > len(str(_END_OF_DATES_MS)) or int(value) >= _END_OF_DATES_MS:
-            raise InvalidInput(f"{name} must be before the year 10000", code="invalid_period")
-        return int(value)
-    try:
-        day = dt.date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(
-            f"{name} is a date (YYYY-MM-DD) or epoch milliseconds", code="invalid_period"
-        ) from None
-    return int(dt.datetime.combine(day, dt.time(), zone).timestamp() * 1000)
-
-
-def parse_period(
-    since: str | None, until: str | None, zone: zoneinfo.ZoneInfo, *, days: int = 7
-) -> tuple[int, int]:
-    """[since, until) in epoch ms; by default the last `days` days up to the end of today."""
-    today = dt.datetime.now(zone).date()
-    end = (
-        _instant(until, zone, "until")
-        if until
-        else _instant((today + dt.timedelta(days=1)).isoformat(), zone, "")
-    )
-    start = _instant(since, zone, "since") if since else end - days * DAY_MS
-    if start >= end:
-        raise InvalidInput("since must be before until", code="invalid_period")
-    if end - start > 400 * DAY_MS:
-        raise InvalidInput("a period is at most 400 days", code="invalid_period")
-    return start, end
 
 
 class FlagView(Flag):

@@ -12,8 +12,6 @@ from structlog.contextvars import bound_contextvars
 
 from kefu.errors import Conflict, InvalidInput, NotFound, RateLimited, RequestError
 from kefu.faq.matcher import Decision
-from kefu.queue.keys import ShopKeys
-from kefu.queue.log import is_stream_id
 from kefu.server import frames
 from kefu.server.appkeys import bots_key, hub_key, redis_key, settings_key
 from kefu.server.bot import compose_reply, miss_key
@@ -21,8 +19,10 @@ from kefu.server.errors import frame_for, unavailable_frame
 from kefu.server.hub import Hub, ShopperConn
 from kefu.server.learning import WATCH_TURNS
 from kefu.server.security import TokenBucket, check_origin
-from kefu.server.sessions import Conversation, Sessions, Stored, now_ms
-from kefu.server.shops import ShopConfig, shop_exists, valid_shop_id
+from kefu.store.keys import ShopKeys
+from kefu.store.log import is_stream_id
+from kefu.store.sessions import Conversation, Sessions, Stored, now_ms
+from kefu.store.shops import ShopConfig, shop_exists, valid_shop_id
 
 __all__ = ["shopper_socket"]
 

@@ -21,10 +21,10 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from redis.asyncio import Redis
 
 from kefu.faq.corpus import default_corpus
-from kefu.queue.client import connect
 from kefu.redisserver import RedisServer, free_port
-from kefu.server.accounts import Accounts
-from kefu.server.shops import ShopConfig, ShopStore
+from kefu.store.accounts import Accounts
+from kefu.store.client import connect
+from kefu.store.shops import ShopConfig, ShopStore
 
 ARTIFACTS = Path(__file__).parent.parent.parent / "test-artifacts"
 PASSWORD = "browser-test-password"

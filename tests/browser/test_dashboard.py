@@ -8,8 +8,8 @@ import time
 from playwright.async_api import BrowserContext, expect
 from redis.asyncio import Redis
 
-from kefu.queue.keys import ShopKeys
 from kefu.reports.qa import Evidence, Flag
+from kefu.store.keys import ShopKeys
 from tests.browser.conftest import Watch, admin_login, new_shop, shot
 
 

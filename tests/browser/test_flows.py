@@ -230,7 +230,7 @@ async def test_demo_shop_page_and_screenshots_for_the_readme(
     context: BrowserContext, server: str, store: Redis, watch: Watch
 ) -> None:
     from kefu.faq.corpus import default_corpus
-    from kefu.server.shops import ShopStore
+    from kefu.store.shops import ShopStore
 
     demo = ShopStore(store, "demo")
     await demo.create()

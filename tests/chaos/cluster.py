@@ -19,8 +19,8 @@ from redis.asyncio import Redis
 
 from kefu.faq.corpus import default_corpus
 from kefu.redisserver import RedisServer, free_port
-from kefu.server.accounts import Accounts
-from kefu.server.shops import ShopConfig, ShopStore
+from kefu.store.accounts import Accounts
+from kefu.store.shops import ShopConfig, ShopStore
 
 __all__ = ["PASSWORD", "SHOP", "Cluster", "KefuProcess"]
 

@@ -19,7 +19,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kefu.queue.keys import ShopKeys
+from kefu.store.keys import ShopKeys
 from tests.chaos.clients import Observation, Sent, id_key, parse_text
 from tests.chaos.cluster import SHOP, Cluster
 

@@ -38,10 +38,10 @@ from redis.asyncio import Redis
 
 from kefu import __version__
 from kefu.faq.corpus import default_corpus
-from kefu.queue.keys import ShopKeys
 from kefu.server import admin_api, api, reports_api
 from kefu.server.faqs import CSV_COLUMNS
 from kefu.server.openapi import ApiRoutes
+from kefu.store.keys import ShopKeys
 from tests.fuzz.conftest import ServerLog
 from tests.server.conftest import PASSWORD, SHOP, Socket, add_agent, login
 

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context, event
 from redis.asyncio import Redis
 
-from kefu.queue.keys import ShopKeys
+from kefu.store.keys import ShopKeys
 from tests.fuzz.conftest import ServerLog
 from tests.server.conftest import SHOP, Socket, add_agent, login
 

@@ -23,8 +23,8 @@ from aiohttp import WSServerHandshakeError, web
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from kefu.queue.keys import ShopKeys
-from kefu.server.shops import ShopConfig, ShopStore
+from kefu.store.keys import ShopKeys
+from kefu.store.shops import ShopConfig, ShopStore
 from tests.fuzz.conftest import ServerLog
 from tests.fuzz.test_fuzz_api import ADMIN, OPERATIONS, PUBLIC
 from tests.server.conftest import PASSWORD, SHOP, Socket, add_agent, login, setup_shop

@@ -16,9 +16,9 @@ import asyncio
 
 import pytest
 
-from kefu.queue.presence import Janitor
 from kefu.server.app import create_app
 from kefu.settings import Settings
+from kefu.store.presence import Janitor
 from tests.fuzz.conftest import BACKGROUND_TASKS, start_client
 
 

@@ -8,9 +8,9 @@ import pytest
 import redis as sync_redis
 
 from kefu.cli import main
-from kefu.queue.keys import SHOPS, ShopKeys
 from kefu.redisserver import RedisServer
-from kefu.server.shops import ShopConfig
+from kefu.store.keys import SHOPS, ShopKeys
+from kefu.store.shops import ShopConfig
 
 T0 = 1_780_000_000_000
 

@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from kefu.queue.log import Entry
 from kefu.reports import ConversationRecord, QaRules, count_sentences, inspect
+from kefu.store.log import Entry
 
 T0 = 1_780_000_000_000
 

@@ -2,8 +2,8 @@
 
 from redis.asyncio import Redis
 
-from kefu.queue.keys import ShopKeys
 from kefu.reports import ConversationRecord, compute_stats, load_records, percentile
+from kefu.store.keys import ShopKeys
 
 T0 = 1_780_000_000_000  # a period start (epoch ms)
 MIN = 60_000

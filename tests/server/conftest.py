@@ -14,10 +14,10 @@ from redis.asyncio import Redis
 
 from kefu.faq.corpus import default_corpus
 from kefu.redisserver import RedisServer
-from kefu.server.accounts import Accounts
 from kefu.server.app import create_app
-from kefu.server.shops import ShopConfig, ShopStore
 from kefu.settings import Settings
+from kefu.store.accounts import Accounts
+from kefu.store.shops import ShopConfig, ShopStore
 
 SHOP = "demo"
 PASSWORD = "correct horse battery"

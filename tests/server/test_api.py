@@ -9,10 +9,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from kefu.queue import connect
 from kefu.redisserver import RedisServer, free_port
 from kefu.server.app import create_app
 from kefu.settings import Settings
+from kefu.store import connect
 from tests.server.conftest import SHOP, AppClient, add_agent, login, make_settings, setup_shop, shopper
 
 Client = TestClient[web.Request, web.Application]

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from kefu.queue.keys import ShopKeys
-from kefu.server.shops import ShopConfig, ShopStore
+from kefu.store.keys import ShopKeys
+from kefu.store.shops import ShopConfig, ShopStore
 from tests.server.conftest import PASSWORD, SHOP, Socket, add_agent, agent, login, setup_shop, shopper
 
 Client = TestClient[web.Request, web.Application]
@@ -144,7 +144,7 @@ async def test_agent_socket_needs_a_valid_token(client: Client, redis: Redis) ->
 
 
 async def test_disabled_account_tokens_stop_working(client: Client, redis: Redis) -> None:
-    from kefu.server.accounts import Accounts
+    from kefu.store.accounts import Accounts
 
     await add_agent(redis, "alice")
     token = await login(client, "alice")

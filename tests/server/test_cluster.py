@@ -1,6 +1,6 @@
 """kefu on a three-master Redis Cluster: shops spread over the masters, two kefu instances.
 
-The chat and queue flow modules (tests/server/test_transfer_flow.py, tests/queue/test_transfer.py)
+The chat and queue flow modules (tests/server/test_transfer_flow.py, tests/store/test_transfer.py)
 run on the cluster too; this module adds what only shows with several shops on several masters.
 """
 
@@ -12,9 +12,9 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from kefu.queue.keys import SHOPS, ShopKeys
 from kefu.server.app import create_app
 from kefu.settings import Settings
+from kefu.store.keys import SHOPS, ShopKeys
 from tests.server.conftest import AppClient, add_agent, agent, login, setup_shop, shopper
 
 REDIS_BACKENDS = ("cluster",)

@@ -7,10 +7,10 @@ from aiohttp import WSCloseCode, web
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from kefu.queue.keys import ShopKeys
 from kefu.redisserver import RedisServer
 from kefu.server.app import create_app
 from kefu.settings import Settings
+from kefu.store.keys import ShopKeys
 from tests.server.conftest import SHOP, AppClient, Socket, add_agent, agent, shopper
 
 Client = TestClient[web.Request, web.Application]

@@ -8,10 +8,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from kefu.queue.keys import ShopKeys
-from kefu.queue.learned import LearnedPhrasings
-from kefu.queue.scripts import Scripts
-from kefu.server.shops import ShopConfig, ShopStore
+from kefu.store.keys import ShopKeys
+from kefu.store.learned import LearnedPhrasings
+from kefu.store.scripts import Scripts
+from kefu.store.shops import ShopConfig, ShopStore
 from tests.server.conftest import Socket, shopper
 from tests.server.test_api import auth, call
 
@@ -165,7 +165,7 @@ async def test_agents_cannot_see_or_approve_learned_phrasings(client: Client, re
 
 async def test_learned_phrasings_are_capped(redis: Redis) -> None:
     store = LearnedPhrasings(redis, Scripts(redis), "demo")
-    import kefu.queue.learned as learned
+    import kefu.store.learned as learned
 
     cap, learned.MAX_CANDIDATES = learned.MAX_CANDIDATES, 5
     try:

@@ -8,7 +8,7 @@ from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
-from kefu.server.shops import ShopConfig, ShopStore
+from kefu.store.shops import ShopConfig, ShopStore
 from tests.server.conftest import SHOP, add_agent, agent, login, shopper
 
 Client = TestClient[web.Request, web.Application]

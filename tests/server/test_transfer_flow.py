@@ -7,7 +7,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from kefu.queue.keys import ShopKeys
+from kefu.store.keys import ShopKeys
 from tests.server.conftest import SHOP, Socket, add_agent, agent, login, shopper
 
 # The chat and queue flows run on one Redis and again on a three-master Redis Cluster.
@@ -231,7 +231,7 @@ async def test_vanished_agent_hands_chats_back_to_the_head_of_the_queue(client: 
 
 
 async def test_agent_transfers_to_another_group_with_the_transcript(client: Client, redis: Redis) -> None:
-    from kefu.server.shops import ShopConfig, ShopStore
+    from kefu.store.shops import ShopConfig, ShopStore
 
     await ShopStore(redis, SHOP).save_config(ShopConfig(groups=["general", "billing"]))
     await add_agent(redis, "alice", groups=["general"])

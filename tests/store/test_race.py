@@ -7,8 +7,8 @@ import random
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
-from kefu.queue import Queue, Scripts, ShopKeys, connect, register_agent, touch
 from kefu.redisserver import RedisServer
+from kefu.store import Queue, Scripts, ShopKeys, connect, register_agent, touch
 
 # Claims race on one Redis and on a three-master Redis Cluster.
 REDIS_BACKENDS = ("single", "cluster")

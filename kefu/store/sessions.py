@@ -12,10 +12,10 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 
-from kefu.queue.client import stream_range
-from kefu.queue.keys import ShopKeys
-from kefu.queue.log import Entry, Speaker
-from kefu.queue.scripts import Scripts
+from kefu.store.client import stream_range
+from kefu.store.keys import ShopKeys
+from kefu.store.log import Entry, Speaker
+from kefu.store.scripts import Scripts
 
 __all__ = ["Conversation", "Sessions", "Stored", "now_ms"]
 

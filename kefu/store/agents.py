@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from redis.asyncio import Redis
 
-from kefu.queue.keys import ShopKeys
+from kefu.store.keys import ShopKeys
 
 __all__ = ["agent_groups", "register_agent", "unregister_agent"]
 

@@ -8,8 +8,8 @@ from typing import Literal
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from kefu.queue.keys import ShopKeys
-from kefu.queue.scripts import Scripts
+from kefu.store.keys import ShopKeys
+from kefu.store.scripts import Scripts
 
 __all__ = ["AgentSlots", "CloseResult", "Queue", "TransferResult"]
 

@@ -10,8 +10,8 @@ import orjson
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from kefu.queue.keys import ShopKeys
-from kefu.queue.scripts import Scripts
+from kefu.store.keys import ShopKeys
+from kefu.store.scripts import Scripts
 
 __all__ = ["LearnedPhrasing", "LearnedPhrasings", "candidate_id", "voter_id"]
 

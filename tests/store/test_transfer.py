@@ -8,7 +8,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
-from kefu.queue import Queue, Scripts, ShopKeys, register_agent, touch
+from kefu.store import Queue, Scripts, ShopKeys, register_agent, touch
 
 # The chat and queue flows run on one Redis and again on a three-master Redis Cluster.
 REDIS_BACKENDS = ("single", "cluster")

@@ -10,9 +10,9 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from kefu.queue.keys import SHOPS, ShopKeys
-from kefu.queue.scripts import Scripts
-from kefu.queue.transfer import Queue
+from kefu.store.keys import SHOPS, ShopKeys
+from kefu.store.scripts import Scripts
+from kefu.store.transfer import Queue
 
 __all__ = ["Janitor", "touch"]
 

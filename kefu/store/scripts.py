@@ -15,7 +15,7 @@ SCRIPT_NAMES = ("transfer", "release", "agent_status", "regroup", "janitor", "ap
 
 
 def _source(name: str) -> str:
-    return resources.files("kefu.queue").joinpath(f"lua/{name}.lua").read_text(encoding="utf-8")
+    return resources.files("kefu.store").joinpath(f"lua/{name}.lua").read_text(encoding="utf-8")
 
 
 class Scripts:

@@ -13,8 +13,8 @@ from redis.asyncio import Redis
 
 from kefu.errors import NotFound
 from kefu.faq.corpus import Corpus, parse_corpus
-from kefu.queue.keys import SHOPS, ShopKeys
 from kefu.reports.qa import QaRules
+from kefu.store.keys import SHOPS, ShopKeys
 
 __all__ = ["BusinessHours", "Localized", "ShopConfig", "ShopStore", "shop_exists", "valid_shop_id"]
 

@@ -1,26 +1,25 @@
-"""Agent and admin accounts: argon2 password hashes, signed expiring tokens, login throttling."""
+"""Agent and admin accounts of a shop in Redis: argon2 password hashes, login throttling, token
+revocation (tokens themselves are signed by kefu/server/auth.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import secrets
-import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Annotated, Literal, TypeVar
 
-import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from redis.asyncio import Redis
 
 from kefu.errors import Conflict, NotFound, RateLimited, Unauthorized, Unprocessable
-from kefu.queue.agents import register_agent, unregister_agent
-from kefu.queue.keys import SECRET, ShopKeys
+from kefu.store.agents import register_agent, unregister_agent
+from kefu.store.keys import SECRET, ShopKeys
 
-__all__ = ["Accounts", "Claims", "Passwords", "Role", "TokenSigner", "User", "UserView", "load_secret"]
+__all__ = ["Accounts", "Claims", "Passwords", "Role", "User", "UserView", "load_secret"]
 
 Role = Literal["agent", "admin"]
 Username = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,39}$")]
@@ -82,30 +81,6 @@ async def load_secret(redis: Redis, configured: str | None) -> str:
     secret = await redis.get(SECRET)
     assert secret is not None
     return str(secret)
-
-
-class TokenSigner:
-    """HS256 JWTs carrying `Claims`; verification checks signature and expiry."""
-
-    def __init__(self, secret: str, ttl_s: int) -> None:
-        self._secret = secret
-        self.ttl_s = ttl_s
-
-    def issue(self, user: User, shop: str) -> tuple[str, int]:
-        expires = int(time.time()) + self.ttl_s
-        claims = Claims(sub=user.id, shop=shop, role=user.role, ver=user.token_version, exp=expires)
-        return jwt.encode(claims.model_dump(), self._secret, algorithm="HS256"), expires
-
-    def verify(self, token: str) -> Claims:
-        try:
-            payload = jwt.decode(
-                token, self._secret, algorithms=["HS256"], options={"require": ["exp", "sub"]}
-            )
-        except jwt.ExpiredSignatureError:
-            raise Unauthorized("token expired; log in again", code="token_expired") from None
-        except jwt.InvalidTokenError:
-            raise Unauthorized("invalid token", code="token_invalid") from None
-        return Claims.model_validate(payload)
 
 
 @functools.lru_cache(maxsize=1)

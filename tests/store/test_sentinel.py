@@ -15,8 +15,8 @@ import redis as redis_sync
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from kefu.queue import Queue, Scripts, ShopKeys, connect, register_agent, touch
 from kefu.redisserver import RedisServer, find_redis_server, free_port
+from kefu.store import Queue, Scripts, ShopKeys, connect, register_agent, touch
 
 pytestmark = pytest.mark.slow
 
