@@ -18,6 +18,7 @@ from kefu.server.errors import frame_for, unavailable_frame
 from kefu.server.hub import AgentConn, Hub
 from kefu.server.security import TokenBucket, check_origin
 from kefu.store.accounts import User
+from kefu.store.events import LogWritten, Typing, publish
 from kefu.store.keys import ShopKeys
 
 __all__ = ["agent_socket"]
@@ -124,8 +125,8 @@ async def _handle(request: web.Request, hub: Hub, conn: AgentConn, raw: str) -> 
         await _message(hub, conn, frame)
     elif isinstance(frame, frames.AgentTyping):
         session = await _owned_session(hub, conn, frame.conversation_id)
-        event = {"e": "typing", "from": "agent", "session": session, "conv": frame.conversation_id}
-        await hub.redis.publish(ShopKeys(conn.shop).events, frames.dumps(event))
+        event = Typing(sender="agent", session_id=session, conversation_id=frame.conversation_id)
+        await publish(hub.redis, conn.shop, event)
     elif isinstance(frame, frames.AgentClose):
         await _close(hub, conn, frame)
     else:
@@ -194,7 +195,7 @@ async def _message(hub: Hub, conn: AgentConn, frame: frames.AgentMessage) -> Non
         client_msg_id=f"{conn.agent_id}:{frame.client_msg_id}",
         require_state="assigned",
         require_agent=conn.agent_id,
-        notify={"e": "log", "session": session, "conv": frame.conversation_id},
+        notify=LogWritten(session_id=session, conversation_id=frame.conversation_id),
         extra={"agent_id": conn.agent_id, "agent_name": conn.name},
     )
     if stored is None:

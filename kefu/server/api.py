@@ -26,11 +26,9 @@ from kefu.server.appkeys import (
 from kefu.server.openapi import ApiRoutes
 from kefu.server.security import check_origin
 from kefu.store.accounts import Accounts, User, UserView
-from kefu.store.client import stream_range
 from kefu.store.keys import ShopKeys
-from kefu.store.log import is_stream_id
-from kefu.store.sessions import now_ms
 from kefu.store.shops import shop_exists
+from kefu.store.tickets import Ticket, Tickets
 
 __all__ = ["QuickReply", "QuickReplies", "current_user", "read_json", "require_admin", "routes"]
 
@@ -139,21 +137,7 @@ class QuickReplies(BaseModel):
     items: list[QuickReply] = Field(max_length=200)
 
 
-class Ticket(BaseModel):
-    id: str
-    text: str
-    contact: str
-    ts: int
-    session_id: str
-    conversation_id: str
-    lang: str
-    handled: bool = False
-    handled_by: dict[str, str] | None = None
-    handled_at: int | None = None
-    note: str | None = None
-
-
-class Tickets(BaseModel):
+class TicketList(BaseModel):
     items: list[Ticket]
 
 
@@ -282,39 +266,18 @@ async def quick_replies(request: web.Request) -> web.Response:
     return json_response(QuickReplies.model_validate_json(raw) if raw else QuickReplies(items=[]))
 
 
-def _ticket(entry_id: str, fields: dict[str, str], handled: dict[str, Any] | None) -> Ticket:
-    return Ticket(
-        id=entry_id,
-        text=fields.get("text", ""),
-        contact=fields.get("contact", ""),
-        ts=int(fields.get("ts", 0)),
-        session_id=fields.get("session", ""),
-        conversation_id=fields.get("conv", ""),
-        lang=fields.get("lang", "zh"),
-        handled=handled is not None,
-        handled_by=handled.get("by") if handled else None,
-        handled_at=handled.get("at") if handled else None,
-        note=handled.get("note") if handled else None,
-    )
-
-
 @routes.route(
-    "GET", "/api/tickets", summary="Messages shoppers left while nobody was online", response=Tickets
+    "GET", "/api/tickets", summary="Messages shoppers left while nobody was online", response=TicketList
 )
 async def tickets(request: web.Request) -> web.Response:
     shop, _ = await current_user(request)
     status = request.query.get("status", "open")
     if status not in ("open", "handled", "all"):
         raise InvalidInput("status is open, handled or all", code="invalid_status")
-    redis = request.app[redis_key]
-    keys = ShopKeys(shop)
-    entries = await stream_range(redis, keys.tickets, count=500, reverse=True)
-    handled_raw = await redis.hgetall(keys.tickets_handled)
-    handled = {str(k): orjson.loads(v) for k, v in handled_raw.items()}
-    items = [_ticket(entry_id, fields, handled.get(entry_id)) for entry_id, fields in entries]
+    items = await Tickets(request.app[redis_key], shop).list()
     if status != "all":
         items = [t for t in items if t.handled == (status == "handled")]
-    return json_response(Tickets(items=items))
+    return json_response(TicketList(items=items))
 
 
 @routes.route(
@@ -328,20 +291,11 @@ async def handle_ticket(request: web.Request) -> web.Response:
     shop, user = await current_user(request)
     body = await read_json(request, HandleTicket)
     ticket_id = request.match_info["id"]
-    redis = request.app[redis_key]
-    keys = ShopKeys(shop)
-    found = (
-        await stream_range(redis, keys.tickets, start=ticket_id, end=ticket_id)
-        if is_stream_id(ticket_id)
-        else []
-    )
-    if not found:
+    by = {"id": user.id, "name": user.name}
+    ticket = await Tickets(request.app[redis_key], shop).handle(ticket_id, by=by, note=body.note)
+    if ticket is None:
         raise NotFound(f"no ticket {ticket_id!r}")
-    record = {"by": {"id": user.id, "name": user.name}, "at": now_ms(), "note": body.note}
-    await redis.hset(keys.tickets_handled, ticket_id, orjson.dumps(record).decode())
-    await redis.publish(keys.events, orjson.dumps({"e": "ticket"}))
-    entry_id, fields = found[0]
-    return json_response(_ticket(entry_id, fields, record))
+    return json_response(ticket)
 
 
 @routes.route(

@@ -17,7 +17,6 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import structlog
 from aiohttp import WSCloseCode, web
 from redis.asyncio import Redis
@@ -28,6 +27,23 @@ from kefu.server.frames import dumps, entry_dict, entry_frame
 from kefu.server.learning import Learning
 from kefu.server.metrics import Metrics
 from kefu.settings import Settings
+from kefu.store.events import (
+    AgentGone,
+    Assigned,
+    Closed,
+    ConfigChanged,
+    Event,
+    FaqChanged,
+    LeftQueue,
+    LogWritten,
+    Queued,
+    QueueMoved,
+    Requeued,
+    TicketsChanged,
+    Transferred,
+    Typing,
+    parse,
+)
 from kefu.store.keys import EVENTS_PATTERN, ShopKeys
 from kefu.store.log import Entry
 from kefu.store.presence import touch
@@ -397,40 +413,48 @@ class Hub:
 
     # ---- events ----
 
-    async def dispatch(self, shop: str, event: dict[str, Any]) -> None:
-        kind = event.get("e")
-        if kind == "typing":
-            await self._typing(shop, event)
-        elif kind == "faq":
-            await self.bots.refresh(shop)
-        elif kind == "config":
-            self._configs.pop(shop, None)
-        else:
-            self._route(shop, event)
-            if kind in ("queue", "queued", "requeued", "left_queue", "agent_gone"):
+    async def dispatch(self, shop: str, event: Event) -> None:
+        match event:
+            case Typing():
+                await self._typing(shop, event)
+            case FaqChanged():
+                await self.bots.refresh(shop)
+            case ConfigChanged():
+                self._configs.pop(shop, None)
+            case TicketsChanged():
+                pass  # consoles poll their ticket list
+            case AgentGone():
+                self._route(shop, None, event.agent_id)
                 self._queue_moved(shop)
+            case QueueMoved():
+                self._queue_moved(shop)
+            case Assigned():
+                if self.shoppers.get((shop, event.session_id)):
+                    self._observe_assignment(shop, event)
+                self._route(shop, event.session_id, event.agent_id)
+            case Queued() | LeftQueue():
+                self._route(shop, event.session_id, None)
+                self._queue_moved(shop)
+            case Requeued():
+                self._route(shop, event.session_id, event.agent_id)
+                self._queue_moved(shop)
+            case LogWritten() | Transferred() | Closed():
+                self._route(shop, event.session_id, event.agent_id or None)
 
-    def _route(self, shop: str, event: dict[str, Any]) -> None:
+    def _route(self, shop: str, session_id: str | None, agent_id: str | None) -> None:
         """Catch up the sockets of the session and the agent an event names."""
-        session, agent = event.get("session"), event.get("agent")
-        if session:
-            conns = list(self.shoppers.get((shop, session), ()))
-            if conns and event.get("e") == "assigned":
-                self._observe_assignment(shop, event)
-            for conn in conns:
+        if session_id:
+            for conn in list(self.shoppers.get((shop, session_id), ())):
                 self.spawn(self.deliver_shopper(conn))
-        if agent:
-            for agent_conn in list(self.agents.get((shop, agent), ())):
+        if agent_id:
+            for agent_conn in list(self.agents.get((shop, agent_id), ())):
                 self.spawn(self.deliver_agent(agent_conn))
 
-    def _observe_assignment(self, shop: str, event: dict[str, Any]) -> None:
+    def _observe_assignment(self, shop: str, event: Assigned) -> None:
         """Observed here, by the instance holding the shopper's socket: once per assignment."""
-        self.metrics.queue_wait.labels(shop, str(event.get("group", ""))).observe(
-            max(0.0, float(event.get("waited_ms", 0)) / 1000)
-        )
-        at = event.get("at")
-        if isinstance(at, int | float):
-            self.metrics.assignment_latency.labels(shop).observe(max(0.0, time.time() - at / 1000))
+        self.metrics.queue_wait.labels(shop, event.group).observe(max(0.0, event.waited_ms / 1000))
+        if event.at:
+            self.metrics.assignment_latency.labels(shop).observe(max(0.0, time.time() - event.at / 1000))
 
     def _queue_moved(self, shop: str) -> None:
         """Positions changed: queued shoppers get theirs, agents the counts (once per burst)."""
@@ -444,12 +468,12 @@ class Hub:
             self._queue_pending.add(shop)
             self.spawn(self._push_queue_counts(shop))
 
-    async def _typing(self, shop: str, event: dict[str, Any]) -> None:
-        if event.get("from") == "shopper":
-            for conn in [c for c in self.agents.get((shop, str(event.get("agent"))), ()) if c.ready]:
-                await self.send(conn.ws, {"type": "typing", "conversation_id": event.get("conv")})
+    async def _typing(self, shop: str, event: Typing) -> None:
+        if event.sender == "shopper":
+            for conn in [c for c in self.agents.get((shop, str(event.agent_id)), ()) if c.ready]:
+                await self.send(conn.ws, {"type": "typing", "conversation_id": event.conversation_id})
         else:
-            for shopper in [c for c in self.shoppers.get((shop, str(event.get("session"))), ()) if c.ready]:
+            for shopper in [c for c in self.shoppers.get((shop, event.session_id), ()) if c.ready]:
                 await self.send(shopper.ws, {"type": "typing", "from": "agent"})
 
     async def listen(self) -> None:
@@ -466,11 +490,9 @@ class Hub:
                 async for message in pubsub.listen():
                     if message["type"] != "pmessage":
                         continue
-                    try:
-                        event = orjson.loads(message["data"])
-                    except orjson.JSONDecodeError:
-                        continue
-                    await self.dispatch(_shop_of(message["channel"]), event)
+                    event = parse(message["data"])
+                    if event is not None:
+                        await self.dispatch(_shop_of(message["channel"]), event)
             except (RedisError, OSError) as exc:
                 log.warning("events_disconnected", error=str(exc), retry_s=backoff)
                 await asyncio.sleep(backoff)

@@ -19,10 +19,11 @@ from kefu.server.errors import frame_for, unavailable_frame
 from kefu.server.hub import Hub, ShopperConn
 from kefu.server.learning import WATCH_TURNS
 from kefu.server.security import TokenBucket, check_origin
-from kefu.store.keys import ShopKeys
+from kefu.store.events import LogWritten, Typing, publish
 from kefu.store.log import is_stream_id
 from kefu.store.sessions import Conversation, Sessions, Stored, now_ms
 from kefu.store.shops import ShopConfig, shop_exists, valid_shop_id
+from kefu.store.tickets import Tickets
 
 __all__ = ["shopper_socket"]
 
@@ -160,14 +161,13 @@ async def _handle(request: web.Request, hub: Hub, conn: ShopperConn, raw: str) -
 async def _typing(hub: Hub, conn: ShopperConn, sessions: Sessions) -> None:
     conversation = await sessions.current(conn.session_id)
     if conversation is not None and conversation.state == "assigned":
-        event = {
-            "e": "typing",
-            "from": "shopper",
-            "session": conn.session_id,
-            "conv": conversation.id,
-            "agent": conversation.agent,
-        }
-        await hub.redis.publish(ShopKeys(conn.shop).events, frames.dumps(event))
+        event = Typing(
+            sender="shopper",
+            session_id=conn.session_id,
+            conversation_id=conversation.id,
+            agent_id=conversation.agent,
+        )
+        await publish(hub.redis, conn.shop, event)
 
 
 async def _close(hub: Hub, conn: ShopperConn, sessions: Sessions) -> None:
@@ -218,12 +218,9 @@ async def _message(
         return
     notify = None
     if conversation.state == "assigned":
-        notify = {
-            "e": "log",
-            "session": conn.session_id,
-            "conv": conversation.id,
-            "agent": conversation.agent,
-        }
+        notify = LogWritten(
+            session_id=conn.session_id, conversation_id=conversation.id, agent_id=conversation.agent
+        )
     stored = await sessions.append(
         conn.session_id,
         conversation.id,
@@ -296,9 +293,8 @@ async def _bot_turn(
     await _acked(hub, conn, frame, stored)
     if not stored.duplicate and not written:
         # An agent took the chat between our look and our write: tell the agent's socket.
-        await hub.redis.publish(
-            ShopKeys(conn.shop).events,
-            frames.dumps({"e": "log", "session": conn.session_id, "conv": conversation.id}),
+        await publish(
+            hub.redis, conn.shop, LogWritten(session_id=conn.session_id, conversation_id=conversation.id)
         )
     await hub.deliver_shopper(conn)
 
@@ -349,20 +345,15 @@ async def _leave_message(
     if len(frame.text) > settings.max_text_chars:
         raise InvalidInput(f"message longer than {settings.max_text_chars} characters", code="text_too_long")
     conversation = await _open_conversation(hub, conn, sessions)
-    await hub.redis.xadd(
-        ShopKeys(conn.shop).tickets,
-        {
-            "session": conn.session_id,
-            "conv": conversation.id,
-            "text": frame.text,
-            "contact": frame.contact,
-            "lang": conn.lang,
-            "ts": now_ms(),
-        },
+    await Tickets(hub.redis, conn.shop).add(
+        session_id=conn.session_id,
+        conversation_id=conversation.id,
+        text=frame.text,
+        contact=frame.contact,
+        lang=conn.lang,
     )
     await sessions.incr(conversation.id, "messages_left")
     await sessions.append(conn.session_id, conversation.id, "system", "", extra={"event": "message_left"})
-    await hub.redis.publish(ShopKeys(conn.shop).events, frames.dumps({"e": "ticket"}))
     await hub.deliver_shopper(conn)
 
 

@@ -14,6 +14,7 @@ from redis.exceptions import WatchError
 from kefu.errors import CorpusError, NotFound, Unprocessable
 from kefu.faq.corpus import FAQ, Corpus, parse_corpus
 from kefu.faq.normalize import normalize
+from kefu.store.events import FaqChanged, publish
 from kefu.store.keys import ShopKeys
 
 __all__ = ["SAME_QUESTION", "add_phrasing", "edit_corpus", "forget_miss", "replace_faq"]
@@ -89,7 +90,7 @@ async def edit_corpus(redis: Redis, shop: str, change: Callable[[Corpus], Corpus
                 break
             except WatchError:
                 continue
-    await redis.publish(keys.events, orjson.dumps({"e": "faq", "version": version}))
+    await publish(redis, shop, FaqChanged(version=int(version)))
     return changed, int(version)
 
 

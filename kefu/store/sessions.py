@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 
 from kefu.store.client import stream_range
+from kefu.store.events import LogWritten, encode
 from kefu.store.keys import ShopKeys
 from kefu.store.log import Entry, Speaker
 from kefu.store.scripts import Scripts
@@ -160,7 +161,7 @@ class Sessions:
         client_msg_id: str | None = None,
         require_state: str | None = None,
         require_agent: str | None = None,
-        notify: dict[str, Any] | None = None,
+        notify: LogWritten | None = None,
         extra: dict[str, Any] | None = None,
     ) -> Stored | None:
         """Store a line before anyone is told of it. A `client_msg_id` seen before returns the
@@ -181,7 +182,7 @@ class Sessions:
             conversation_id,
             require_state or "",
             require_agent or "",
-            orjson.dumps(notify).decode() if notify else "",
+            encode(notify) if notify else "",
             self.retention_s,
             *fields,
         )

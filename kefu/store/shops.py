@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from kefu.errors import NotFound
 from kefu.faq.corpus import Corpus, parse_corpus
 from kefu.reports.qa import QaRules
+from kefu.store.events import ConfigChanged, FaqChanged, publish
 from kefu.store.keys import SHOPS, ShopKeys
 
 __all__ = ["BusinessHours", "Localized", "ShopConfig", "ShopStore", "shop_exists", "valid_shop_id"]
@@ -172,7 +173,7 @@ class ShopStore:
 
     async def save_config(self, config: ShopConfig) -> None:
         await self.redis.set(self.keys.config, config.model_dump_json())
-        await self.redis.publish(self.keys.events, orjson.dumps({"e": "config"}))
+        await publish(self.redis, self.shop, ConfigChanged())
 
     async def corpus(self) -> Corpus:
         raw = await self.redis.get(self.keys.faq)
@@ -191,5 +192,5 @@ class ShopStore:
             pipe.set(self.keys.faq, orjson.dumps(data))
             pipe.incr(self.keys.faq_version)
             _, version = await pipe.execute()
-        await self.redis.publish(self.keys.events, orjson.dumps({"e": "faq", "version": version}))
+        await publish(self.redis, self.shop, FaqChanged(version=int(version)))
         return int(version)

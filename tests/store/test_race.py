@@ -107,23 +107,23 @@ def replay(events: list[dict[str, str]], capacities: dict[str, int], total: int)
     load = dict.fromkeys(capacities, 0)
     doubles = overruns = 0
     for n, event in enumerate(events):
-        cid = str(event.get("conv", ""))
-        if event["e"] in ("assigned", "queued") and cid not in first_seen:
+        cid = str(event.get("conversation_id", ""))
+        if event["event"] in ("assigned", "queued") and cid not in first_seen:
             first_seen[cid] = n
-        if event["e"] == "assigned":
+        if event["event"] == "assigned":
             doubles += cid in holder
-            holder[cid] = str(event["agent"])
+            holder[cid] = str(event["agent_id"])
             load[holder[cid]] += 1
             overruns += load[holder[cid]] > capacities[holder[cid]]
             assigned_order.append(cid)
-        elif event["e"] == "closed" and cid in holder:
+        elif event["event"] == "closed" and cid in holder:
             load[holder.pop(cid)] -= 1
     # FIFO: shoppers were served in the order their requests reached Redis.
     fifo = sorted(assigned_order, key=first_seen.__getitem__)
     return {
         "claims": total,
         "assigned_once": len(set(assigned_order)),
-        "queued_first": sum(1 for e in events if e["e"] == "queued"),
+        "queued_first": sum(1 for e in events if e["event"] == "queued"),
         "double_assignments": doubles,
         "capacity_overruns": overruns,
         "fifo_inversions": sum(a != b for a, b in zip(assigned_order, fifo, strict=True)),

@@ -78,18 +78,20 @@ async def test_free_agent_is_assigned_at_once(queue: Queue, redis: Redis, events
     conv = await state(redis, cid)
     assert conv["state"] == "assigned" and conv["agent"] == "a1"
     assert await redis.smembers(KEYS.agent_conversations("a1")) == {"c1"}
-    assigned = [e for e in await drain_events(events) if e["e"] == "assigned"]
+    assigned = [e for e in await drain_events(events) if e["event"] == "assigned"]
     assert len(assigned) == 1
-    assert {k: assigned[0][k] for k in ("conv", "session", "agent", "group", "waited_ms")} == {
-        "conv": "c1",
-        "session": "s-c1",
-        "agent": "a1",
+    assert {
+        k: assigned[0][k] for k in ("conversation_id", "session_id", "agent_id", "group", "waited_ms")
+    } == {
+        "conversation_id": "c1",
+        "session_id": "s-c1",
+        "agent_id": "a1",
         "group": "general",
         "waited_ms": 0,
     }
     # The shopper reads the change in order with the messages: it is a line of the session log.
     ((entry_id, fields),) = await redis.xrange(KEYS.log("s-c1"))
-    assert entry_id == assigned[0]["id"]
+    assert entry_id == assigned[0]["entry_id"]
     assert fields["f"] == "system"
     assert json.loads(fields["x"]) == {"event": "agent_joined", "agent_id": "a1", "agent_name": "A1"}
 
@@ -143,8 +145,8 @@ async def test_a_freed_slot_goes_to_the_oldest_waiting(
     assert (await state(redis, "c3"))["state"] == "queued"
     assert await queue.position("c3", "general") == 1
     seen = await drain_events(events)
-    assert {"e": "queue", "group": "general"} in seen
-    assert any(e["e"] == "assigned" and e["conv"] == "c2" for e in seen)
+    assert {"event": "queue", "group": "general"} in seen
+    assert any(e["event"] == "assigned" and e["conversation_id"] == "c2" for e in seen)
 
 
 async def test_capacity_is_never_exceeded_and_away_agents_get_nothing(queue: Queue, redis: Redis) -> None:

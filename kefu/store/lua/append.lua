@@ -46,7 +46,7 @@ if cid ~= '' then
 end
 if event ~= '' then
   local ev = cjson.decode(event)
-  ev['id'] = id
+  ev['entry_id'] = id
   redis.call('PUBLISH', P .. 'events', cjson.encode(ev))
 end
 return {id, 0}

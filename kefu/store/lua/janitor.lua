@@ -23,7 +23,7 @@ for _, aid in ipairs(redis.call('SMEMBERS', P .. 'agents:present')) do
     redis.call('HSET', P .. 'agent:' .. aid, 'status', 'offline')
     redis.call('SREM', P .. 'agents:online', aid)
     redis.call('SREM', P .. 'agents:present', aid)
-    publish({e = 'agent_gone', agent = aid})
+    publish({event = 'agent_gone', agent_id = aid})
   end
 end
 for _, g in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
@@ -49,7 +49,8 @@ if idle > 0 then
         redis.call('HSET', P .. 'conv:' .. cid, 'state', 'closed', 'closed_at', now, 'closed_by', 'timeout')
         local id = log_event(c[4], cid, 'closed', {by = 'timeout'})
         redis.call('RPUSH', P .. 'qa:pending', cid)
-        publish({e = 'closed', conv = cid, session = c[4], agent = aid, by = 'timeout', prev = 'assigned', id = id})
+        publish({event = 'closed', conversation_id = cid, session_id = c[4], agent_id = aid, by = 'timeout',
+                 previous_state = 'assigned', entry_id = id})
         closed = closed + 1
       end
     end

@@ -73,8 +73,8 @@ local function assign(cid, aid, now)
   redis.call('HSET', P .. 'agent:' .. aid, 'last_assigned', now)
   local name = redis.call('HGET', P .. 'agent:' .. aid, 'name') or aid
   local id = log_event(c[1], cid, 'agent_joined', {agent_id = aid, agent_name = name})
-  publish({e = 'assigned', conv = cid, session = c[1], agent = aid, group = c[2],
-           waited_ms = now - (tonumber(c[3]) or now), at = now, id = id})
+  publish({event = 'assigned', conversation_id = cid, session_id = c[1], agent_id = aid, group = c[2],
+           waited_ms = now - (tonumber(c[3]) or now), at = now, entry_id = id})
 end
 
 -- Put a conversation into a group's queue with the given score (lower is served first).
@@ -129,7 +129,7 @@ local function drain(now)
     end
   end
   for g, _ in pairs(moved) do
-    publish({e = 'queue', group = g})
+    publish({event = 'queue', group = g})
   end
 end
 
@@ -144,9 +144,10 @@ local function leave_queue(cid, reason, now)
   redis.call('HINCRBY', conv, 'abandoned', 1)
   redis.call('HDEL', conv, 'score')
   local id = log_event(c[2], cid, 'left_queue', {reason = reason})
-  publish({e = 'left_queue', conv = cid, session = c[2], group = c[1], reason = reason, id = id})
+  publish({event = 'left_queue', conversation_id = cid, session_id = c[2], group = c[1], reason = reason,
+           entry_id = id})
   if c[1] then
-    publish({e = 'queue', group = c[1]})
+    publish({event = 'queue', group = c[1]})
   end
 end
 
@@ -160,8 +161,9 @@ local function requeue_agent(aid, now)
       enqueue(cid, c[3], head_score(c[3]), now)
       redis.call('HINCRBY', conv, 'requeued', 1)
       local id = log_event(c[4], cid, 'requeued', {agent_id = aid})
-      publish({e = 'requeued', conv = cid, session = c[4], group = c[3], agent = aid, id = id})
-      publish({e = 'queue', group = c[3]})
+      publish({event = 'requeued', conversation_id = cid, session_id = c[4], group = c[3], agent_id = aid,
+               entry_id = id})
+      publish({event = 'queue', group = c[3]})
     end
   end
   redis.call('DEL', P .. 'agent:' .. aid .. ':convs')

@@ -14,13 +14,14 @@ redis.call('SREM', P .. 'agent:' .. aid .. ':convs', cid)
 redis.call('HINCRBY', conv, 'transfers', 1)
 enqueue(cid, group, head_score(group), now)
 local tid = log_event(c[4], cid, 'transferred', {agent_id = aid, group = group})
-publish({e = 'transferred', conv = cid, session = c[4], agent = aid, from_group = c[3], group = group, id = tid})
+publish({event = 'transferred', conversation_id = cid, session_id = c[4], agent_id = aid, from_group = c[3],
+         group = group, entry_id = tid})
 drain(now)
 local state = redis.call('HMGET', conv, 'state', 'agent')
 if state[1] == 'assigned' then
   return result({status = 'assigned', agent = state[2], group = group})
 end
 local id = log_event(c[4], cid, 'queued', {group = group})
-publish({e = 'queued', conv = cid, session = c[4], group = group, id = id})
+publish({event = 'queued', conversation_id = cid, session_id = c[4], group = group, entry_id = id})
 return result({status = 'queued', group = group,
                position = redis.call('ZRANK', P .. 'queue:' .. group, cid) + 1})

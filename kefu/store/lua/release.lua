@@ -21,13 +21,14 @@ if c[1] == 'assigned' then
 elseif c[1] == 'queued' then
   redis.call('ZREM', P .. 'queue:' .. c[3], cid)
   redis.call('HINCRBY', conv, 'abandoned', 1)
-  publish({e = 'queue', group = c[3]})
+  publish({event = 'queue', group = c[3]})
 end
 redis.call('HSET', conv, 'state', 'closed', 'closed_at', now, 'closed_by', by)
 redis.call('HDEL', conv, 'score')
 local id = log_event(c[4], cid, 'closed', {by = by})
 -- Quality inspection picks closed conversations from here (any instance, once each).
 redis.call('RPUSH', P .. 'qa:pending', cid)
-publish({e = 'closed', conv = cid, session = c[4], agent = c[2] or '', by = by, prev = c[1], id = id})
+publish({event = 'closed', conversation_id = cid, session_id = c[4], agent_id = c[2] or '', by = by,
+         previous_state = c[1], entry_id = id})
 drain(now)
 return result({status = 'closed', prev = c[1], agent = c[2] or ''})

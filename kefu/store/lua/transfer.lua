@@ -29,6 +29,6 @@ if state[1] == 'assigned' then
   return result({status = 'assigned', agent = state[2], group = group})
 end
 local id = log_event(c[4], cid, 'queued', {group = group})
-publish({e = 'queued', conv = cid, session = c[4], group = group, id = id})
+publish({event = 'queued', conversation_id = cid, session_id = c[4], group = group, entry_id = id})
 return result({status = 'queued', group = group,
                position = redis.call('ZRANK', P .. 'queue:' .. group, cid) + 1})
