@@ -2,12 +2,14 @@
 
 Each key of a shop carries the hash tag `{shop}`, so all of a shop's keys live in one Redis
 Cluster slot and a Lua script or MULTI block can touch any of them. Lua scripts receive `prefix`
-(`kefu:{shop}:`) and build the same names; the comments say which script does.
+(`kefu:{shop}:`) and name keys only through the table `K` that `lua_keys()` generates from the
+`ShopKeys` members below (`K.conversation(cid)`, `K.queues`): renaming a key here renames it in
+every script, and a test fails when a script builds a key name of its own.
 """
 
 from __future__ import annotations
 
-__all__ = ["EVENTS_PATTERN", "SECRET", "SHOPS", "ShopKeys"]
+__all__ = ["EVENTS_PATTERN", "SECRET", "SHOPS", "ShopKeys", "lua_keys"]
 
 # SET of every shop id (the janitor and `kefu` CLI iterate it). Not tagged: it belongs to no shop.
 SHOPS = "kefu:shops"
@@ -167,3 +169,41 @@ class ShopKeys:
 
     def agent_live(self, agent_id: str) -> str:  # STRING, short TTL: a socket of the agent is open now
         return self.prefix + "live:agent:" + agent_id
+
+
+# Placeholders for a key method's arguments while its Lua twin is generated.
+_ARGS = ("\x01", "\x02")
+
+
+def _lua_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def lua_keys() -> str:
+    """Lua that defines `K`: one entry per ShopKeys member, built from the prefix `P`.
+
+    A property becomes a string (`K.queues`), a method a function of its arguments
+    (`K.queue(group)`), each producing exactly what the Python member produces.
+    """
+    probe = ShopKeys("\x00")
+    lines = ["local K = {}"]
+    for name, member in vars(ShopKeys).items():
+        if name.startswith("_") or name in ("prefix", "shop"):
+            continue
+        if isinstance(member, property):
+            value = getattr(probe, name)
+            lines.append(f"K.{name} = P .. {_lua_string(value.removeprefix(probe.prefix))}")
+        elif callable(member):
+            arity = member.__code__.co_argcount - 1
+            value = member(probe, *_ARGS[:arity]).removeprefix(probe.prefix)
+            params = [f"a{i}" for i in range(arity)]
+            parts = ["P"]
+            for i, arg in enumerate(_ARGS[:arity]):
+                before, value = value.split(arg, 1)
+                if before:
+                    parts.append(_lua_string(before))
+                parts.append(params[i])
+            if value:
+                parts.append(_lua_string(value))
+            lines.append(f"function K.{name}({', '.join(params)}) return {' .. '.join(parts)} end")
+    return "\n".join(lines) + "\n"

@@ -1,4 +1,5 @@
-"""The queue's Lua scripts: each is the shared prelude plus its own body, run with EVALSHA."""
+"""kefu's Lua scripts: each is `P`, the key table generated from keys.py, the shared prelude and
+its own body, run with EVALSHA."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
+
+from kefu.store.keys import lua_keys
 
 __all__ = ["SCRIPT_NAMES", "Scripts"]
 
@@ -26,7 +29,7 @@ class Scripts:
     """
 
     def __init__(self, redis: Redis) -> None:
-        prelude = _source("prelude")
+        prelude = "local P = ARGV[1]\n" + lua_keys() + _source("prelude")
         self._scripts: dict[str, AsyncScript] = {
             name: redis.register_script(prelude + "\n" + _source(name)) for name in SCRIPT_NAMES
         }

@@ -1,21 +1,21 @@
 -- Set an agent's status and, optionally, capacity. ARGV: prefix, agent id, status
 -- (online|away|offline|'' to keep), capacity ('' to keep).
 local aid, status, capacity = ARGV[2], ARGV[3], ARGV[4]
-local agent = P .. 'agent:' .. aid
+local agent = K.agent(aid)
 if redis.call('EXISTS', agent) == 0 then
   return result({status = 'missing'})
 end
 if status ~= '' then
   redis.call('HSET', agent, 'status', status)
   if status == 'online' then
-    redis.call('SADD', P .. 'agents:online', aid)
-    redis.call('SADD', P .. 'agents:present', aid)
+    redis.call('SADD', K.agents_online, aid)
+    redis.call('SADD', K.agents_present, aid)
   elseif status == 'away' then
-    redis.call('SREM', P .. 'agents:online', aid)
-    redis.call('SADD', P .. 'agents:present', aid)
+    redis.call('SREM', K.agents_online, aid)
+    redis.call('SADD', K.agents_present, aid)
   else
-    redis.call('SREM', P .. 'agents:online', aid)
-    redis.call('SREM', P .. 'agents:present', aid)
+    redis.call('SREM', K.agents_online, aid)
+    redis.call('SREM', K.agents_present, aid)
   end
 end
 if capacity ~= '' then
@@ -24,4 +24,4 @@ end
 drain(now_ms())
 local a = redis.call('HMGET', agent, 'status', 'capacity')
 return result({status = a[1], capacity = tonumber(a[2]) or 0,
-               active = redis.call('SCARD', P .. 'agent:' .. aid .. ':convs')})
+               active = redis.call('SCARD', K.agent_conversations(aid))})

@@ -5,7 +5,7 @@
 -- {'', 2} when the conversation is not in the required state (e.g. no longer the agent's).
 local sid, cmid, cid, need_state, need_agent, event = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local retention = tonumber(ARGV[8])
-local cmids = P .. 'session:' .. sid .. ':cmids'
+local cmids = K.client_ids(sid)
 if cmid ~= '' then
   local existing = redis.call('HGET', cmids, cmid)
   if existing then
@@ -13,7 +13,7 @@ if cmid ~= '' then
   end
 end
 if need_state ~= '' then
-  local c = redis.call('HMGET', P .. 'conv:' .. cid, 'state', 'agent')
+  local c = redis.call('HMGET', K.conversation(cid), 'state', 'agent')
   if c[1] ~= need_state or (need_agent ~= '' and c[2] ~= need_agent) then
     return {'', 2}
   end
@@ -22,7 +22,7 @@ local fields = {}
 for i = 9, #ARGV do
   fields[#fields + 1] = ARGV[i]
 end
-local log = P .. 'session:' .. sid .. ':log'
+local log = K.log(sid)
 local id = redis.call('XADD', log, '*', unpack(fields))
 redis.call('EXPIRE', log, retention)
 if cmid ~= '' then
@@ -32,7 +32,7 @@ end
 if cid ~= '' then
   -- The idle timeout measures from the last line said (the janitor reads it); the counts of
   -- lines per speaker feed the statistics (n_shopper, n_bot, n_agent, n_system).
-  local conv = P .. 'conv:' .. cid
+  local conv = K.conversation(cid)
   redis.call('HSET', conv, 'last_activity', string.match(id, '^(%d+)'))
   for i = 9, #ARGV, 2 do
     if ARGV[i] == 'f' then
@@ -47,6 +47,6 @@ end
 if event ~= '' then
   local ev = cjson.decode(event)
   ev['entry_id'] = id
-  redis.call('PUBLISH', P .. 'events', cjson.encode(ev))
+  redis.call('PUBLISH', K.events, cjson.encode(ev))
 end
 return {id, 0}

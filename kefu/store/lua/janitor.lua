@@ -7,7 +7,7 @@
 -- (they reloaded and did not come back within the grace period); so do those who waited
 -- longer than the shop's queue timeout.
 local timeout, idle = 0, 0
-local config = redis.call('GET', P .. 'config')
+local config = redis.call('GET', K.config)
 if config then
   local ok, parsed = pcall(cjson.decode, config)
   if ok and type(parsed) == 'table' then
@@ -17,19 +17,19 @@ if config then
 end
 local now = now_ms()
 local requeued, left = 0, 0
-for _, aid in ipairs(redis.call('SMEMBERS', P .. 'agents:present')) do
-  if redis.call('EXISTS', P .. 'presence:agent:' .. aid) == 0 then
+for _, aid in ipairs(redis.call('SMEMBERS', K.agents_present)) do
+  if redis.call('EXISTS', K.agent_presence(aid)) == 0 then
     requeued = requeued + requeue_agent(aid, now)
-    redis.call('HSET', P .. 'agent:' .. aid, 'status', 'offline')
-    redis.call('SREM', P .. 'agents:online', aid)
-    redis.call('SREM', P .. 'agents:present', aid)
+    redis.call('HSET', K.agent(aid), 'status', 'offline')
+    redis.call('SREM', K.agents_online, aid)
+    redis.call('SREM', K.agents_present, aid)
     publish({event = 'agent_gone', agent_id = aid})
   end
 end
-for _, g in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
-  for _, cid in ipairs(redis.call('ZRANGE', P .. 'queue:' .. g, 0, -1)) do
-    local c = redis.call('HMGET', P .. 'conv:' .. cid, 'session', 'queued_at')
-    if not c[1] or redis.call('EXISTS', P .. 'presence:session:' .. c[1]) == 0 then
+for _, g in ipairs(redis.call('SMEMBERS', K.queues)) do
+  for _, cid in ipairs(redis.call('ZRANGE', K.queue(g), 0, -1)) do
+    local c = redis.call('HMGET', K.conversation(cid), 'session', 'queued_at')
+    if not c[1] or redis.call('EXISTS', K.shopper_presence(c[1])) == 0 then
       leave_queue(cid, 'gone', now)
       left = left + 1
     elseif timeout > 0 and now - (tonumber(c[2]) or now) > timeout then
@@ -40,15 +40,15 @@ for _, g in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
 end
 local closed = 0
 if idle > 0 then
-  for _, aid in ipairs(redis.call('SMEMBERS', P .. 'agents')) do
-    for _, cid in ipairs(redis.call('SMEMBERS', P .. 'agent:' .. aid .. ':convs')) do
-      local c = redis.call('HMGET', P .. 'conv:' .. cid, 'state', 'last_activity', 'assigned_at', 'session')
+  for _, aid in ipairs(redis.call('SMEMBERS', K.agents)) do
+    for _, cid in ipairs(redis.call('SMEMBERS', K.agent_conversations(aid))) do
+      local c = redis.call('HMGET', K.conversation(cid), 'state', 'last_activity', 'assigned_at', 'session')
       local last = math.max(tonumber(c[2]) or 0, tonumber(c[3]) or 0)
       if c[1] == 'assigned' and now - last > idle then
-        redis.call('SREM', P .. 'agent:' .. aid .. ':convs', cid)
-        redis.call('HSET', P .. 'conv:' .. cid, 'state', 'closed', 'closed_at', now, 'closed_by', 'timeout')
+        redis.call('SREM', K.agent_conversations(aid), cid)
+        redis.call('HSET', K.conversation(cid), 'state', 'closed', 'closed_at', now, 'closed_by', 'timeout')
         local id = log_event(c[4], cid, 'closed', {by = 'timeout'})
-        redis.call('RPUSH', P .. 'qa:pending', cid)
+        redis.call('RPUSH', K.qa_pending, cid)
         publish({event = 'closed', conversation_id = cid, session_id = c[4], agent_id = aid, by = 'timeout',
                  previous_state = 'assigned', entry_id = id})
         closed = closed + 1
@@ -58,8 +58,8 @@ if idle > 0 then
 end
 local retention = tonumber(ARGV[2]) or 0
 if retention > 0 then
-  redis.call('ZREMRANGEBYSCORE', P .. 'convs', '-inf', now - retention)
-  redis.call('ZREMRANGEBYSCORE', P .. 'qa:index', '-inf', now - retention)
+  redis.call('ZREMRANGEBYSCORE', K.conversations, '-inf', now - retention)
+  redis.call('ZREMRANGEBYSCORE', K.qa_index, '-inf', now - retention)
 end
 drain(now)
 return result({requeued = requeued, left = left, closed = closed})

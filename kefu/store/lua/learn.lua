@@ -6,7 +6,7 @@
 -- max candidates, max voters kept per candidate.
 -- Returns the candidate's shoppers after the change; -1 when the candidate was rejected before.
 local op, id, voter = ARGV[2], ARGV[3], ARGV[4]
-local votes, data, voters = P .. 'learn:votes', P .. 'learn:data', P .. 'learn:voters'
+local votes, data, voters = K.learn_votes, K.learn_data, K.learn_voters
 local max_candidates, max_voters = tonumber(ARGV[7]), tonumber(ARGV[8])
 
 local function split(s)
@@ -45,7 +45,7 @@ if op == 'retract' then
   return left
 end
 
-if redis.call('ZSCORE', P .. 'learn:rejected', id) then
+if redis.call('ZSCORE', K.learn_rejected, id) then
   return -1
 end
 if found > 0 then

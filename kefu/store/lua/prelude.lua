@@ -1,8 +1,7 @@
--- Shared by every kefu queue script (prepended when the script is loaded).
--- ARGV[1] is the shop's key prefix "kefu:{shop}:"; KEYS[1] is any key of the shop, so that
--- Redis Cluster routes the script to the shop's slot. All keys are built from the prefix and
--- share its hash tag, so they live in that same slot.
-local P = ARGV[1]
+-- Shared by every kefu script (prepended when the script is loaded, after `P` — ARGV[1], the
+-- shop's key prefix "kefu:{shop}:" — and the key table `K` generated from keys.py). KEYS[1] is
+-- any key of the shop, so that Redis Cluster routes the script to the shop's slot; every key
+-- in `K` shares the prefix's hash tag, so they all live in that same slot.
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -10,7 +9,7 @@ local function now_ms()
 end
 
 local function publish(event)
-  redis.call('PUBLISH', P .. 'events', cjson.encode(event))
+  redis.call('PUBLISH', K.events, cjson.encode(event))
 end
 
 local function result(tbl)
@@ -27,7 +26,7 @@ local function log_event(sid, cid, event, fields)
   fields['event'] = event
   local t = redis.call('TIME')
   local ts = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  return redis.call('XADD', P .. 'session:' .. sid .. ':log', '*',
+  return redis.call('XADD', K.log(sid), '*',
                     'c', cid, 'f', 'system', 't', '', 'ts', ts, 'x', cjson.encode(fields))
 end
 
@@ -35,13 +34,13 @@ end
 -- waited longest since the last assignment.
 local function free_agent(group)
   local best, best_load, best_last
-  for _, aid in ipairs(redis.call('SMEMBERS', P .. 'group:' .. group .. ':agents')) do
-    local a = redis.call('HMGET', P .. 'agent:' .. aid, 'status', 'capacity', 'last_assigned')
+  for _, aid in ipairs(redis.call('SMEMBERS', K.group_agents(group))) do
+    local a = redis.call('HMGET', K.agent(aid), 'status', 'capacity', 'last_assigned')
     -- New chats only go to an agent with a socket open right now: one whose browser just
     -- dropped keeps its chats for the grace period, but gets no new ones meanwhile.
-    if a[1] == 'online' and redis.call('EXISTS', P .. 'live:agent:' .. aid) == 1 then
+    if a[1] == 'online' and redis.call('EXISTS', K.agent_live(aid)) == 1 then
       local capacity = tonumber(a[2]) or 0
-      local active = redis.call('SCARD', P .. 'agent:' .. aid .. ':convs')
+      local active = redis.call('SCARD', K.agent_conversations(aid))
       if active < capacity then
         local load = active / capacity
         local last = tonumber(a[3]) or 0
@@ -55,8 +54,8 @@ local function free_agent(group)
 end
 
 local function online_in_group(group)
-  for _, aid in ipairs(redis.call('SMEMBERS', P .. 'group:' .. group .. ':agents')) do
-    if redis.call('HGET', P .. 'agent:' .. aid, 'status') == 'online' then
+  for _, aid in ipairs(redis.call('SMEMBERS', K.group_agents(group))) do
+    if redis.call('HGET', K.agent(aid), 'status') == 'online' then
       return true
     end
   end
@@ -64,14 +63,14 @@ local function online_in_group(group)
 end
 
 local function assign(cid, aid, now)
-  local conv = P .. 'conv:' .. cid
+  local conv = K.conversation(cid)
   local c = redis.call('HMGET', conv, 'session', 'group', 'queued_at')
   redis.call('HSET', conv, 'state', 'assigned', 'agent', aid, 'assigned_at', now)
   redis.call('HSETNX', conv, 'first_assigned_at', now)
   redis.call('HDEL', conv, 'score')
-  redis.call('SADD', P .. 'agent:' .. aid .. ':convs', cid)
-  redis.call('HSET', P .. 'agent:' .. aid, 'last_assigned', now)
-  local name = redis.call('HGET', P .. 'agent:' .. aid, 'name') or aid
+  redis.call('SADD', K.agent_conversations(aid), cid)
+  redis.call('HSET', K.agent(aid), 'last_assigned', now)
+  local name = redis.call('HGET', K.agent(aid), 'name') or aid
   local id = log_event(c[1], cid, 'agent_joined', {agent_id = aid, agent_name = name})
   publish({event = 'assigned', conversation_id = cid, session_id = c[1], agent_id = aid, group = c[2],
            waited_ms = now - (tonumber(c[3]) or now), at = now, entry_id = id})
@@ -79,9 +78,9 @@ end
 
 -- Put a conversation into a group's queue with the given score (lower is served first).
 local function enqueue(cid, group, score, now)
-  local conv = P .. 'conv:' .. cid
-  redis.call('ZADD', P .. 'queue:' .. group, score, cid)
-  redis.call('SADD', P .. 'queues', group)
+  local conv = K.conversation(cid)
+  redis.call('ZADD', K.queue(group), score, cid)
+  redis.call('SADD', K.queues, group)
   redis.call('HSET', conv, 'state', 'queued', 'group', group, 'queued_at', now, 'score', score)
   redis.call('HSETNX', conv, 'first_queued_at', now)
   redis.call('HDEL', conv, 'agent')
@@ -90,8 +89,8 @@ end
 -- A score that puts a conversation before everyone waiting in `group` (requeue after an
 -- agent vanished, transfer between groups: these shoppers already waited once).
 local function head_score(group)
-  local head = redis.call('ZRANGE', P .. 'queue:' .. group, 0, 0, 'WITHSCORES')
-  local seq = redis.call('INCR', P .. 'queue:seq')
+  local head = redis.call('ZRANGE', K.queue(group), 0, 0, 'WITHSCORES')
+  local seq = redis.call('INCR', K.queue_seq)
   if #head == 0 then
     return seq - 1e12
   end
@@ -104,10 +103,10 @@ local function drain(now)
   local moved = {}
   while true do
     local heads = {}
-    for _, g in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
-      local h = redis.call('ZRANGE', P .. 'queue:' .. g, 0, 0, 'WITHSCORES')
+    for _, g in ipairs(redis.call('SMEMBERS', K.queues)) do
+      local h = redis.call('ZRANGE', K.queue(g), 0, 0, 'WITHSCORES')
       if #h == 0 then
-        redis.call('SREM', P .. 'queues', g)
+        redis.call('SREM', K.queues, g)
       else
         heads[#heads + 1] = {g, h[1], tonumber(h[2])}
       end
@@ -117,7 +116,7 @@ local function drain(now)
     for _, h in ipairs(heads) do
       local aid = free_agent(h[1])
       if aid then
-        redis.call('ZREM', P .. 'queue:' .. h[1], h[2])
+        redis.call('ZREM', K.queue(h[1]), h[2])
         assign(h[2], aid, now)
         moved[h[1]] = true
         served = true
@@ -135,10 +134,10 @@ end
 
 -- Take a conversation out of its queue without serving it; the shopper stays with the bot.
 local function leave_queue(cid, reason, now)
-  local conv = P .. 'conv:' .. cid
+  local conv = K.conversation(cid)
   local c = redis.call('HMGET', conv, 'group', 'session')
   if c[1] then
-    redis.call('ZREM', P .. 'queue:' .. c[1], cid)
+    redis.call('ZREM', K.queue(c[1]), cid)
   end
   redis.call('HSET', conv, 'state', 'bot', 'left_queue_at', now, 'left_queue_reason', reason)
   redis.call('HINCRBY', conv, 'abandoned', 1)
@@ -153,9 +152,9 @@ end
 
 -- Every conversation of an agent goes back to the head of its group's queue.
 local function requeue_agent(aid, now)
-  local convs = redis.call('SMEMBERS', P .. 'agent:' .. aid .. ':convs')
+  local convs = redis.call('SMEMBERS', K.agent_conversations(aid))
   for _, cid in ipairs(convs) do
-    local conv = P .. 'conv:' .. cid
+    local conv = K.conversation(cid)
     local c = redis.call('HMGET', conv, 'state', 'agent', 'group', 'session')
     if c[1] == 'assigned' and c[2] == aid then
       enqueue(cid, c[3], head_score(c[3]), now)
@@ -166,6 +165,6 @@ local function requeue_agent(aid, now)
       publish({event = 'queue', group = c[3]})
     end
   end
-  redis.call('DEL', P .. 'agent:' .. aid .. ':convs')
+  redis.call('DEL', K.agent_conversations(aid))
   return #convs
 end

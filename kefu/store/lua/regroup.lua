@@ -1,7 +1,7 @@
 -- An agent hands a conversation to another skill group, transcript kept. ARGV: prefix,
 -- conversation id, agent id (must own it), target group.
 local cid, aid, group = ARGV[2], ARGV[3], ARGV[4]
-local conv = P .. 'conv:' .. cid
+local conv = K.conversation(cid)
 local c = redis.call('HMGET', conv, 'state', 'agent', 'group', 'session')
 if c[1] ~= 'assigned' or c[2] ~= aid then
   return result({status = 'not_yours'})
@@ -10,7 +10,7 @@ if not online_in_group(group) then
   return result({status = 'no_agents'})
 end
 local now = now_ms()
-redis.call('SREM', P .. 'agent:' .. aid .. ':convs', cid)
+redis.call('SREM', K.agent_conversations(aid), cid)
 redis.call('HINCRBY', conv, 'transfers', 1)
 enqueue(cid, group, head_score(group), now)
 local tid = log_event(c[4], cid, 'transferred', {agent_id = aid, group = group})
@@ -24,4 +24,4 @@ end
 local id = log_event(c[4], cid, 'queued', {group = group})
 publish({event = 'queued', conversation_id = cid, session_id = c[4], group = group, entry_id = id})
 return result({status = 'queued', group = group,
-               position = redis.call('ZRANK', P .. 'queue:' .. group, cid) + 1})
+               position = redis.call('ZRANK', K.queue(group), cid) + 1})

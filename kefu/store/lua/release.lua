@@ -1,7 +1,7 @@
 -- Close a conversation. ARGV: prefix, conversation id, closed by (agent|shopper|timeout),
 -- the agent who must own it ('' when the shopper or the system closes it).
 local cid, by, owner = ARGV[2], ARGV[3], ARGV[4]
-local conv = P .. 'conv:' .. cid
+local conv = K.conversation(cid)
 local c = redis.call('HMGET', conv, 'state', 'agent', 'group', 'session', 'assigned_at')
 if not c[1] then
   return result({status = 'missing'})
@@ -14,12 +14,12 @@ if c[1] == 'closed' then
 end
 local now = now_ms()
 if c[1] == 'assigned' then
-  redis.call('SREM', P .. 'agent:' .. c[2] .. ':convs', cid)
+  redis.call('SREM', K.agent_conversations(c[2]), cid)
   local handled = (now - (tonumber(c[5]) or now)) / 1000
-  redis.call('LPUSH', P .. 'handle-times:' .. c[3], handled)
-  redis.call('LTRIM', P .. 'handle-times:' .. c[3], 0, 49)
+  redis.call('LPUSH', K.handle_times(c[3]), handled)
+  redis.call('LTRIM', K.handle_times(c[3]), 0, 49)
 elseif c[1] == 'queued' then
-  redis.call('ZREM', P .. 'queue:' .. c[3], cid)
+  redis.call('ZREM', K.queue(c[3]), cid)
   redis.call('HINCRBY', conv, 'abandoned', 1)
   publish({event = 'queue', group = c[3]})
 end
@@ -27,7 +27,7 @@ redis.call('HSET', conv, 'state', 'closed', 'closed_at', now, 'closed_by', by)
 redis.call('HDEL', conv, 'score')
 local id = log_event(c[4], cid, 'closed', {by = by})
 -- Quality inspection picks closed conversations from here (any instance, once each).
-redis.call('RPUSH', P .. 'qa:pending', cid)
+redis.call('RPUSH', K.qa_pending, cid)
 publish({event = 'closed', conversation_id = cid, session_id = c[4], agent_id = c[2] or '', by = by,
          previous_state = c[1], entry_id = id})
 drain(now)

@@ -1,13 +1,13 @@
 -- Ask for a human. ARGV: prefix, conversation id, group, priority (0 normal, higher first).
 local cid, group, priority = ARGV[2], ARGV[3], tonumber(ARGV[4]) or 0
-local conv = P .. 'conv:' .. cid
+local conv = K.conversation(cid)
 local c = redis.call('HMGET', conv, 'state', 'agent', 'group', 'session')
 if not c[1] then
   return result({status = 'missing'})
 end
 if c[1] == 'queued' then
   return result({status = 'already_queued', group = c[3],
-                 position = redis.call('ZRANK', P .. 'queue:' .. c[3], cid) + 1})
+                 position = redis.call('ZRANK', K.queue(c[3]), cid) + 1})
 end
 if c[1] == 'assigned' then
   return result({status = 'already_assigned', agent = c[2]})
@@ -20,7 +20,7 @@ if not online_in_group(group) then
   return result({status = 'offline'})
 end
 local now = now_ms()
-local seq = redis.call('INCR', P .. 'queue:seq')
+local seq = redis.call('INCR', K.queue_seq)
 redis.call('HINCRBY', conv, 'transfers', 1)
 enqueue(cid, group, seq - priority * 1e12, now)
 drain(now)
@@ -31,4 +31,4 @@ end
 local id = log_event(c[4], cid, 'queued', {group = group})
 publish({event = 'queued', conversation_id = cid, session_id = c[4], group = group, entry_id = id})
 return result({status = 'queued', group = group,
-               position = redis.call('ZRANK', P .. 'queue:' .. group, cid) + 1})
+               position = redis.call('ZRANK', K.queue(group), cid) + 1})

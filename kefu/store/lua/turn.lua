@@ -6,9 +6,9 @@
 -- Returns {shopper line id, 1 if a resend else 0, number of bot lines written}.
 local sid, cid, cmid = ARGV[2], ARGV[3], ARGV[4]
 local retention, now, text, miss, example = tonumber(ARGV[5]), ARGV[6], ARGV[7], ARGV[8], ARGV[9]
-local log = P .. 'session:' .. sid .. ':log'
-local cmids = P .. 'session:' .. sid .. ':cmids'
-local conv = P .. 'conv:' .. cid
+local log = K.log(sid)
+local cmids = K.client_ids(sid)
+local conv = K.conversation(cid)
 local existing = redis.call('HGET', cmids, cmid)
 if existing then
   return {existing, 1, 0}
@@ -25,8 +25,8 @@ if redis.call('HGET', conv, 'state') == 'bot' then
     written = written + 1
   end
   if miss ~= '' then
-    redis.call('ZINCRBY', P .. 'misses', 1, miss)
-    redis.call('HSET', P .. 'misses:examples', miss, example)
+    redis.call('ZINCRBY', K.misses, 1, miss)
+    redis.call('HSET', K.miss_examples, miss, example)
   end
 end
 redis.call('HSET', conv, 'last_activity', string.match(id, '^(%d+)'))
