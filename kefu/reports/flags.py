@@ -3,13 +3,10 @@ conversations, and batch inspection for a period."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from kefu.reports.qa import Flag, QaRules, inspect
 from kefu.reports.records import ConversationRecord, load_records, load_transcript
@@ -100,17 +97,3 @@ class QaWorker:
                     await inspect_record(self.redis, shop, record, rules)
                     done += 1
         return done
-
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except RedisError as exc:
-                log.warning("qa_failed", error=str(exc))
-            await asyncio.sleep(self.interval_s)
-
-    @staticmethod
-    async def stop(task: asyncio.Task[None]) -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

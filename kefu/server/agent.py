@@ -3,23 +3,23 @@ checked against what the agent holds in its own shop."""
 
 from __future__ import annotations
 
-import time
+import functools
 
 import structlog
-from aiohttp import WSCloseCode, WSMsgType, web
-from redis.exceptions import RedisError
+from aiohttp import web
 from structlog.contextvars import bound_contextvars
 
-from kefu.errors import Conflict, InvalidInput, RateLimited, RequestError
-from kefu.server import frames
+from kefu.errors import Conflict, InvalidInput
+from kefu.server import frames, wire
 from kefu.server.api import current_user
-from kefu.server.appkeys import hub_key, settings_key
-from kefu.server.errors import frame_for, unavailable_frame
-from kefu.server.hub import AgentConn, Hub
-from kefu.server.security import TokenBucket, check_origin
+from kefu.server.appkeys import context_key
+from kefu.server.conns import AgentConn, send
+from kefu.server.context import Context
+from kefu.server.security import check_origin
+from kefu.server.sockets import check_text, serve, websocket
 from kefu.store.accounts import User
 from kefu.store.events import LogWritten, Typing, publish
-from kefu.store.keys import ShopKeys
+from kefu.store.sessions import now_ms
 
 __all__ = ["agent_socket"]
 
@@ -27,166 +27,117 @@ log = structlog.get_logger(__name__)
 
 
 async def agent_socket(request: web.Request) -> web.StreamResponse:
-    settings = request.app[settings_key]
-    hub = request.app[hub_key]
+    ctx = request.app[context_key]
     shop, user = await current_user(request)  # refused before the upgrade
-    check_origin(request, settings.allowed_origins)
-    ws = hub.websocket()
+    check_origin(request, ctx.settings.allowed_origins)
+    ws = websocket(ctx.settings)
     await ws.prepare(request)
     conn = AgentConn(ws=ws, shop=shop, agent_id=user.id, name=user.name)
-    hub.add(conn)
+    ctx.delivery.add(conn)
     with bound_contextvars(shop=shop, agent_id=user.id):
         try:
-            await hub.touch(conn)
-            await _hello(hub, conn, user)
+            await ctx.delivery.touch(conn)
+            await _hello(ctx, conn, user)
             # Back within the grace period and still online: waiting shoppers may take the slots
             # (after `hello`, so each such chat arrives as `assigned`, with its alert).
-            await hub.queue(shop).set_agent(user.id)
+            await ctx.queue(shop).set_agent(user.id)
             log.info("agent_connected")
-            await _serve(request, hub, conn)
+            await serve(conn, ctx.settings, functools.partial(_handle, ctx, conn))
         finally:
-            hub.discard(conn)
+            ctx.delivery.discard(conn)
             log.info("agent_disconnected", code=ws.close_code)
     return ws
 
 
-async def _hello(hub: Hub, conn: AgentConn, user: User) -> None:
+async def _hello(ctx: Context, conn: AgentConn, user: User) -> None:
     """Send `hello` with what the agent holds now; only then may live frames follow (the lock
     keeps deliveries out until the socket is ready, and they start from `conn.known`)."""
-    keys = ShopKeys(conn.shop)
+    queue = ctx.queue(conn.shop)
     async with conn.lock:
-        status = await hub.redis.hget(keys.agent(user.id), "status") or "offline"
+        status = await queue.agent_status(user.id)
         conversations = []
-        for conversation_id in sorted(
-            str(c) for c in await hub.redis.smembers(keys.agent_conversations(user.id))
-        ):
-            frame = await hub.assigned_frame(conn.shop, conversation_id)
-            if frame is not None:
-                conversation = frame["conversation"]
-                transcript = conversation["transcript"]
-                conn.known[conversation_id] = (
-                    conversation["shopper"]["session_id"],
-                    transcript[-1]["id"] if transcript else None,
-                )
-                conversations.append(conversation)
-        queue = await hub.queue_frame(conn.shop)
-        hello = {
-            "type": "hello",
-            "agent": {
-                "id": user.id,
-                "name": user.name,
-                "username": user.username,
-                "role": user.role,
-                "status": status,
-                "capacity": user.capacity,
-                "groups": user.groups,
-            },
-            "conversations": conversations,
-            "queue": {"waiting": queue["waiting"], "groups": queue["groups"]},
-            "groups": (await hub.config(conn.shop)).groups,
+        for conversation_id in sorted(await queue.held(user.id)):
+            view = await ctx.delivery.conversation_view(conn.shop, conversation_id)
+            if view is not None:
+                ctx.delivery.remember(conn, view)
+                conversations.append(view)
+        agent = {
+            "id": user.id,
+            "name": user.name,
+            "username": user.username,
+            "role": user.role,
+            "status": status,
+            "capacity": user.capacity,
+            "groups": user.groups,
         }
-        await hub.send(conn.ws, hello)
+        groups = (await ctx.config(conn.shop)).groups
+        await send(
+            conn.ws, wire.hello(agent, conversations, await ctx.delivery.queue_frame(conn.shop), groups)
+        )
         conn.ready = True
     # Whatever changed while `hello` was on its way reaches the socket now.
-    await hub.deliver_agent(conn)
+    await ctx.delivery.agent(conn)
 
 
-async def _serve(request: web.Request, hub: Hub, conn: AgentConn) -> None:
-    settings = request.app[settings_key]
-    bucket = TokenBucket(settings.rate_burst, settings.rate_per_s)
-    async for msg in conn.ws:
-        if msg.type == WSMsgType.TEXT:
-            try:
-                bucket.take()
-                await _handle(request, hub, conn, msg.data)
-            except RateLimited as exc:
-                if bucket.strikes >= 50:
-                    await conn.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"flood")
-                    break
-                await hub.send(conn.ws, frame_for(exc, msg.data))
-            except RequestError as exc:
-                await hub.send(conn.ws, frame_for(exc, msg.data))
-            except (RedisError, OSError) as exc:
-                await hub.send(conn.ws, unavailable_frame(exc, msg.data))
-        elif msg.type == WSMsgType.BINARY:
-            await hub.send(conn.ws, frames.error_frame("invalid_frame", "binary frames are not supported"))
-
-
-async def _handle(request: web.Request, hub: Hub, conn: AgentConn, raw: str) -> None:
+async def _handle(ctx: Context, conn: AgentConn, raw: str) -> None:
     frame = frames.parse_agent(raw)
     if isinstance(frame, frames.Ping):
-        await hub.send(conn.ws, {"type": "pong"})
+        await send(conn.ws, wire.pong())
     elif isinstance(frame, frames.AgentStatus):
-        await _status(hub, conn, frame)
+        await _status(ctx, conn, frame)
     elif isinstance(frame, frames.AgentMessage):
-        limit = request.app[settings_key].max_text_chars
-        if len(frame.text) > limit:
-            raise InvalidInput(f"message longer than {limit} characters", code="text_too_long")
-        await _message(hub, conn, frame)
+        check_text(frame.text, ctx.settings)
+        await _message(ctx, conn, frame)
     elif isinstance(frame, frames.AgentTyping):
-        session = await _owned_session(hub, conn, frame.conversation_id)
+        session = await _owned_session(ctx, conn, frame.conversation_id)
         event = Typing(sender="agent", session_id=session, conversation_id=frame.conversation_id)
-        await publish(hub.redis, conn.shop, event)
+        await publish(ctx.redis, conn.shop, event)
     elif isinstance(frame, frames.AgentClose):
-        await _close(hub, conn, frame)
+        await _close(ctx, conn, frame)
     else:
-        await _transfer(hub, conn, frame)
+        await _transfer(ctx, conn, frame)
 
 
-async def _status(hub: Hub, conn: AgentConn, frame: frames.AgentStatus) -> None:
-    slots = await hub.queue(conn.shop).set_agent(conn.agent_id, status=frame.status)
-    await hub.send(
-        conn.ws,
-        {"type": "status", "status": slots.status, "capacity": slots.capacity, "active": slots.active},
-    )
+async def _status(ctx: Context, conn: AgentConn, frame: frames.AgentStatus) -> None:
+    slots = await ctx.queue(conn.shop).set_agent(conn.agent_id, status=frame.status)
+    await send(conn.ws, wire.status(slots.status, slots.capacity, slots.active))
     log.info("agent_status", status=slots.status)
-    await hub.deliver_agent(conn)
+    await ctx.delivery.agent(conn)
 
 
-async def _close(hub: Hub, conn: AgentConn, frame: frames.AgentClose) -> None:
-    result = await hub.queue(conn.shop).close(frame.conversation_id, "agent", owner=conn.agent_id)
+async def _close(ctx: Context, conn: AgentConn, frame: frames.AgentClose) -> None:
+    result = await ctx.queue(conn.shop).close(frame.conversation_id, "agent", owner=conn.agent_id)
     if result.status != "closed":
         raise Conflict("this conversation is not assigned to you", code="not_assigned")
-    created = await hub.redis.hget(ShopKeys(conn.shop).conversation(frame.conversation_id), "created")
-    if created:
-        duration = max(0, time.time() * 1000 - int(created)) / 1000
-        hub.metrics.conversation_duration.labels(conn.shop).observe(duration)
-    await hub.deliver_agent(conn)
+    conversation = await ctx.sessions(conn.shop).conversation(frame.conversation_id)
+    if conversation is not None and conversation.created:
+        duration = max(0, now_ms() - conversation.created) / 1000
+        ctx.metrics.conversation_duration.labels(conn.shop).observe(duration)
+    await ctx.delivery.agent(conn)
 
 
-async def _transfer(hub: Hub, conn: AgentConn, frame: frames.AgentTransfer) -> None:
-    if frame.group not in (await hub.config(conn.shop)).groups:
+async def _transfer(ctx: Context, conn: AgentConn, frame: frames.AgentTransfer) -> None:
+    if frame.group not in (await ctx.config(conn.shop)).groups:
         raise InvalidInput(f"no skill group {frame.group!r}", code="unknown_group")
-    moved = await hub.queue(conn.shop).regroup(frame.conversation_id, conn.agent_id, frame.group)
+    moved = await ctx.queue(conn.shop).regroup(frame.conversation_id, conn.agent_id, frame.group)
     if moved.status == "not_yours":
         raise Conflict("this conversation is not assigned to you", code="not_assigned")
     if moved.status == "no_agents":
         raise Conflict(f"no agent of {frame.group!r} is online", code="no_agents")
-    await hub.send(
-        conn.ws,
-        {
-            "type": "transferred",
-            "conversation_id": frame.conversation_id,
-            "group": frame.group,
-            "status": moved.status,
-        },
-    )
-    await hub.deliver_agent(conn)
+    await send(conn.ws, wire.transferred(frame.conversation_id, frame.group, moved.status))
+    await ctx.delivery.agent(conn)
 
 
-async def _owned_session(hub: Hub, conn: AgentConn, conversation_id: str) -> str:
-    keys = ShopKeys(conn.shop)
-    state, agent, session = await hub.redis.hmget(
-        keys.conversation(conversation_id), "state", "agent", "session"
-    )
-    if state != "assigned" or agent != conn.agent_id or not session:
+async def _owned_session(ctx: Context, conn: AgentConn, conversation_id: str) -> str:
+    conversation = await ctx.sessions(conn.shop).conversation(conversation_id)
+    if conversation is None or conversation.state != "assigned" or conversation.agent != conn.agent_id:
         raise Conflict("this conversation is not assigned to you", code="not_assigned")
-    return str(session)
+    return conversation.session
 
 
-async def _message(hub: Hub, conn: AgentConn, frame: frames.AgentMessage) -> None:
-    session = await _owned_session(hub, conn, frame.conversation_id)
-    sessions = hub.sessions(conn.shop)
+async def _message(ctx: Context, conn: AgentConn, frame: frames.AgentMessage) -> None:
+    session = await _owned_session(ctx, conn, frame.conversation_id)
+    sessions = ctx.sessions(conn.shop)
     stored = await sessions.append(
         session,
         frame.conversation_id,
@@ -201,11 +152,9 @@ async def _message(hub: Hub, conn: AgentConn, frame: frames.AgentMessage) -> Non
     if stored is None:
         raise Conflict("this conversation is not assigned to you", code="not_assigned")
     if not stored.duplicate:
-        hub.metrics.messages_in.labels(conn.shop, "agent").inc()
-        keys = ShopKeys(conn.shop)
+        ctx.metrics.messages_in.labels(conn.shop, "agent").inc()
         sent_at = int(stored.id.split("-")[0])
-        if await hub.redis.hsetnx(keys.conversation(frame.conversation_id), "first_reply_at", sent_at):
-            assigned = await hub.redis.hget(keys.conversation(frame.conversation_id), "assigned_at")
-            if assigned:
-                hub.metrics.first_response.labels(conn.shop).observe(max(0, sent_at - int(assigned)) / 1000)
-    await hub.send(conn.ws, {"type": "ack", "client_msg_id": frame.client_msg_id, "id": stored.id})
+        assigned_at = await sessions.first_reply(frame.conversation_id, sent_at)
+        if assigned_at:
+            ctx.metrics.first_response.labels(conn.shop).observe(max(0, sent_at - assigned_at) / 1000)
+    await send(conn.ws, wire.ack(frame.client_msg_id, stored.id))

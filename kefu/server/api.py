@@ -14,8 +14,10 @@ from redis.exceptions import RedisError
 
 from kefu import __version__
 from kefu.errors import Forbidden, InvalidInput, NotFound, Unauthorized, Unprocessable
+from kefu.server import wire
 from kefu.server.appkeys import (
-    hub_key,
+    context_key,
+    loops_key,
     metrics_key,
     passwords_key,
     redis_key,
@@ -193,8 +195,17 @@ async def login(request: web.Request) -> web.Response:
 
 @routes.route("GET", "/healthz", summary="Liveness and Redis reachability", access="public")
 async def healthz(request: web.Request) -> web.Response:
-    hub = request.app[hub_key]
-    body: dict[str, Any] = {"status": "ok", "sockets": len(hub.sockets), "events": hub.subscribed.is_set()}
+    ctx = request.app[context_key]
+    loops = request.app[loops_key]
+    events = loops.health.get("events")
+    body: dict[str, Any] = {
+        "status": "ok",
+        "sockets": len(ctx.registry.sockets),
+        "events": bool(events and events.ok),
+        "loops": loops.report(),
+    }
+    if loops.failing():
+        body["status"] = "degraded"
     try:
         await request.app[redis_key].ping()
     except (RedisError, OSError) as exc:
@@ -232,7 +243,7 @@ async def widget_info(request: web.Request) -> web.Response:
     shop = request.match_info["shop"]
     if not await shop_exists(redis, shop):
         raise NotFound(f"no shop {shop!r}", code="unknown_shop")
-    config = await request.app[hub_key].config(shop)
+    config = await request.app[context_key].config(shop)
     origin = request.headers.get("Origin")
     allowed = None
     if origin is not None:
@@ -307,16 +318,16 @@ async def handle_ticket(request: web.Request) -> web.Response:
 async def conversation(request: web.Request) -> web.Response:
     shop, user = await current_user(request)
     conversation_id = request.match_info["id"]
-    hub = request.app[hub_key]
+    ctx = request.app[context_key]
     record = await request.app[redis_key].hgetall(ShopKeys(shop).conversation(conversation_id))
     if not record:
         raise NotFound(f"no conversation {conversation_id!r}")
     data = {str(k): str(v) for k, v in record.items()}
     if user.role != "admin" and data.get("agent") != user.id:
         raise Forbidden("only the agent holding this conversation (or an admin) may read it")
-    config = await hub.config(shop)
+    config = await ctx.config(shop)
     lang: Literal["zh", "en"] = "en" if data.get("lang") == "en" else "zh"
-    entries = await hub.sessions(shop).transcript(data["session"], conversation_id)
+    entries = await ctx.sessions(shop).transcript(data["session"], conversation_id)
     return json_response(
-        ConversationView(conversation=data, transcript=[hub.history_item(e, config, lang) for e in entries])
+        ConversationView(conversation=data, transcript=[wire.line(e, config, lang) for e in entries])
     )

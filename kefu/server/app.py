@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import structlog
@@ -15,12 +15,12 @@ from kefu.errors import KefuError
 from kefu.faq.analyzer import Resources
 from kefu.faq.matcher import MatcherConfig
 from kefu.reports.flags import QaWorker
-from kefu.reports.qa import QaRules
-from kefu.server import admin_api, api, reports_api
+from kefu.server import admin_api, admin_faq, admin_learning, api, reports_api
 from kefu.server.agent import agent_socket
 from kefu.server.appkeys import (
     bots_key,
-    hub_key,
+    context_key,
+    loops_key,
     metrics_key,
     passwords_key,
     redis_key,
@@ -32,8 +32,10 @@ from kefu.server.appkeys import (
 )
 from kefu.server.auth import TokenSigner
 from kefu.server.bot import Bots
+from kefu.server.context import Context
+from kefu.server.delivery import Delivery
 from kefu.server.errors import error_middleware
-from kefu.server.hub import Hub
+from kefu.server.loops import LoopHealth, Loops, listen, stop
 from kefu.server.metrics import Metrics
 from kefu.server.openapi import ApiRoutes
 from kefu.server.pages import add_page_routes, security_headers
@@ -43,8 +45,11 @@ from kefu.store.accounts import Passwords, load_secret
 from kefu.store.client import connect
 from kefu.store.presence import Janitor
 from kefu.store.scripts import Scripts
+from kefu.store.shops import QaRules
 
 __all__ = ["create_app"]
+
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 log = structlog.get_logger(__name__)
 
@@ -89,7 +94,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
-async def _background(app: web.Application) -> AsyncIterator[None]:
+async def _context(app: web.Application) -> AsyncIterator[None]:
+    """The context handlers use, the delivery, and the events listener that drives it."""
     settings = app[settings_key]
     redis = app[redis_key]
     bots = Bots(
@@ -98,40 +104,57 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         poll_s=settings.faq_poll_s,
         config=MatcherConfig(semantic=settings.faq_semantic),
     )
-    hub = Hub(redis, app[scripts_key], settings, bots, app[metrics_key])
-    janitor = Janitor(
-        redis,
-        app[scripts_key],
-        interval_s=settings.janitor_interval_s,
-        retention_s=settings.retention_days * 86400,
-    )
+    ctx = Context(redis, app[scripts_key], settings, bots, app[metrics_key])
+    delivery = Delivery(ctx)
+    loops = app[loops_key]
     app[bots_key] = bots
-    app[hub_key] = hub
-    tasks = [
-        asyncio.create_task(hub.listen(), name="events"),
-        asyncio.create_task(hub.backstop(), name="backstop"),
-        asyncio.create_task(hub.keep_presence(), name="presence"),
-        asyncio.create_task(janitor.run(), name="janitor"),
-        asyncio.create_task(bots.watch(), name="faq-watch"),
-        asyncio.create_task(QaWorker(redis, lambda shop: _qa_rules(hub, shop)).run(), name="qa"),
-    ]
+    app[context_key] = ctx
+    subscribed = asyncio.Event()
+    health = loops.health.setdefault("events", LoopHealth("events"))
+    listener = asyncio.create_task(
+        listen(redis, health, delivery.dispatch, delivery.catch_up_all, subscribed), name="events"
+    )
     with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(hub.subscribed.wait(), timeout=5)
+        await asyncio.wait_for(subscribed.wait(), timeout=5)
     log.info("instance_started", instance=settings.instance_id)
     try:
         yield
     finally:
-        await hub.stop(*tasks)
+        await stop(listener, *delivery.tasks)
 
 
-async def _qa_rules(hub: Hub, shop: str) -> QaRules:
-    return (await hub.config(shop)).qa
+def _loop_contexts(app: web.Application) -> list[CleanupContext]:
+    """Every background loop in its own cleanup context (started after the context)."""
+    settings = app[settings_key]
+    loops = app[loops_key]
+
+    def ctx() -> Context:
+        return app[context_key]
+
+    async def janitor() -> None:
+        await Janitor(
+            ctx().redis, ctx().scripts, interval_s=0, retention_s=settings.retention_days * 86400
+        ).run_once()
+
+    async def qa() -> None:
+        async def rules(shop: str) -> QaRules:
+            return (await ctx().config(shop)).qa
+
+        await QaWorker(ctx().redis, rules).run_once()
+
+    return [
+        loops.context("backstop", settings.catch_up_s, lambda: ctx().delivery.backstop()),
+        loops.context("presence", settings.presence_interval_s, lambda: ctx().delivery.touch_all()),
+        loops.context("janitor", settings.janitor_interval_s, janitor),
+        loops.context("faq-watch", settings.faq_poll_s, lambda: ctx().bots.refresh()),
+        loops.context("qa", 1.0, qa),
+    ]
 
 
 async def _close_sockets(app: web.Application) -> None:
     """Graceful shutdown: every socket closes with 1001 (going away); clients reconnect elsewhere."""
-    if hub_key in app:
-        await app[hub_key].close_all()
+    if context_key in app:
+        await app[context_key].registry.close_all()
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -139,11 +162,14 @@ def create_app(settings: Settings) -> web.Application:
     app.on_response_prepare.append(security_headers)
     app[settings_key] = settings
     app[metrics_key] = Metrics()
-    app.cleanup_ctx.extend([_redis, _passwords, _resources, _background])
+    app[loops_key] = Loops()
+    app.cleanup_ctx.extend([_redis, _passwords, _resources, _context, *_loop_contexts(app)])
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/ws/shopper", shopper_socket)
     app.router.add_get("/ws/agent", agent_socket)
-    routes = ApiRoutes.merged(api.routes, admin_api.routes, reports_api.routes)
+    routes = ApiRoutes.merged(
+        api.routes, admin_faq.routes, admin_learning.routes, admin_api.routes, reports_api.routes
+    )
     app[routes_key] = routes
     routes.install(app)
     add_page_routes(app)

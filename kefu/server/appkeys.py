@@ -8,7 +8,8 @@ from redis.asyncio import Redis
 from kefu.faq.analyzer import Resources
 from kefu.server.auth import TokenSigner
 from kefu.server.bot import Bots
-from kefu.server.hub import Hub
+from kefu.server.context import Context
+from kefu.server.loops import Loops
 from kefu.server.metrics import Metrics
 from kefu.server.openapi import ApiRoutes
 from kefu.settings import Settings
@@ -17,7 +18,8 @@ from kefu.store.scripts import Scripts
 
 __all__ = [
     "bots_key",
-    "hub_key",
+    "context_key",
+    "loops_key",
     "metrics_key",
     "passwords_key",
     "redis_key",
@@ -33,7 +35,8 @@ redis_key = web.AppKey("redis", Redis)
 scripts_key = web.AppKey("scripts", Scripts)
 resources_key = web.AppKey("resources", Resources)
 bots_key = web.AppKey("bots", Bots)
-hub_key = web.AppKey("hub", Hub)
+context_key = web.AppKey("context", Context)
+loops_key = web.AppKey("loops", Loops)
 signer_key = web.AppKey("signer", TokenSigner)
 passwords_key = web.AppKey("passwords", Passwords)
 metrics_key = web.AppKey("metrics", Metrics)

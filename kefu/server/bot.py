@@ -4,13 +4,11 @@ bot says for each decision."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from kefu.faq.analyzer import Resources
 from kefu.faq.matcher import Decision, Matcher, MatcherConfig, MatchResult
@@ -25,8 +23,8 @@ log = structlog.get_logger(__name__)
 
 class Bots:
     """Matchers by shop. Built off the event loop (a big corpus takes a second); until a rebuild
-    is ready the previous matcher keeps answering. `watch()` polls corpus versions so every
-    instance picks up a change within `poll_s` (a published event makes it immediate)."""
+    is ready the previous matcher keeps answering. `refresh()`, run every `poll_s` by a loop,
+    picks up a corpus change on every instance (a published event makes it immediate)."""
 
     def __init__(
         self, redis: Redis, resources: Resources, *, poll_s: float, config: MatcherConfig | None = None
@@ -80,20 +78,6 @@ class Bots:
             loaded = self._matchers.get(s)
             if loaded is not None and loaded[0] != int(raw or 0):
                 await self._load(s)
-
-    async def watch(self) -> None:
-        while True:
-            try:
-                await self.refresh()
-            except RedisError as exc:
-                log.warning("faq_poll_failed", error=str(exc))
-            await asyncio.sleep(self.poll_s)
-
-    @staticmethod
-    async def stop(task: asyncio.Task[None]) -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 @dataclass(frozen=True, slots=True)

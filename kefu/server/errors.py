@@ -12,7 +12,7 @@ from aiohttp.typedefs import Handler
 from redis.exceptions import RedisError
 
 from kefu.errors import RateLimited, RequestError, Unavailable
-from kefu.server.frames import error_frame
+from kefu.server import wire
 
 __all__ = ["error_middleware", "error_response", "frame_for", "unavailable_frame"]
 
@@ -34,10 +34,10 @@ def error_response(exc: RequestError) -> web.Response:
     return web.json_response(body, status=exc.status, headers=headers)
 
 
-def frame_for(exc: RequestError, raw: str | None = None) -> dict[str, Any]:
+def frame_for(exc: RequestError, raw: str | None = None) -> wire.Error:
     """The error frame, naming the frame it answers (type, client_msg_id, conversation_id) when
     that frame was readable, so a client can tie the error to what it sent."""
-    frame = error_frame(exc.code, exc.message)
+    frame = wire.error(exc.code, exc.message)
     if isinstance(exc, RateLimited):
         frame["retry_after"] = round(exc.retry_after, 1)
     if raw is not None and len(raw) < 70_000:
@@ -56,7 +56,7 @@ def frame_for(exc: RequestError, raw: str | None = None) -> dict[str, Any]:
     return frame
 
 
-def unavailable_frame(exc: Exception, raw: str) -> dict[str, Any]:
+def unavailable_frame(exc: Exception, raw: str) -> wire.Error:
     """The error frame for a frame that failed because Redis did not answer."""
     log.warning("frame_failed", error=f"{type(exc).__name__}: {exc}")
     return frame_for(UNAVAILABLE, raw)

@@ -1,5 +1,5 @@
-"""Websocket frames: inbound ones validated at the edge (one discriminated union per socket),
-outbound ones built here so every frame type has one shape. docs/protocol.md describes both."""
+"""Inbound websocket frames, validated at the edge: one discriminated union per socket (the
+outbound ones are wire.py). docs/protocol.md describes both."""
 
 from __future__ import annotations
 
@@ -9,15 +9,11 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
 from kefu.errors import InvalidInput
-from kefu.store.log import Entry
 
 __all__ = [
     "AgentFrame",
     "Pick",
     "ShopperFrame",
-    "dumps",
-    "entry_frame",
-    "error_frame",
     "parse_agent",
     "parse_shopper",
 ]
@@ -161,62 +157,4 @@ def parse_shopper(raw: str) -> ShopperFrame:
 
 def parse_agent(raw: str) -> AgentFrame:
     frame: AgentFrame = _parse(raw, _agent_adapter, _AGENT_TYPES)
-    return frame
-
-
-# ---- server → client ----
-
-
-def dumps(frame: dict[str, Any]) -> str:
-    return orjson.dumps(frame).decode()
-
-
-def error_frame(code: str, message: str) -> dict[str, Any]:
-    return {"type": "error", "code": code, "message": message}
-
-
-def entry_dict(entry: Entry) -> dict[str, Any]:
-    """A log line as it appears in `history` and agent transcripts."""
-    out: dict[str, Any] = {
-        "id": entry.id,
-        "from": entry.sender,
-        "text": entry.text,
-        "ts": entry.ts,
-        "conversation_id": entry.conversation_id,
-    }
-    if entry.faq_id:
-        out["faq_id"] = entry.faq_id
-    if entry.decision:
-        out["decision"] = entry.decision
-    if entry.suggestions is not None:
-        out["suggestions"] = entry.suggestions
-    if entry.agent_id:
-        out["agent"] = {"id": entry.agent_id, "name": entry.agent_name}
-    if entry.client_msg_id:
-        out["client_msg_id"] = entry.client_msg_id
-    if entry.transfer:
-        out["actions"] = [{"type": "transfer"}]
-    return out
-
-
-def entry_frame(entry: Entry, *, transfer_label: str) -> dict[str, Any]:
-    """The live frame a shopper gets for a log line written by someone else."""
-    if entry.sender == "agent":
-        return {
-            "type": "agent",
-            "id": entry.id,
-            "text": entry.text,
-            "ts": entry.ts,
-            "agent": {"id": entry.agent_id, "name": entry.agent_name},
-        }
-    frame: dict[str, Any] = {
-        "type": "bot",
-        "id": entry.id,
-        "text": entry.text,
-        "ts": entry.ts,
-        "decision": entry.decision or "notice",
-        "faq_id": entry.faq_id,
-        "suggestions": [{"faq_id": s["faq_id"], "question": s["question"]} for s in entry.suggestions or []],
-        "actions": [{"type": "transfer", "label": transfer_label}] if entry.transfer else [],
-    }
     return frame

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Iterable
 
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from kefu.store.keys import SHOPS, ShopKeys
 from kefu.store.scripts import Scripts
 from kefu.store.transfer import Queue
 
-__all__ = ["Janitor", "touch"]
+__all__ = ["Janitor", "forget_live", "touch"]
 
 log = structlog.get_logger(__name__)
 
@@ -44,6 +41,12 @@ async def touch(
         await pipe.execute()
 
 
+async def forget_live(redis: Redis, shop: str, agent_id: str) -> None:
+    """The agent's last socket here closed: no new chats until a socket (here or on another
+    instance, at its next refresh) says it is live again."""
+    await redis.delete(ShopKeys(shop).agent_live(agent_id))
+
+
 class Janitor:
     """Runs the janitor script for every shop, every `interval_s`, on every instance.
 
@@ -60,16 +63,3 @@ class Janitor:
     async def run_once(self) -> None:
         for shop in sorted(str(s) for s in await self.redis.smembers(SHOPS)):
             await Queue(self.redis, self.scripts, shop).janitor(retention_s=self.retention_s)
-
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except RedisError as exc:
-                log.warning("janitor_failed", error=str(exc))
-            await asyncio.sleep(self.interval_s)
-
-    async def stop(self, task: asyncio.Task[None]) -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -52,6 +52,15 @@ class Conversation(BaseModel):
     # messages: asking for a human or saying it was wrong takes the vote back.
     learn_pick: str | None = None
     learn_watch: int = 0
+    queued_at: int | None = None
+    assigned_at: int | None = None
+
+    @property
+    def waited_s(self) -> int:
+        """How long the shopper waited for the agent now holding the chat."""
+        if self.queued_at and self.assigned_at:
+            return round((self.assigned_at - self.queued_at) / 1000)
+        return 0
 
     @classmethod
     def from_hash(cls, data: dict[str, str]) -> Conversation:
@@ -67,6 +76,8 @@ class Conversation(BaseModel):
             rating=int(data["rating"]) if data.get("rating") else None,
             learn_pick=data.get("learn_pick") or None,
             learn_watch=int(data.get("learn_watch") or 0),
+            queued_at=int(data["queued_at"]) if data.get("queued_at") else None,
+            assigned_at=int(data["assigned_at"]) if data.get("assigned_at") else None,
         )
 
 
@@ -145,6 +156,15 @@ class Sessions:
     async def set_fields(self, conversation_id: str, **fields: str | int) -> None:
         mapping: dict[FieldT, EncodableT] = {k: v for k, v in fields.items()}
         await self.redis.hset(self.keys.conversation(conversation_id), mapping=mapping)
+
+    async def first_reply(self, conversation_id: str, at: int) -> int | None:
+        """Record the agent's first reply (only the first counts); returns when the agent took
+        the chat if this was it, else None."""
+        key = self.keys.conversation(conversation_id)
+        if not await self.redis.hsetnx(key, "first_reply_at", at):
+            return None
+        assigned = await self.redis.hget(key, "assigned_at")
+        return int(assigned) if assigned else None
 
     async def incr(self, conversation_id: str, field: str, by: int = 1) -> int:
         return int(await self.redis.hincrby(self.keys.conversation(conversation_id), field, by))

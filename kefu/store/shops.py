@@ -13,11 +13,10 @@ from redis.asyncio import Redis
 
 from kefu.errors import NotFound
 from kefu.faq.corpus import Corpus, parse_corpus
-from kefu.reports.qa import QaRules
 from kefu.store.events import ConfigChanged, FaqChanged, publish
 from kefu.store.keys import SHOPS, ShopKeys
 
-__all__ = ["BusinessHours", "Localized", "ShopConfig", "ShopStore", "shop_exists", "valid_shop_id"]
+__all__ = ["BusinessHours", "Localized", "QaRules", "ShopConfig", "ShopStore", "shop_exists", "valid_shop_id"]
 
 _SHOP_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 GroupName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
@@ -75,6 +74,94 @@ class BusinessHours(BaseModel):
                 if r.open > r.close and (now >= r.open or now < r.close):  # past midnight
                     return True
         return False
+
+
+Pattern = Annotated[str, StringConstraints(min_length=1, max_length=60)]
+
+
+class QaRules(BaseModel):
+    """Each rule's threshold; 0 (or an empty pattern list) switches a rule off."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # The agent's first message more than this after taking the chat.
+    slow_first_response_s: Annotated[int, Field(ge=0, le=3600)] = 20
+    # A shopper message left unanswered by the agent for longer than this.
+    slow_reply_s: Annotated[int, Field(ge=0, le=86400)] = 60
+    # Agent sentences per shopper sentence within a window, above which the agent floods.
+    over_messaging_ratio: Annotated[float, Field(ge=0, le=1000)] = 10
+    over_messaging_window_s: Annotated[int, Field(ge=10, le=3600)] = 300
+    # A sales conversation (the shopper asks what to buy) where the agent recommended before
+    # asking about the need: patterns are plain substrings, case-insensitive.
+    sales_patterns: list[Pattern] = Field(
+        default_factory=lambda: [
+            "推荐",
+            "哪个好",
+            "哪款",
+            "买哪",
+            "选哪",
+            "适合我",
+            "有什么好",
+            "想买",
+            "送人",
+            "送给",
+            "recommend",
+            "which one",
+            "what should i buy",
+            "looking for",
+            "suggest",
+        ]
+    )
+    recommend_patterns: list[Pattern] = Field(
+        default_factory=lambda: [
+            "推荐",
+            "建议您",
+            "建议你",
+            "可以买",
+            "可以选",
+            "就选",
+            "这款",
+            "那款",
+            "试试",
+            "入手",
+            "recommend",
+            "i suggest",
+            "go for",
+            "you should get",
+            "try the",
+        ]
+    )
+    needs_patterns: list[Pattern] = Field(
+        default_factory=lambda: [
+            "需要什么",
+            "为什么",
+            "什么用途",
+            "用途",
+            "做什么用",
+            "用来",
+            "预算",
+            "平时",
+            "喜欢",
+            "也",
+            "还",
+            "给谁",
+            "什么场合",
+            "多大",
+            "身高",
+            "体重",
+            "肤质",
+            "what do you need",
+            "what for",
+            "why",
+            "budget",
+            "usually",
+            "prefer",
+            "who is it for",
+            "what will you use",
+        ]
+    )
+    # Queued longer than this, or left the queue before an agent came.
+    left_waiting_s: Annotated[int, Field(ge=0, le=86400)] = 120
 
 
 class ShopConfig(BaseModel):

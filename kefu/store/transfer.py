@@ -95,6 +95,17 @@ class Queue:
         waited past the shop's queue timeout; close idle chats; forget what is past retention."""
         return await self.scripts.json("janitor", self.keys.queues, self.keys.prefix, int(retention_s * 1000))
 
+    async def held(self, agent_id: str) -> set[str]:
+        """The conversations an agent holds now."""
+        return {str(c) for c in await self.redis.smembers(self.keys.agent_conversations(agent_id))}
+
+    async def agent_status(self, agent_id: str) -> str:
+        return str(await self.redis.hget(self.keys.agent(agent_id), "status") or "offline")
+
+    async def agent_name(self, agent_id: str) -> str | None:
+        name = await self.redis.hget(self.keys.agent(agent_id), "name")
+        return None if name is None else str(name)
+
     async def position(self, conversation_id: str, group: str) -> int | None:
         rank: int | None = await self.redis.zrank(self.keys.queue(group), conversation_id)  # type: ignore[assignment]
         return None if rank is None else rank + 1

@@ -24,9 +24,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 
-from kefu.server import accounts
 from kefu.server.app import create_app
 from kefu.settings import Settings
+from kefu.store import accounts
 from tests.server.conftest import settings, shop  # noqa: F401  (fixtures used by `client`)
 
 Client = TestClient[web.Request, web.Application]

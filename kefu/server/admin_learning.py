@@ -1,0 +1,162 @@
+"""Admin endpoints for what the bot could not answer and what it learned: the unanswered
+questions (grouped) and the learned phrasings to approve or reject."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, cast
+
+from aiohttp import web
+from pydantic import BaseModel
+from rapidfuzz import fuzz
+
+from kefu.errors import InvalidInput, NotFound
+from kefu.faq.corpus import FAQ
+from kefu.faq.matcher import Suggestion
+from kefu.server.admin_faq import PhrasingIn
+from kefu.server.api import json_response, read_json, require_admin
+from kefu.server.appkeys import bots_key, context_key, redis_key
+from kefu.server.bot import miss_key
+from kefu.server.openapi import ApiRoutes
+from kefu.store.faqs import SAME_QUESTION, forget_miss
+from kefu.store.keys import ShopKeys
+from kefu.store.learned import LearnedPhrasing
+from kefu.store.shops import ShopStore
+
+__all__ = ["routes"]
+
+routes = ApiRoutes()
+
+
+class Unanswered(BaseModel):
+    text: str
+    count: int
+    examples: list[str]
+    best: Suggestion | None = None
+
+
+class UnansweredList(BaseModel):
+    items: list[Unanswered]
+
+
+# ---- unanswered questions ----
+
+
+@routes.route(
+    "GET",
+    "/api/admin/unanswered",
+    summary="Questions the bot could not answer, grouped",
+    access="admin",
+    response=UnansweredList,
+)
+async def unanswered(request: web.Request) -> web.Response:
+    shop, _ = await require_admin(request)
+    try:
+        limit = max(1, min(200, int(request.query.get("limit", "50"))))
+    except ValueError:
+        raise InvalidInput("limit must be a number", code="invalid_limit") from None
+    redis = request.app[redis_key]
+    keys = ShopKeys(shop)
+    ranked = cast(
+        list[tuple[str, float]], await redis.zrevrange(keys.misses, 0, limit * 4 - 1, withscores=True)
+    )
+    examples = await redis.hmget(keys.miss_examples, [text for text, _ in ranked]) if ranked else []
+    groups: list[dict[str, Any]] = []
+    for (text, count), example in zip(ranked, examples, strict=True):
+        # Near-identical questions ("包邮吗" / "包邮吗亲") count as one.
+        home = next((g for g in groups if fuzz.ratio(g["text"], text) >= SAME_QUESTION), None)
+        if home is None:
+            groups.append({"text": text, "count": int(count), "examples": [str(example or text)]})
+        else:
+            home["count"] += int(count)
+            if len(home["examples"]) < 5:
+                home["examples"].append(str(example or text))
+    groups.sort(key=lambda g: -g["count"])
+    matcher = await request.app[bots_key].matcher(shop)
+    items = []
+    for group in groups[:limit]:
+        best = [
+            c for c in matcher.candidates(group["examples"][0], k=1) if c.score >= matcher.suggest_threshold
+        ]
+        items.append(Unanswered(**group, best=best[0] if best else None))
+    return json_response(UnansweredList(items=items))
+
+
+class LearnedItem(LearnedPhrasing):
+    # The FAQ's canonical question, to show beside the shopper's words ("" if it was deleted).
+    faq_question: str = ""
+
+
+class LearnedList(BaseModel):
+    items: list[LearnedItem]
+    auto_approve: int
+
+
+def _learned_id(request: web.Request) -> str:
+    cid = request.match_info["id"]
+    if not re.fullmatch(r"[0-9a-f]{20}", cid):
+        raise NotFound("no such learned phrasing")
+    return cid
+
+
+@routes.route(
+    "GET",
+    "/api/admin/learned",
+    summary="Phrasings the bot learned from suggestions shoppers clicked, most shoppers first",
+    access="admin",
+    response=LearnedList,
+)
+async def learned(request: web.Request) -> web.Response:
+    shop, _ = await require_admin(request)
+    redis = request.app[redis_key]
+    ctx = request.app[context_key]
+    store = ShopStore(redis, shop)
+    corpus, config = await store.corpus(), await store.config()
+    items = [
+        LearnedItem(
+            **item.model_dump(), faq_question=faq.question if (faq := corpus.get(item.faq_id)) else ""
+        )
+        for item in await ctx.learning(shop).list()
+    ]
+    return json_response(LearnedList(items=items, auto_approve=config.learn_auto_approve))
+
+
+@routes.route(
+    "POST",
+    "/api/admin/learned/{id}/approve",
+    summary="Add a learned phrasing to its FAQ (answered directly on every instance within a second)",
+    access="admin",
+    response=FAQ,
+)
+async def approve_learned(request: web.Request) -> web.Response:
+    shop, _ = await require_admin(request)
+    faq = await request.app[context_key].learning(shop).approve(_learned_id(request))
+    return json_response(faq)
+
+
+@routes.route(
+    "POST",
+    "/api/admin/learned/{id}/reject",
+    summary="Reject a learned phrasing for good",
+    access="admin",
+    status=204,
+)
+async def reject_learned(request: web.Request) -> web.Response:
+    shop, _ = await require_admin(request)
+    await request.app[context_key].learning(shop).reject(_learned_id(request))
+    return web.Response(status=204)
+
+
+@routes.route(
+    "POST",
+    "/api/admin/unanswered/dismiss",
+    summary="Drop a question from the unanswered list",
+    access="admin",
+    body=PhrasingIn,
+    status=204,
+)
+async def dismiss_unanswered(request: web.Request) -> web.Response:
+    shop, _ = await require_admin(request)
+    body = await read_json(request, PhrasingIn)
+    await forget_miss(request.app[redis_key], shop, miss_key(body.text))
+    return web.Response(status=204)

@@ -1,0 +1,80 @@
+"""What every handler of this instance works with: the stores of a shop (built per call, cheap),
+the shop's settings (cached a few seconds), the bots, the metrics and the socket registry."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from redis.asyncio import Redis
+
+from kefu.server.bot import Bots
+from kefu.server.conns import Registry
+from kefu.server.learning import Learning
+from kefu.server.metrics import Metrics
+from kefu.settings import Settings
+from kefu.store.scripts import Scripts
+from kefu.store.sessions import Sessions
+from kefu.store.shops import ShopConfig, ShopStore
+from kefu.store.tickets import Tickets
+from kefu.store.transfer import Queue
+
+if TYPE_CHECKING:
+    from kefu.server.delivery import Delivery
+
+__all__ = ["Context"]
+
+# Shop settings are read again after this long (a `config` event drops them at once).
+_CONFIG_TTL_S = 5.0
+
+
+class Context:
+    def __init__(
+        self, redis: Redis, scripts: Scripts, settings: Settings, bots: Bots, metrics: Metrics
+    ) -> None:
+        self.redis = redis
+        self.scripts = scripts
+        self.settings = settings
+        self.bots = bots
+        self.metrics = metrics
+        self.registry = Registry(metrics)
+        # Set by the delivery itself (it needs the context to be built first).
+        self.delivery: Delivery
+        self._configs: dict[str, tuple[float, ShopConfig]] = {}
+
+    # ---- stores of one shop ----
+
+    def sessions(self, shop: str) -> Sessions:
+        return Sessions(
+            self.redis,
+            self.scripts,
+            shop,
+            token_ttl_s=self.settings.shopper_token_ttl_s,
+            retention_s=self.settings.retention_days * 86400,
+        )
+
+    def queue(self, shop: str) -> Queue:
+        return Queue(self.redis, self.scripts, shop)
+
+    def shop(self, shop: str) -> ShopStore:
+        return ShopStore(self.redis, shop)
+
+    def tickets(self, shop: str) -> Tickets:
+        return Tickets(self.redis, shop)
+
+    def learning(self, shop: str) -> Learning:
+        return Learning(self.redis, self.scripts, shop, self.metrics)
+
+    # ---- settings ----
+
+    async def config(self, shop: str) -> ShopConfig:
+        """Shop settings, cached for a few seconds (a 'config' event drops the cache)."""
+        cached = self._configs.get(shop)
+        if cached is not None and time.monotonic() - cached[0] < _CONFIG_TTL_S:
+            return cached[1]
+        config = await ShopStore(self.redis, shop).config()
+        self._configs[shop] = (time.monotonic(), config)
+        return config
+
+    def forget_config(self, shop: str) -> None:
+        self._configs.pop(shop, None)

@@ -1,0 +1,300 @@
+"""Delivery: how what happens in Redis reaches this instance's sockets.
+
+Everything a shopper or agent must see is first written to a session's log (messages, bot
+replies, "agent joined", "closed"…). Each socket remembers the last log id it was sent and
+catches up from there, so a frame is never lost or doubled. Pub/sub events (events.py) only
+say *when* to catch up; a periodic backstop catches up anyway, so a missed event delays a frame
+by seconds but never loses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable
+from typing import Any
+
+import structlog
+
+from kefu.server import wire
+from kefu.server.conns import AgentConn, Conn, ShopperConn, send
+from kefu.server.context import Context
+from kefu.store.events import (
+    AgentGone,
+    Assigned,
+    Closed,
+    ConfigChanged,
+    Event,
+    FaqChanged,
+    LeftQueue,
+    LogWritten,
+    Queued,
+    QueueMoved,
+    Requeued,
+    TicketsChanged,
+    Transferred,
+    Typing,
+)
+from kefu.store.presence import forget_live, touch
+from kefu.store.sessions import Sessions
+
+__all__ = ["Delivery"]
+
+log = structlog.get_logger(__name__)
+
+
+class Delivery:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.registry = ctx.registry
+        ctx.delivery = self
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._queue_pending: set[str] = set()
+
+    # ---- tasks ----
+
+    def spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.warning("delivery_failed", error=repr(exc))
+
+    @property
+    def tasks(self) -> set[asyncio.Task[Any]]:
+        return set(self._tasks)
+
+    # ---- sockets coming and going ----
+
+    def add(self, conn: Conn) -> None:
+        self.registry.add(conn)
+
+    def discard(self, conn: Conn) -> None:
+        if self.registry.discard(conn) and isinstance(conn, AgentConn):
+            # No new chats for an agent without a socket; another instance holding one
+            # restores the key at its next refresh.
+            self.spawn(forget_live(self.ctx.redis, conn.shop, conn.agent_id))
+
+    async def touch(self, conn: Conn) -> None:
+        """Presence for one socket that just connected (the loop refreshes everyone later)."""
+        settings = self.ctx.settings
+        await touch(
+            self.ctx.redis,
+            agents=[conn.key] if isinstance(conn, AgentConn) else [],
+            sessions=[conn.key] if isinstance(conn, ShopperConn) else [],
+            agent_ttl_s=settings.agent_grace_s,
+            session_ttl_s=settings.shopper_grace_s,
+            live_ttl_s=min(settings.agent_grace_s, 3 * settings.presence_interval_s),
+        )
+
+    async def touch_all(self) -> None:
+        """Refresh presence of every socket held; an expired one means the grace period ran out."""
+        settings = self.ctx.settings
+        await touch(
+            self.ctx.redis,
+            agents=list(self.registry.agents),
+            sessions=list(self.registry.shoppers),
+            agent_ttl_s=settings.agent_grace_s,
+            session_ttl_s=settings.shopper_grace_s,
+            live_ttl_s=min(settings.agent_grace_s, 3 * settings.presence_interval_s),
+        )
+
+    # ---- shoppers ----
+
+    async def shopper(self, conn: ShopperConn, *, tell_state: bool = False) -> None:
+        """Send the shopper every log line after the last one it got, then queue/agent state.
+
+        `tell_state` repeats the current state even if unchanged (the shopper asked again)."""
+        async with conn.lock:
+            if not conn.ready:
+                return  # the socket is opening; it reads the log after this event's write
+            sessions = self.ctx.sessions(conn.shop)
+            config = await self.ctx.config(conn.shop)
+            changed = tell_state or conn.told is None or conn.told[0] in ("queued", "assigned")
+            for entry in await sessions.entries(conn.session_id, conn.last_id):
+                conn.last_id = entry.id
+                changed = changed or entry.sender in ("system", "agent")
+                frame = wire.shopper_frame(entry, config, conn.lang)
+                if frame is None:
+                    continue
+                if not await send(conn.ws, frame):
+                    return
+                if entry.sender in ("bot", "agent"):
+                    self.ctx.metrics.messages_out.labels(conn.shop, entry.sender).inc()
+            if changed:  # a chat with the bot only has no queue or agent state to tell
+                await self._tell_state(conn, sessions, tell_state)
+
+    async def _tell_state(self, conn: ShopperConn, sessions: Sessions, force: bool) -> None:
+        conversation = await sessions.current(conn.session_id)
+        if conversation is None:
+            return
+        conn.conversation_id = conversation.id
+        if conversation.state == "queued":
+            queue = self.ctx.queue(conn.shop)
+            position = await queue.position(conversation.id, conversation.group)
+            if position is not None and (force or conn.told != ("queued", position)):
+                wait = await queue.estimated_wait_s(conversation.group, position)
+                await send(conn.ws, wire.queued(position, wait, conversation.group))
+            conn.told = ("queued", position)
+        elif conversation.state == "assigned":
+            if force and conversation.agent:
+                name = await self.ctx.queue(conn.shop).agent_name(conversation.agent)
+                await send(conn.ws, wire.agent_joined(conversation.agent, name, entry_id=None))
+            conn.told = ("assigned", conversation.agent)
+        else:
+            conn.told = (conversation.state, None)
+
+    # ---- agents ----
+
+    async def agent(self, conn: AgentConn) -> None:
+        """Tell the agent of conversations assigned or taken away, then new shopper lines."""
+        async with conn.lock:
+            if not conn.ready:
+                return  # `hello` is being built; it reads Redis after this event's write
+            sessions = self.ctx.sessions(conn.shop)
+            held = await self.ctx.queue(conn.shop).held(conn.agent_id)
+            for conversation_id in sorted(held - conn.known.keys()):
+                view = await self.conversation_view(conn.shop, conversation_id)
+                if view is None:
+                    continue
+                self.remember(conn, view)
+                await send(conn.ws, wire.assigned(view))
+            for conversation_id in sorted(conn.known.keys() - held):
+                conversation = await sessions.conversation(conversation_id)
+                by = conversation.closed_by if conversation and conversation.state == "closed" else None
+                reason = (
+                    "closed"
+                    if by
+                    else "transferred"
+                    if conversation and conversation.state != "bot"
+                    else "left"
+                )
+                await send(conn.ws, wire.conversation_closed(conversation_id, by or reason))
+                del conn.known[conversation_id]
+            for conversation_id, (session_id, last) in list(conn.known.items()):
+                entries = await sessions.entries(session_id, last)
+                for entry in entries:
+                    if entry.conversation_id == conversation_id and entry.sender == "shopper":
+                        await send(conn.ws, wire.shopper_message(conversation_id, entry))
+                if entries:
+                    conn.known[conversation_id] = (session_id, entries[-1].id)
+
+    @staticmethod
+    def remember(conn: AgentConn, view: dict[str, Any]) -> None:
+        """The agent's socket now knows this conversation, up to its last line."""
+        transcript = view["transcript"]
+        conn.known[view["id"]] = (view["shopper"]["session_id"], transcript[-1]["id"] if transcript else None)
+
+    async def conversation_view(self, shop: str, conversation_id: str) -> dict[str, Any] | None:
+        """What an agent is shown of a conversation it takes: who, how long they waited, and the
+        whole transcript (with the bot)."""
+        sessions = self.ctx.sessions(shop)
+        conversation = await sessions.conversation(conversation_id)
+        if conversation is None:
+            return None
+        config = await self.ctx.config(shop)
+        lines = [
+            wire.line(e, config, conversation.lang)
+            for e in await sessions.transcript(conversation.session, conversation_id)
+        ]
+        return wire.conversation(
+            conversation_id,
+            conversation.group,
+            conversation.waited_s,
+            conversation.session,
+            conversation.lang,
+            lines,
+        )
+
+    async def queue_frame(self, shop: str) -> wire.Queue:
+        return wire.queue(await self.ctx.queue(shop).waiting())
+
+    async def _push_queue_counts(self, shop: str) -> None:
+        await asyncio.sleep(0.1)  # one frame for a burst of queue changes
+        self._queue_pending.discard(shop)
+        frame = await self.queue_frame(shop)
+        for group in (await self.ctx.config(shop)).groups:
+            self.ctx.metrics.queue_length.labels(shop, group).set(frame["groups"].get(group, 0))
+        for conn in [c for c in self.registry.shop_agents(shop) if c.ready]:
+            await send(conn.ws, frame)
+
+    # ---- events ----
+
+    async def dispatch(self, shop: str, event: Event) -> None:
+        match event:
+            case Typing():
+                await self._typing(shop, event)
+            case FaqChanged():
+                await self.ctx.bots.refresh(shop)
+            case ConfigChanged():
+                self.ctx.forget_config(shop)
+            case TicketsChanged():
+                pass  # consoles poll their ticket list
+            case AgentGone():
+                self._route(shop, None, event.agent_id)
+                self._queue_moved(shop)
+            case QueueMoved():
+                self._queue_moved(shop)
+            case Assigned():
+                if self.registry.shopper_conns(shop, event.session_id):
+                    self._observe_assignment(shop, event)
+                self._route(shop, event.session_id, event.agent_id)
+            case Queued() | LeftQueue():
+                self._route(shop, event.session_id, None)
+                self._queue_moved(shop)
+            case Requeued():
+                self._route(shop, event.session_id, event.agent_id)
+                self._queue_moved(shop)
+            case LogWritten() | Transferred() | Closed():
+                self._route(shop, event.session_id, event.agent_id or None)
+
+    def _route(self, shop: str, session_id: str | None, agent_id: str | None) -> None:
+        """Catch up the sockets of the session and the agent an event names."""
+        if session_id:
+            for conn in self.registry.shopper_conns(shop, session_id):
+                self.spawn(self.shopper(conn))
+        if agent_id:
+            for agent_conn in self.registry.agent_conns(shop, agent_id):
+                self.spawn(self.agent(agent_conn))
+
+    def _observe_assignment(self, shop: str, event: Assigned) -> None:
+        """Observed here, by the instance holding the shopper's socket: once per assignment."""
+        metrics = self.ctx.metrics
+        metrics.queue_wait.labels(shop, event.group).observe(max(0.0, event.waited_ms / 1000))
+        if event.at:
+            metrics.assignment_latency.labels(shop).observe(max(0.0, time.time() - event.at / 1000))
+
+    def _queue_moved(self, shop: str) -> None:
+        """Positions changed: queued shoppers get theirs, agents the counts (once per burst)."""
+        for conn in self.registry.shop_shoppers(shop):
+            if conn.told and conn.told[0] == "queued":
+                self.spawn(self.shopper(conn))
+        if shop not in self._queue_pending:
+            self._queue_pending.add(shop)
+            self.spawn(self._push_queue_counts(shop))
+
+    async def _typing(self, shop: str, event: Typing) -> None:
+        if event.sender == "shopper":
+            for conn in [c for c in self.registry.agent_conns(shop, str(event.agent_id)) if c.ready]:
+                await send(conn.ws, wire.typing_to_agent(event.conversation_id))
+        else:
+            for shopper in [c for c in self.registry.shopper_conns(shop, event.session_id) if c.ready]:
+                await send(shopper.ws, wire.typing_to_shopper())
+
+    def catch_up_all(self) -> None:
+        """After the event stream was interrupted: everyone may have missed something."""
+        for conn in self.registry.all_shoppers():
+            self.spawn(self.shopper(conn))
+        for agent_conn in self.registry.all_agents():
+            self.spawn(self.agent(agent_conn))
+
+    async def backstop(self) -> None:
+        """Catch up sockets that wait on other parties (queued, with an agent, agents)."""
+        for conn in self.registry.all_shoppers():
+            if conn.told and conn.told[0] in ("queued", "assigned"):
+                await self.shopper(conn)
+        for agent_conn in self.registry.all_agents():
+            await self.agent(agent_conn)

@@ -1,0 +1,66 @@
+"""One shape for both websockets: the response every socket starts as, and the serve loop —
+rate limit, flood close, and each failure mapped to an error frame — written once."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import WSCloseCode, WSMsgType, web
+from redis.exceptions import RedisError
+
+from kefu.errors import InvalidInput, RateLimited, RequestError
+from kefu.server import wire
+from kefu.server.conns import Conn, send
+from kefu.server.errors import frame_for, unavailable_frame
+from kefu.server.security import TokenBucket
+from kefu.settings import Settings
+
+__all__ = ["check_text", "serve", "websocket"]
+
+log = structlog.get_logger(__name__)
+
+# A socket whose frames keep hitting an empty rate bucket is a flood: close it.
+FLOOD_STRIKES = 50
+
+
+def websocket(settings: Settings) -> web.WebSocketResponse:
+    """The response every socket starts as, shopper or agent."""
+    return web.WebSocketResponse(
+        heartbeat=settings.heartbeat_s,
+        # aiohttp refuses a message of max_msg_size bytes too; frames *over* the limit close with
+        # 1009 (docs/protocol.md), one of exactly max_frame_bytes is read.
+        max_msg_size=settings.max_frame_bytes + 1,
+        compress=False,
+        timeout=5.0,
+    )
+
+
+def check_text(text: str, settings: Settings) -> None:
+    """Every message text, whoever sends it, is at most `max_text_chars` long."""
+    if len(text) > settings.max_text_chars:
+        raise InvalidInput(f"message longer than {settings.max_text_chars} characters", code="text_too_long")
+
+
+async def serve(conn: Conn, settings: Settings, handle: Callable[[str], Awaitable[None]]) -> None:
+    """Read frames until the socket closes; each goes to `handle`. A refused frame gets an error
+    frame naming it and the socket stays open; Redis not answering is `unavailable`."""
+    bucket = TokenBucket(settings.rate_burst, settings.rate_per_s)
+    async for msg in conn.ws:
+        if msg.type == WSMsgType.TEXT:
+            try:
+                bucket.take()
+                await handle(msg.data)
+            except RateLimited as exc:
+                if bucket.strikes >= FLOOD_STRIKES:
+                    await conn.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"flood")
+                    break
+                await send(conn.ws, frame_for(exc, msg.data))
+            except RequestError as exc:
+                await send(conn.ws, frame_for(exc, msg.data))
+            except (RedisError, OSError) as exc:
+                await send(conn.ws, unavailable_frame(exc, msg.data))
+        elif msg.type == WSMsgType.BINARY:
+            await send(conn.ws, wire.error("invalid_frame", "binary frames are not supported"))
+        elif msg.type == WSMsgType.ERROR:
+            log.info("socket_error", error=str(conn.ws.exception()))

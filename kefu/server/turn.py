@@ -1,0 +1,116 @@
+"""A shopper's message to the bot: match it, learn from a picked suggestion, store the question
+and the reply in one step, ack, deliver — or hand the shopper to the transfer queue."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import structlog
+
+from kefu.faq.matcher import Decision
+from kefu.server import frames, wire
+from kefu.server.bot import compose_reply, miss_key
+from kefu.server.conns import ShopperConn, send
+from kefu.server.context import Context
+from kefu.store.events import LogWritten, publish
+from kefu.store.sessions import Conversation, Sessions, Stored
+
+__all__ = ["acked", "bot_turn", "transfer", "watch_pick"]
+
+log = structlog.get_logger(__name__)
+
+
+async def acked(ctx: Context, conn: ShopperConn, frame: frames.ShopperMessage, stored: Stored) -> None:
+    await send(conn.ws, wire.ack(frame.client_msg_id, stored.id))
+    if stored.duplicate:
+        # A resend: the reply (if any) was already written; make sure this socket has it.
+        await ctx.delivery.shopper(conn)
+    else:
+        ctx.metrics.messages_in.labels(conn.shop, "shopper").inc()
+
+
+async def bot_turn(
+    ctx: Context,
+    conn: ShopperConn,
+    sessions: Sessions,
+    conversation: Conversation,
+    frame: frames.ShopperMessage,
+) -> None:
+    """Match, then store the question and the reply in one step, ack, deliver."""
+    config = await ctx.config(conn.shop)
+    matcher = await ctx.bots.matcher(conn.shop)
+    result = matcher.match(frame.text)
+    ctx.metrics.bot_decisions.labels(conn.shop, result.decision.value).inc()
+    if conversation.learn_pick and frame.pick is None:
+        retract = result.decision == Decision.TRANSFER or result.dissatisfied
+        await watch_pick(ctx, conn, sessions, conversation, retract=retract)
+    if result.decision == Decision.TRANSFER:
+        stored = await sessions.append(
+            conn.session_id, conversation.id, "shopper", frame.text, client_msg_id=frame.client_msg_id
+        )
+        assert stored is not None
+        await acked(ctx, conn, frame, stored)
+        if not stored.duplicate:
+            await transfer(ctx, conn, sessions, conversation)
+        return
+    lang = "en" if result.language == "en" else "zh"
+    reply = compose_reply(result, config, lang)
+    if reply.suggestions:
+        ctx.metrics.suggestions_shown.labels(conn.shop).inc()
+    missed = reply.decision in ("fallback", "suggest")
+    conn.misses = conn.misses + 1 if missed else 0 if reply.decision == "answer" else conn.misses
+    replies = [(reply.text, reply.extra(transfer=True))]
+    if missed and config.auto_offer_after and conn.misses >= config.auto_offer_after:
+        conn.misses = 0
+        replies.append((config.offer_transfer.get(lang), {"decision": "notice", "transfer": True}))
+    stored, written = await sessions.bot_turn(
+        conn.session_id,
+        conversation.id,
+        frame.client_msg_id,
+        frame.text,
+        replies,
+        miss=miss_key(frame.text) if missed else None,
+    )
+    await acked(ctx, conn, frame, stored)
+    if not stored.duplicate and not written:
+        # An agent took the chat between our look and our write: tell the agent's socket.
+        event = LogWritten(session_id=conn.session_id, conversation_id=conversation.id)
+        await publish(ctx.redis, conn.shop, event)
+    await ctx.delivery.shopper(conn)
+
+
+async def watch_pick(
+    ctx: Context, conn: ShopperConn, sessions: Sessions, conversation: Conversation, *, retract: bool
+) -> None:
+    """One more message after a picked suggestion: a request for a human or "that was wrong"
+    takes the learned vote back; after WATCH_TURNS quiet messages it stands."""
+    assert conversation.learn_pick is not None
+    if retract:
+        await ctx.learning(conn.shop).settle(conversation.learn_pick, conn.session_id, retract=True)
+    if retract or conversation.learn_watch <= 1:
+        await sessions.set_fields(conversation.id, learn_pick="", learn_watch=0)
+    else:
+        await sessions.incr(conversation.id, "learn_watch", -1)
+
+
+async def transfer(ctx: Context, conn: ShopperConn, sessions: Sessions, conversation: Conversation) -> None:
+    """Ask for a human: assigned at once, queued with a position, or the offline notice."""
+    if conversation.learn_pick:
+        await watch_pick(ctx, conn, sessions, conversation, retract=True)
+    config = await ctx.config(conn.shop)
+    if (
+        conversation.state == "bot"
+        and config.business_hours
+        and not config.business_hours.is_open(dt.datetime.now(dt.UTC))
+    ):
+        status = "offline"
+        await sessions.incr(conversation.id, "offline_notices")
+    else:
+        result = await ctx.queue(conn.shop).request(conversation.id, config.default_group)
+        status = result.status
+    ctx.metrics.transfers.labels(conn.shop, status).inc()
+    if status == "offline":
+        ctx.metrics.offline_notices.labels(conn.shop).inc()
+        await sessions.append(conn.session_id, conversation.id, "system", "", extra={"event": "offline"})
+    log.info("transfer_requested", conversation_id=conversation.id, result=status)
+    await ctx.delivery.shopper(conn, tell_state=status.startswith("already_"))

@@ -1,0 +1,126 @@
+"""Frames to an agent's socket (the console)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+from kefu.server.wire.common import Line
+from kefu.store.log import Entry
+
+__all__ = [
+    "Assigned",
+    "ConversationClosed",
+    "Hello",
+    "Queue",
+    "Status",
+    "Transferred",
+    "assigned",
+    "conversation",
+    "conversation_closed",
+    "hello",
+    "queue",
+    "shopper_message",
+    "status",
+    "transferred",
+    "typing_to_agent",
+]
+
+
+class Hello(TypedDict):
+    type: Literal["hello"]
+    agent: dict[str, Any]
+    conversations: list[dict[str, Any]]
+    queue: dict[str, Any]
+    groups: list[str]
+
+
+class Status(TypedDict):
+    type: Literal["status"]
+    status: str
+    capacity: int
+    active: int
+
+
+class Assigned(TypedDict):
+    type: Literal["assigned"]
+    conversation: dict[str, Any]
+
+
+class ConversationClosed(TypedDict):
+    type: Literal["conversation_closed"]
+    conversation_id: str
+    by: str
+
+
+class Transferred(TypedDict):
+    type: Literal["transferred"]
+    conversation_id: str
+    group: str
+    status: str
+
+
+class Queue(TypedDict):
+    type: Literal["queue"]
+    waiting: int
+    groups: dict[str, int]
+
+
+def conversation(
+    conversation_id: str, group: str, waited_s: int, session_id: str, lang: str, transcript: list[Line]
+) -> dict[str, Any]:
+    """An agent's view of a conversation it holds (in `hello` and `assigned`)."""
+    return {
+        "id": conversation_id,
+        "group": group,
+        "waited_s": waited_s,
+        "shopper": {"session_id": session_id, "lang": lang},
+        "transcript": transcript,
+    }
+
+
+def hello(
+    agent: dict[str, Any], conversations: list[dict[str, Any]], queue: Queue, groups: list[str]
+) -> Hello:
+    return {
+        "type": "hello",
+        "agent": agent,
+        "conversations": conversations,
+        "queue": {"waiting": queue["waiting"], "groups": queue["groups"]},
+        "groups": groups,
+    }
+
+
+def status(status: str, capacity: int, active: int) -> Status:
+    return {"type": "status", "status": status, "capacity": capacity, "active": active}
+
+
+def assigned(conversation: dict[str, Any]) -> Assigned:
+    return {"type": "assigned", "conversation": conversation}
+
+
+def conversation_closed(conversation_id: str, by: str) -> ConversationClosed:
+    return {"type": "conversation_closed", "conversation_id": conversation_id, "by": by}
+
+
+def transferred(conversation_id: str, group: str, status: str) -> Transferred:
+    return {"type": "transferred", "conversation_id": conversation_id, "group": group, "status": status}
+
+
+def queue(groups: dict[str, int]) -> Queue:
+    return {"type": "queue", "waiting": sum(groups.values()), "groups": groups}
+
+
+def shopper_message(conversation_id: str, entry: Entry) -> dict[str, Any]:
+    """A shopper's line, live, to the agent holding the conversation."""
+    return {
+        "type": "message",
+        "conversation_id": conversation_id,
+        "id": entry.id,
+        "from": "shopper",
+        "text": entry.text,
+        "ts": entry.ts,
+    }
+
+
+def typing_to_agent(conversation_id: str) -> dict[str, str]:
+    return {"type": "typing", "conversation_id": conversation_id}
