@@ -65,3 +65,25 @@ async def test_a_call_before_the_modules_arrive_is_carried_out_and_a_second_tag_
     await page.wait_for_timeout(500)
     assert await page.locator("kefu-widget").count() == 1
     assert watch.errors == []
+
+
+async def test_the_pages_custom_properties_do_not_reach_the_widgets_tokens(
+    context: BrowserContext, server: str, store: Redis, watch: Watch
+) -> None:
+    shop = await new_shop(store)
+    page = watch.attach(await context.new_page())
+    await page.goto(f"{SHOP_ORIGIN}/{shop}")
+    # A shop theme that sets the same token names on every element, the widget's host included.
+    await page.add_style_tag(
+        content="* { --text: rgb(255, 0, 0) !important; --surface: rgb(0, 255, 0) !important; }"
+    )
+    await open_widget(page)
+    greeting = page.locator('[data-testid="kefu-message"][data-from="bot"]').first.get_by_test_id(
+        "kefu-message-text"
+    )
+    await expect(greeting).to_be_visible()
+    color, background = await greeting.evaluate(
+        "el => [getComputedStyle(el).color, getComputedStyle(el).backgroundColor]"
+    )
+    assert color == "rgb(29, 39, 51)" and background == "rgb(255, 255, 255)"  # base.css: --text, --surface
+    assert watch.errors == []

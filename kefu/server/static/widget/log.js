@@ -66,7 +66,7 @@ export class MessageLog {
     const body = h(
       "div",
       { class: "kefu-body" },
-      h("span", { class: "kefu-sr" }, T.bot + T.colon),
+      h("span", { class: "sr-only" }, T.bot + T.colon),
       h("div", { class: "kefu-bubble", "data-testid": "kefu-message-text" }, f.text || ""),
     );
     const suggestions = Array.isArray(f.suggestions) ? f.suggestions.filter((s) => s && s.question) : [];
@@ -112,7 +112,7 @@ export class MessageLog {
         "div",
         { class: "kefu-body" },
         h("div", { class: "kefu-msg-name", "data-testid": "kefu-message-agent" }, name),
-        h("span", { class: "kefu-sr" }, T.colon),
+        h("span", { class: "sr-only" }, T.colon),
         h("div", { class: "kefu-bubble", "data-testid": "kefu-message-text" }, f.text || ""),
       ),
     );
@@ -137,7 +137,7 @@ export class MessageLog {
       h(
         "div",
         { class: "kefu-body" },
-        h("span", { class: "kefu-sr" }, T.you + T.colon),
+        h("span", { class: "sr-only" }, T.you + T.colon),
         h("div", { class: "kefu-bubble", "data-testid": "kefu-message-text" }, text),
         statusLine,
       ),

@@ -83,7 +83,7 @@ class Widget {
       lang: this.lang,
       title,
       accent: color,
-      styles: [origin + "/static/widget/widget.css"],
+      styles: [origin + "/static/common/base.css", origin + "/static/widget/widget.css"],
       log: this.log.el,
       cards: [this.offline.el, this.rating.el],
       on: {

@@ -36,7 +36,7 @@ export class WidgetView {
     if (/^#[0-9a-f]{3}([0-9a-f]{3})?$/i.test(accent)) this.host.style.setProperty("--kefu-accent-custom", accent);
 
     // Launcher
-    this.unreadText = h("span", { class: "kefu-sr", id: "kefu-unread-text" });
+    this.unreadText = h("span", { class: "sr-only", id: "kefu-unread-text" });
     this.badge = h("span", { class: "kefu-badge", "data-testid": "kefu-unread", "aria-hidden": "true", hidden: true });
     this.launcher = h(
       "button",
@@ -130,7 +130,7 @@ export class WidgetView {
           this.input.focus();
         },
       },
-      h("label", { class: "kefu-sr", for: "kefu-input" }, T.inputLabel),
+      h("label", { class: "sr-only", for: "kefu-input" }, T.inputLabel),
       this.input,
       h("button", { type: "submit", class: "kefu-send", "data-testid": "kefu-send", "aria-label": T.send, title: T.send }, icon("send")),
     );
