@@ -5,7 +5,7 @@
 
 import { h, replace } from "/static/common/dom.js";
 import { t } from "./i18n.js";
-import { busy, errorText, note } from "./ui.js";
+import { barFill, busy, errorText, note } from "./ui.js";
 import { groupedHBarChart, stackedBarChart } from "./charts.js";
 import {
   DASH,
@@ -544,7 +544,7 @@ export function mount(container, ctx) {
             { "data-testid": "top-unanswered-item", "data-count": String(item.count || 0) },
             h("span", { class: "rank", "aria-hidden": "true" }, String(i + 1)),
             h("span", { class: "top-text" }, item.text || (item.examples || [])[0] || ""),
-            h("span", { class: "top-bar", "aria-hidden": "true" }, h("span", { class: ["bar-fill", `w-${Math.round(((item.count || 0) / max) * 100)}`] })),
+            h("span", { class: "top-bar", "aria-hidden": "true" }, barFill((item.count || 0) / max)),
             h("span", { class: "count-badge" }, t("un.count", item.count || 0)),
           ),
         ),
