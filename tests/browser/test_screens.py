@@ -18,6 +18,7 @@ from tests.browser.conftest import (
     open_widget,
     shot,
 )
+from tests.browser.test_dashboard import record_day
 
 
 async def test_console_and_admin_screens(
@@ -74,4 +75,24 @@ async def test_widget_cards(context: BrowserContext, server: str, store: Redis, 
     await expect(stars.first).to_be_visible()
     await stars.nth(3).click()
     await shot(page, "widget-rating")
+    assert watch.errors == []
+
+
+async def test_dashboard_agent_table_sorts(
+    context: BrowserContext, server: str, store: Redis, watch: Watch
+) -> None:
+    shop = await new_shop(store, agents={"a1": 2}, admin=True)
+    await record_day(store, shop)
+    page = watch.attach(await context.new_page())
+    await admin_login(page, server, shop)
+    await page.get_by_test_id("nav-dashboard").click()
+    await expect(page.get_by_test_id("agent-stats-row")).to_have_count(1)
+    table = page.get_by_test_id("agents-stats-table")
+    header = table.locator("th", has=page.locator('[data-sort="csat"]'))
+    await expect(header).not_to_have_attribute("aria-sort", "descending")
+    await table.locator('[data-sort="csat"]').click()
+    await expect(header).to_have_attribute("aria-sort", "descending")
+    await table.locator('[data-sort="csat"]').click()
+    await expect(header).to_have_attribute("aria-sort", "ascending")
+    await expect(table.locator('[data-sort="csat"]')).to_be_focused()
     assert watch.errors == []

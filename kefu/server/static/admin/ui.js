@@ -279,14 +279,14 @@ export function downloadBlob(blob, filename) {
 }
 
 /** A 0–1 value as a percentage for a style property ("42.5%"), clamped to 0–100 %. */
-export function percent(value) {
+export function cssPercent(value) {
   return `${Math.max(0, Math.min(100, (Number(value) || 0) * 100))}%`;
 }
 
 /** The fill of a bar track, `value` (0–1) of its width. */
 export function barFill(value) {
   const fill = h("span", { class: "bar-fill" });
-  fill.style.width = percent(value);
+  fill.style.width = cssPercent(value);
   return fill;
 }
 
@@ -301,7 +301,7 @@ export function bar(value, { marks = [], kind = "" } = {}) {
     barFill(value),
     marks.map((m) => {
       const mark = h("span", { class: "bar-mark" });
-      mark.style.left = percent(m);
+      mark.style.left = cssPercent(m);
       return mark;
     }),
   );
