@@ -33,12 +33,21 @@ def _csp(request: web.Request) -> str:
     )
 
 
+# The widget's ES modules and stylesheets (and the shared modules they import) are loaded by
+# shop pages on other origins, and module scripts are fetched in CORS mode. Public files, no
+# credentials: any origin may read them.
+_CROSS_ORIGIN_STATIC = ("/static/widget/", "/static/common/")
+
+
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
     """An `on_response_prepare` signal: it runs as the headers go out, when every response knows
     its content type (a FileResponse from the /static/ route learns it only then), so each HTML
     page gets the policy whichever route served it."""
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if request.path.startswith(_CROSS_ORIGIN_STATIC):
+        response.headers.setdefault("Access-Control-Allow-Origin", "*")
+        response.headers.setdefault("Cross-Origin-Resource-Policy", "cross-origin")
     if response.content_type == "text/html":
         response.headers["Content-Security-Policy"] = _csp(request)
         response.headers["X-Frame-Options"] = "DENY"

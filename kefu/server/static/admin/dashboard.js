@@ -5,8 +5,9 @@
 
 import { h, replace } from "/static/common/dom.js";
 import { t } from "./i18n.js";
-import { busy, errorText, note } from "./ui.js";
+import { barFill, busy, errorText, note } from "./ui.js";
 import { groupedHBarChart, stackedBarChart } from "./charts.js";
+import { renderAgentStats } from "./agentstats.js";
 import {
   DASH,
   bucketLabel,
@@ -20,6 +21,7 @@ import {
   periodLabel,
   periodPicker,
   periodQuery,
+  raw,
   readPeriod,
   setHashParams,
   shopZone,
@@ -198,7 +200,7 @@ export function mount(container, ctx) {
     report.hidden = false;
     renderKpis();
     renderCharts(true);
-    renderAgents();
+    renderAgentStats(agentsBody, stats.agents || [], state);
   }
 
   // ---- KPI cards ----
@@ -212,8 +214,6 @@ export function mount(container, ctx) {
       subs.filter(Boolean).map((sub) => h("div", { class: "kpi-sub" }, sub)),
     );
   }
-
-  const raw = (v) => (v === null || v === undefined ? "" : String(v));
 
   function renderKpis() {
     const st = stats;
@@ -433,98 +433,6 @@ export function mount(container, ctx) {
     );
   }
 
-  // ---- per agent ----
-
-  const COLUMNS = [
-    { key: "name", label: "dash.col_agent", value: (a) => a.name || a.agent_id, text: true },
-    { key: "conversations", label: "dash.col_conversations", value: (a) => a.conversations, num: true },
-    { key: "fr_p50", label: "dash.col_fr_p50", value: (a) => a.first_response_s.p50, num: true },
-    { key: "fr_p90", label: "dash.col_fr_p90", value: (a) => a.first_response_s.p90, num: true },
-    { key: "rpsm", label: "dash.col_rpsm", value: (a) => a.replies_per_shopper_message, num: true, help: "dash.col_rpsm_help" },
-    { key: "csat", label: "dash.col_csat", value: (a) => a.csat_avg, num: true },
-  ];
-
-  function sortedAgents() {
-    const col = COLUMNS.find((c) => c.key === state.sort.key) || COLUMNS[1];
-    const dir = state.sort.dir === "asc" ? 1 : -1;
-    return [...(stats.agents || [])].sort((a, b) => {
-      const va = col.value(a);
-      const vb = col.value(b);
-      const na = va === null || va === undefined;
-      const nb = vb === null || vb === undefined;
-      if (na || nb) return na === nb ? 0 : na ? 1 : -1; // empty values last, either way
-      if (col.text) return String(va).localeCompare(String(vb), "zh") * dir;
-      return (va - vb) * dir;
-    });
-  }
-
-  function renderAgents() {
-    const agents = stats.agents || [];
-    if (!agents.length) {
-      replace(agentsBody, h("p", { class: "note", "data-testid": "agents-stats-empty" }, t("dash.no_agents")));
-      return;
-    }
-    const headers = COLUMNS.map((col) => {
-      const active = state.sort.key === col.key;
-      const sortButton = h(
-        "button",
-        { type: "button", class: "sort-button", "data-sort": col.key, title: col.help ? t(col.help) : null },
-        t(col.label),
-        h("span", { class: "sort-icon", "aria-hidden": "true" }, active ? (state.sort.dir === "asc" ? "▲" : "▼") : "↕"),
-      );
-      sortButton.addEventListener("click", () => {
-        state.sort = {
-          key: col.key,
-          dir: active ? (state.sort.dir === "asc" ? "desc" : "asc") : col.text ? "asc" : "desc",
-        };
-        renderAgents();
-        const again = agentsBody.querySelector(`[data-sort="${col.key}"]`);
-        if (again) again.focus();
-      });
-      return h(
-        "th",
-        { scope: "col", class: col.num ? "col-num" : null, "aria-sort": active ? (state.sort.dir === "asc" ? "ascending" : "descending") : null },
-        sortButton,
-      );
-    });
-    const rows = sortedAgents().map((a) => {
-      const cell = (key, content, attrs = {}) => {
-        const col = COLUMNS.find((c) => c.key === key);
-        return h("td", { class: col.num ? "col-num" : null, "data-label": t(col.label), ...attrs }, content);
-      };
-      return h(
-        "tr",
-        { "data-testid": "agent-stats-row", "data-agent-id": a.agent_id },
-        h(
-          "th",
-          { scope: "row", "data-label": t("dash.col_agent") },
-          a.name && a.name !== a.agent_id ? a.name : h("span", { class: "muted" }, t("dash.unknown_agent", a.agent_id)),
-        ),
-        cell("conversations", String(a.conversations)),
-        cell("fr_p50", duration(a.first_response_s.p50)),
-        cell("fr_p90", duration(a.first_response_s.p90)),
-        cell("rpsm", decimal(a.replies_per_shopper_message)),
-        cell("csat", a.csat_avg === null ? DASH : `${decimal(a.csat_avg)} (${t("dash.ratings", a.ratings)})`, {
-          "data-value": raw(a.csat_avg),
-        }),
-      );
-    });
-    replace(
-      agentsBody,
-      h(
-        "div",
-        { class: "table-wrap flat" },
-        h(
-          "table",
-          { class: "data-table stats-table", "data-testid": "agents-stats-table" },
-          h("caption", { class: "sr-only" }, t("dash.agents_caption")),
-          h("thead", {}, h("tr", {}, headers)),
-          h("tbody", {}, rows),
-        ),
-      ),
-    );
-  }
-
   // ---- unanswered ----
 
   function renderUnanswered(items) {
@@ -544,7 +452,7 @@ export function mount(container, ctx) {
             { "data-testid": "top-unanswered-item", "data-count": String(item.count || 0) },
             h("span", { class: "rank", "aria-hidden": "true" }, String(i + 1)),
             h("span", { class: "top-text" }, item.text || (item.examples || [])[0] || ""),
-            h("span", { class: "top-bar", "aria-hidden": "true" }, h("span", { class: ["bar-fill", `w-${Math.round(((item.count || 0) / max) * 100)}`] })),
+            h("span", { class: "top-bar", "aria-hidden": "true" }, barFill((item.count || 0) / max)),
             h("span", { class: "count-badge" }, t("un.count", item.count || 0)),
           ),
         ),

@@ -179,6 +179,11 @@ export function dateTime(ms, zone, { seconds = true, date = true } = {}) {
 
 export const DASH = "—";
 
+/** A value for a data-* attribute: "" for null. */
+export function raw(value) {
+  return value === null || value === undefined ? "" : String(value);
+}
+
 /** A 0–1 rate as a percentage ("42.1%"), "—" for null. */
 export function percent(value) {
   if (value === null || value === undefined || !Number.isFinite(Number(value))) return DASH;

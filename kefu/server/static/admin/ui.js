@@ -278,14 +278,32 @@ export function downloadBlob(blob, filename) {
   setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
-/** A horizontal bar for a 0–1 value (width by CSS class: no inline styles under our CSP). */
+/** A 0–1 value as a percentage for a style property ("42.5%"), clamped to 0–100 %. */
+export function cssPercent(value) {
+  return `${Math.max(0, Math.min(100, (Number(value) || 0) * 100))}%`;
+}
+
+/** The fill of a bar track, `value` (0–1) of its width. */
+export function barFill(value) {
+  const fill = h("span", { class: "bar-fill" });
+  fill.style.width = cssPercent(value);
+  return fill;
+}
+
+/**
+ * A horizontal bar for a 0–1 value, with marks at 0–1 thresholds. Sizes are set through
+ * el.style from script, which the CSP allows (it forbids style attributes in markup).
+ */
 export function bar(value, { marks = [], kind = "" } = {}) {
-  const pct = Math.max(0, Math.min(100, Math.round((Number(value) || 0) * 100)));
   return h(
     "span",
     { class: ["bar", kind && `bar-${kind}`], "aria-hidden": "true" },
-    h("span", { class: ["bar-fill", `w-${pct}`] }),
-    marks.map((m) => h("span", { class: ["bar-mark", `at-${Math.round(m * 100)}`] })),
+    barFill(value),
+    marks.map((m) => {
+      const mark = h("span", { class: "bar-mark" });
+      mark.style.left = cssPercent(m);
+      return mark;
+    }),
   );
 }
 

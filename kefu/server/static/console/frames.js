@@ -1,0 +1,226 @@
+// What each agent-socket frame does to the workspace (docs/protocol.md "Server → agent").
+// Requests waiting for an answer sit in `ws.inflight`, so an `error` frame lands on the
+// message, transfer or status change it answers.
+
+import { t, errorText, closedText } from "./i18n.js";
+import { addLine, ackLine, createConversation, mergeTranscript, shopperLabel } from "./model.js";
+import { playChime, showNotification } from "./alerts.js";
+
+const TYPING_SHOWN_MS = 6000;
+
+/** Handle one frame; `ws` is the Workspace (workspace.js). */
+export function handleFrame(ws, frame) {
+  switch (frame.type) {
+    case "hello":
+      onHello(ws, frame);
+      break;
+    case "assigned":
+      onAssigned(ws, frame.conversation, true);
+      break;
+    case "message":
+      onMessage(ws, frame);
+      break;
+    case "typing":
+      onTyping(ws, frame);
+      break;
+    case "conversation_closed":
+      onClosed(ws, frame);
+      break;
+    case "queue":
+      ws.queue = { waiting: frame.waiting || 0, groups: frame.groups || {} };
+      ws.renderTop();
+      break;
+    case "status":
+      ws.takeRequest((r) => r.kind === "status");
+      ws.statusRequested = null;
+      ws.status = frame.status;
+      if (typeof frame.capacity === "number") ws.capacity = frame.capacity;
+      ws.renderTop();
+      break;
+    case "ack":
+      onAck(ws, frame);
+      break;
+    case "transferred":
+      onTransferred(ws, frame);
+      break;
+    case "error":
+      onError(ws, frame);
+      break;
+    default:
+      break; // pong and anything newer
+  }
+}
+
+function onHello(ws, frame) {
+  const agent = frame.agent || {};
+  ws.me = { ...ws.me, id: agent.id || ws.me.id, name: agent.name || ws.me.name, username: agent.username || ws.me.username };
+  ws.status = agent.status || "offline";
+  if (typeof agent.capacity === "number") ws.capacity = agent.capacity;
+  ws.queue = { waiting: (frame.queue && frame.queue.waiting) || 0, groups: (frame.queue && frame.queue.groups) || {} };
+  ws.groups = Array.isArray(frame.groups) ? frame.groups : [];
+  const reconnect = ws.helloSeen;
+  ws.helloSeen = true;
+  const held = new Set();
+  for (const raw of frame.conversations || []) {
+    held.add(raw.id);
+    const conv = ws.conversations.get(raw.id);
+    if (conv) {
+      conv.caughtUpShopper = 0;
+      mergeTranscript(conv, raw.transcript || [], ws.me.id, { live: true });
+      conv.group = raw.group || conv.group;
+      if (conv.closed === "gone") conv.closed = null;
+      if (conv.caughtUpShopper && !ws.isViewing(conv)) conv.unread += conv.caughtUpShopper;
+    } else {
+      onAssigned(ws, raw, false);
+    }
+  }
+  for (const conv of ws.conversations.values()) {
+    if (!held.has(conv.id) && !conv.closed) markClosed(conv, "gone");
+  }
+  // Messages typed while disconnected, or sent but never acked: send again (same
+  // client_msg_id, so the server stores each once).
+  for (const conv of ws.conversations.values()) {
+    if (conv.closed) continue;
+    for (const line of conv.lines) {
+      if (line.local && !line.id && line.state === "pending") ws.transmit(conv, line);
+    }
+  }
+  if (!reconnect && !ws.selectedId && !ws.narrow) {
+    const first = [...ws.conversations.values()].find((c) => !c.closed);
+    if (first) ws.select(first.id, { focus: false });
+  }
+  ws.render();
+}
+
+function onAssigned(ws, raw, isNew) {
+  if (!raw || !raw.id) return;
+  let conv = ws.conversations.get(raw.id);
+  if (conv) {
+    // Ours again (e.g. transferred back): keep what we have, add what is new.
+    mergeTranscript(conv, raw.transcript || [], ws.me.id);
+    conv.closed = null;
+    conv.group = raw.group || conv.group;
+    conv.waited_s = raw.waited_s || conv.waited_s;
+  } else {
+    conv = createConversation(raw, ws.me.id);
+    ws.conversations.set(conv.id, conv);
+  }
+  if (!isNew) return;
+  const label = shopperLabel(conv, t);
+  const open = () => {
+    ws.setTab("chats");
+    ws.select(conv.id);
+  };
+  playChime();
+  showNotification(t("newChat"), `${label} · ${conv.group}`, `kefu-${conv.id}`, open);
+  ws.toast(t("newChatNotice", label), "info", open);
+  // Open it when the agent is looking at nothing (on a narrow screen the list stays in view).
+  if (!ws.selected() && !ws.narrow) ws.select(conv.id, { focus: false });
+  ws.render();
+}
+
+function onMessage(ws, frame) {
+  const conv = ws.conversations.get(frame.conversation_id);
+  if (!conv) return;
+  const line = {
+    id: frame.id,
+    from: frame.from || "shopper",
+    text: frame.text || "",
+    ts: frame.ts,
+    conversation_id: frame.conversation_id,
+    live: true,
+    fresh: true,
+  };
+  if (!addLine(conv, line, ws.me.id)) return; // already shown (dedupe by id)
+  conv.typingUntil = 0;
+  if (line.from === "shopper" && !ws.isViewing(conv)) conv.unread += 1;
+  ws.render();
+}
+
+function onTyping(ws, frame) {
+  const conv = ws.conversations.get(frame.conversation_id);
+  if (!conv || conv.closed) return;
+  conv.typingUntil = Date.now() + TYPING_SHOWN_MS;
+  ws.renderTyping();
+}
+
+function onAck(ws, frame) {
+  const request = ws.takeRequest((r) => r.kind === "message" && r.cid === frame.client_msg_id);
+  const conv = request ? ws.conversations.get(request.conv) : null;
+  const candidates = conv ? [conv] : [...ws.conversations.values()];
+  for (const c of candidates) {
+    if (ackLine(c, frame.client_msg_id, frame.id)) break;
+  }
+  ws.render();
+}
+
+function onTransferred(ws, frame) {
+  ws.takeRequest((r) => r.kind === "transfer" && r.conv === frame.conversation_id);
+  const conv = ws.conversations.get(frame.conversation_id);
+  if (conv) {
+    conv.transferring = null;
+    conv.transferredTo = frame.group; // the conversation_closed that follows needs no second notice
+  }
+  ws.toast(t("transferredNotice", frame.group, frame.status), "ok");
+  ws.render();
+}
+
+function onClosed(ws, frame) {
+  ws.takeRequest((r) => r.kind === "close" && r.conv === frame.conversation_id);
+  const conv = ws.conversations.get(frame.conversation_id);
+  if (!conv) return;
+  if (frame.by === "transferred") {
+    const label = shopperLabel(conv, t);
+    ws.conversations.delete(conv.id);
+    if (ws.selectedId === conv.id) ws.select(null, { focus: false });
+    if (!conv.transferredTo) ws.toast(t("transferredAway", label), "info");
+    ws.render();
+    return;
+  }
+  markClosed(conv, frame.by || "closed");
+  ws.render();
+}
+
+/** The chat is no longer ours (`by`: agent, shopper, timeout, left, gone…): read only. */
+function markClosed(conv, by) {
+  conv.closed = by;
+  conv.typingUntil = 0;
+  conv.transferring = null;
+  for (const line of conv.lines) {
+    if (line.local && !line.id && line.state === "pending") {
+      line.state = "failed";
+      line.error = closedText(by);
+    }
+  }
+  conv.version += 1;
+}
+
+function onError(ws, frame) {
+  const text = errorText(frame.code, frame.message);
+  const request = ws.inflight.shift();
+  if (!request) {
+    ws.toast(text, "error");
+    return;
+  }
+  const conv = request.conv ? ws.conversations.get(request.conv) : null;
+  if (request.kind === "message" && conv) {
+    const line = conv.lines.find((l) => l.local && l.client_msg_id === request.cid);
+    if (line && !line.id) {
+      line.state = "failed";
+      line.error = text;
+      conv.version += 1;
+    }
+    if (conv.id === ws.selectedId) ws.pane.showError(text);
+    else ws.toast(text, "error");
+  } else if (request.kind === "transfer" && conv) {
+    conv.transferring = null;
+    conv.transferError = text;
+  } else if (request.kind === "status") {
+    ws.statusRequested = null;
+    ws.toast(text, "error");
+  } else {
+    ws.toast(text, "error");
+  }
+  // not_assigned: the chat left us; the matching conversation_closed normally arrives too.
+  ws.render();
+}

@@ -1,0 +1,312 @@
+// The shopper chat widget, started by the /widget.js loader with the script tag's settings:
+// start({shop, origin, lang, title, color}) mounts <kefu-widget> and returns {open, close,
+// toggle, isOpen}. The Widget below holds the parts and the chat state and does what the
+// shopper asks; frames.js does what the server says.
+//
+// Modules: i18n (texts) · storage (local/sessionStorage) · state (chat state, ids) · socket
+// (connection) · outbox (unsent messages) · log (message list) · cards (leave a message, rate)
+// · view (shadow root, header, buttons, composer) · frames (server frames) · ui (small helpers).
+//
+// Test hooks — document.querySelector("kefu-widget").shadowRoot.querySelector('[data-testid="…"]'):
+//   kefu-launcher          floating round button (aria-expanded tells whether the panel is open)
+//   kefu-unread            unread-count badge on the launcher (hidden when 0)
+//   kefu-panel             the chat panel (hidden attribute while closed)
+//   kefu-title             panel title
+//   kefu-agent-name        agent's name in the header (hidden until an agent joins)
+//   kefu-close             close button in the header
+//   kefu-connection        connection status; data-state="idle|connecting|open|reconnecting|unreachable"
+//   kefu-messages          message list (role="log", aria-live="polite")
+//   kefu-message           one message; data-from="bot|shopper|agent|system", data-id (server id),
+//                          data-decision (bot), data-event (system), data-status="pending|sent|failed"
+//                          and data-client-msg-id (shopper)
+//   kefu-message-text      the text of a message
+//   kefu-message-agent     agent name above an agent message
+//   kefu-suggestion        suggestion chip under a bot message (sends its question); data-faq-id
+//   kefu-retry             "resend" button on a failed shopper message
+//   kefu-typing            agent typing indicator (hidden when not typing)
+//   kefu-queue-status      live queue position line (hidden unless queued)
+//   kefu-transfer          转人工 / Talk to a human button
+//   kefu-end-chat          end the chat (with an agent) / leave the queue; asks to confirm once
+//   kefu-offline-form      leave-a-message form; kefu-offline-text, kefu-offline-contact,
+//                          kefu-offline-submit, kefu-offline-dismiss, kefu-offline-error
+//   kefu-rating            rating form after a chat closed; kefu-rating-star (labels with
+//                          data-score="1".."5" wrapping radio inputs), kefu-rating-comment,
+//                          kefu-rating-submit, kefu-rating-dismiss, kefu-rating-error
+//   kefu-error             transient error line (rate_limited, text_too_long, …)
+//   kefu-input             composer textarea
+//   kefu-send              send button
+
+import { handleFrame } from "./frames.js";
+import { MessageLog } from "./log.js";
+import { OfflineCard, RatingCard } from "./cards.js";
+import { Outbox } from "./outbox.js";
+import { ShopperSocket } from "./socket.js";
+import { createState } from "./state.js";
+import { makeStore } from "./storage.js";
+import { MAX_TEXT, pickLang, strings } from "./i18n.js";
+import { isBusy, setBusy } from "./ui.js";
+import { WidgetView } from "./view.js";
+
+const TYPING_EVERY_MS = 3000;
+const TRANSFER_BUSY_MS = 8000;
+
+class Widget {
+  constructor({ shop, origin, lang, title, color }) {
+    this.shop = shop;
+    this.lang = pickLang(lang);
+    this.T = strings(this.lang);
+    this.store = makeStore(shop, "local"); // token, last_id, mode
+    this.tabStore = makeStore(shop, "session"); // open, pending
+    this.state = createState();
+    this.lastTypingSent = 0;
+    const wsUrl = new URL("/ws/shopper", origin);
+    wsUrl.protocol = wsUrl.protocol === "https:" ? "wss:" : "ws:";
+    this.wsUrl = wsUrl.href;
+
+    this.socket = new ShopperSocket({
+      url: () => this.socketUrl(),
+      onFrame: (frame) => handleFrame(this, frame, false),
+      onState: (s) => this.view.setConn(s),
+      onDrop: () => this.dropped(),
+    });
+    this.log = new MessageLog({
+      T: this.T,
+      lang: this.lang,
+      onPick: (question, pick) => this.sendText(question, pick),
+      onRetry: (cid) => this.outbox.retry(cid),
+    });
+    this.outbox = new Outbox({ tabStore: this.tabStore, log: this.log, socket: this.socket, seen: this.state.seen });
+    this.offline = new OfflineCard({ T: this.T, onSubmit: (entry) => this.leaveMessage(entry), onDismiss: () => this.hideOffline() });
+    this.rating = new RatingCard({ T: this.T, onSubmit: (entry) => this.rate(entry), onDismiss: () => this.hideRating() });
+    this.view = new WidgetView({
+      T: this.T,
+      lang: this.lang,
+      title,
+      accent: color,
+      styles: [origin + "/static/common/base.css", origin + "/static/widget/widget.css"],
+      log: this.log.el,
+      cards: [this.offline.el, this.rating.el],
+      on: {
+        toggle: () => this.toggle(),
+        close: () => this.close(),
+        transfer: () => this.requestTransfer(),
+        end: () => this.endChat(),
+        submit: (text) => this.sendText(text),
+        input: () => this.typed(),
+      },
+    });
+  }
+
+  socketUrl() {
+    const params = new URLSearchParams({ shop: this.shop, lang: this.lang });
+    const token = this.store.get("token");
+    if (token) {
+      params.set("token", token);
+      // Within this page: only what we missed. After a reload (nothing in memory): everything.
+      if (this.state.lastId) params.set("last_id", this.state.lastId);
+    }
+    return this.wsUrl + "?" + params.toString();
+  }
+
+  /** On the page; connects at once if the chat was open, queued or with an agent before a reload. */
+  mount() {
+    document.body.appendChild(this.view.host);
+    this.render();
+    this.view.setConn("idle");
+    if (this.tabStore.get("open") === "1") {
+      this.open({ focus: false }); // it was open before the reload
+    } else if (this.outbox.restored.size || (this.store.get("token") && /^(queued|agent)$/.test(this.store.get("mode") || ""))) {
+      // Keep the queue place, hear the agent, deliver what was typed before the reload, even
+      // with the panel closed.
+      this.socket.want();
+    }
+  }
+
+  // ---------------------------------------------------------------- mode and painting
+
+  setMode(mode) {
+    const { state } = this;
+    state.mode = mode;
+    this.store.set("mode", mode);
+    if (mode !== "queued") state.queue = null;
+    if (mode !== "agent") state.agent = null;
+    this.render();
+  }
+
+  render() {
+    this.view.paint(this.state);
+    if (this.state.mode !== "agent") this.log.hideTyping();
+  }
+
+  countUnread(replay) {
+    if (replay || this.state.open) return;
+    this.state.unread += 1;
+    this.view.paintUnread(this.state.unread);
+  }
+
+  dropped() {
+    this.outbox.pause();
+    if (this.state.awaiting === "leave") this.offline.setBusy(false);
+    if (this.state.awaiting === "rate") this.rating.setBusy(false);
+    setBusy(this.view.transferBtn, false);
+    this.log.hideTyping();
+  }
+
+  /** Not connected: say so, and try. */
+  notReady() {
+    if (this.socket.isReady) return false;
+    this.socket.want();
+    this.view.toast(this.T.notConnected);
+    return true;
+  }
+
+  // ---------------------------------------------------------------- the shopper writes
+
+  // `pick`: the suggestion chip clicked ({faq_id, message_id} of the bot line that offered it),
+  // so the shop's bot can learn the shopper's earlier question as a phrasing of that FAQ.
+  sendText(text, pick) {
+    text = String(text).trim();
+    if (!text) return false;
+    if (text.length > MAX_TEXT) {
+      this.view.toast(this.T.tooLong);
+      return false;
+    }
+    const cid = this.outbox.add(text, pick);
+    if (this.state.mode === "closed") this.setMode("bot"); // the server starts a new conversation
+    this.shopperMoved();
+    this.socket.want();
+    this.outbox.trySend(cid);
+    return true;
+  }
+
+  // The shopper carried on chatting: a closed chat can no longer be rated; an untouched
+  // leave-a-message form is not wanted.
+  shopperMoved() {
+    if (this.rating.shown && this.state.awaiting !== "rate") this.hideRating();
+    if (this.offline.shown && this.offline.blank) this.hideOffline();
+  }
+
+  typed() {
+    const now = Date.now();
+    if (this.state.mode === "agent" && this.view.input.value.trim() && now - this.lastTypingSent > TYPING_EVERY_MS && this.socket.isReady) {
+      this.lastTypingSent = now;
+      this.socket.send({ type: "typing" });
+    }
+  }
+
+  requestTransfer() {
+    const button = this.view.transferBtn;
+    if (isBusy(button)) return;
+    if (this.notReady()) return;
+    this.hideOffline();
+    this.hideRating();
+    setBusy(button, true);
+    this.socket.send({ type: "transfer" });
+    setTimeout(() => setBusy(button, false), TRANSFER_BUSY_MS);
+  }
+
+  endChat() {
+    if (!this.socket.isReady) {
+      this.view.toast(this.T.notConnected);
+      return;
+    }
+    if (this.view.confirmEnd()) this.socket.send({ type: "close" });
+  }
+
+  // ---------------------------------------------------------------- cards
+
+  // A card that goes away hands the keyboard focus back to the composer if it had it.
+  hadFocus(card) {
+    const active = this.view.active;
+    return card.holds(active) || (this.state.open && !active);
+  }
+
+  showOffline(focus) {
+    this.offline.show();
+    this.log.keepPinned();
+    if (focus && this.state.open) this.offline.focus();
+  }
+
+  hideOffline() {
+    const hadFocus = this.hadFocus(this.offline);
+    this.offline.hide();
+    if (this.state.awaiting === "leave") this.state.awaiting = null;
+    if (hadFocus) this.view.input.focus();
+  }
+
+  leaveMessage({ text, contact }) {
+    if (this.notReady()) return;
+    this.state.awaiting = "leave";
+    this.offline.setBusy(true);
+    this.socket.send({ type: "leave_message", text: text, contact: contact });
+  }
+
+  showRating() {
+    this.rating.show();
+    this.log.keepPinned();
+  }
+
+  hideRating() {
+    const hadFocus = this.hadFocus(this.rating);
+    this.rating.hide();
+    if (this.state.awaiting === "rate") this.state.awaiting = null;
+    if (hadFocus) this.view.input.focus();
+  }
+
+  rate({ score, comment }) {
+    if (this.notReady()) return;
+    const frame = { type: "rate", score: score };
+    if (comment) frame.comment = comment;
+    this.state.awaiting = "rate";
+    this.rating.setBusy(true);
+    this.socket.send(frame);
+  }
+
+  // ---------------------------------------------------------------- open / close
+
+  open(opts) {
+    const { state, view } = this;
+    const focus = !opts || opts.focus !== false;
+    if (!state.open) {
+      state.open = true;
+      view.showPanel(true);
+      this.tabStore.set("open", "1");
+      state.unread = 0;
+      view.paintUnread(0);
+      this.socket.want();
+      this.log.toBottom();
+    }
+    if (focus) {
+      const coarse = window.matchMedia && window.matchMedia("(pointer: coarse)").matches;
+      (coarse ? view.panel : view.input).focus({ preventScroll: true });
+    }
+  }
+
+  close() {
+    if (!this.state.open) return;
+    this.state.open = false;
+    this.view.showPanel(false);
+    this.tabStore.set("open", null);
+    this.view.launcher.focus({ preventScroll: true });
+  }
+
+  toggle() {
+    if (this.state.open) this.close();
+    else this.open();
+  }
+}
+
+/** Build the widget and put it on the page (now, or when <body> exists). */
+export function start(config) {
+  const widget = new Widget(config);
+  if (document.body) widget.mount();
+  else document.addEventListener("DOMContentLoaded", () => widget.mount(), { once: true });
+  return {
+    open: () => widget.open(),
+    close: () => widget.close(),
+    toggle: () => widget.toggle(),
+    get isOpen() {
+      return widget.state.open;
+    },
+  };
+}
