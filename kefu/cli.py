@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from redis.exceptions import RedisError
+
 from kefu import __version__
 from kefu.errors import KefuError
 from kefu.faq.cli import add_faq_commands
@@ -34,6 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except KefuError as exc:
         print(f"kefu: {exc}", file=sys.stderr)
+        return 1
+    except (RedisError, ConnectionError) as exc:
+        # Redis gone mid-command (before it, commands already say so in one line).
+        print(f"kefu: Redis did not answer: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -17,7 +17,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from kefu.ids import PATTERN_CODES
 
 __all__ = [
     "Conflict",
@@ -31,6 +36,7 @@ __all__ = [
     "RequestError",
     "Unauthorized",
     "Unprocessable",
+    "validation_details",
 ]
 
 
@@ -73,10 +79,50 @@ class InvalidInput(RequestError):
 
 
 class Unprocessable(RequestError):
-    """Well-formed but invalid: `details` lists {field, message} for a form to show inline."""
+    """Well-formed but invalid: `details` lists {field, code, message, params} for a form to
+    show inline, in the reader's language (by `code` and `params`; `message` is English)."""
 
     code = "invalid"
     status = 422
+
+    @classmethod
+    def from_validation(
+        cls, exc: ValidationError, what: str, *, field: Callable[[list[str]], str] | None = None
+    ) -> Unprocessable:
+        """pydantic's errors as details; `field` maps an error's location to the form's field name."""
+        details = validation_details(exc, field=field)
+        summary = "; ".join(f"{d['field']}: {d['message']}" if d["field"] else d["message"] for d in details)
+        return cls(f"{what}: {summary}", details=details)
+
+
+def validation_details(
+    exc: ValidationError, *, field: Callable[[list[str]], str] | None = None
+) -> list[dict[str, Any]]:
+    """One detail per pydantic error: the field (dotted location), a stable code (pydantic's error
+    type, or what a pattern means: `id_format`…), its parameters (limits, the pattern) and the
+    English message."""
+    details = []
+    for err in exc.errors():
+        loc = [str(part) for part in err["loc"]]
+        ctx = err.get("ctx") or {}
+        params = {
+            k: v for k, v in ctx.items() if isinstance(v, str | int | float) and not isinstance(v, bool)
+        }
+        code = err["type"]
+        message = err["msg"].removeprefix("Value error, ")
+        if code == "string_pattern_mismatch":
+            code = PATTERN_CODES.get(str(ctx.get("pattern")), code)
+        elif code == "extra_forbidden":
+            code, message = "unknown_field", "unknown field"
+        detail: dict[str, Any] = {
+            "field": field(loc) if field else ".".join(loc),
+            "code": code,
+            "message": message,
+        }
+        if params:
+            detail["params"] = params
+        details.append(detail)
+    return details
 
 
 class Unauthorized(RequestError):

@@ -26,6 +26,12 @@ def test_redis_keeps_an_append_only_file_on_a_volume(compose: dict) -> None:  # 
     assert volume in compose["volumes"]
 
 
+def test_top_level_keys_are_ones_every_compose_accepts(compose: dict) -> None:  # type: ignore[type-arg]
+    # Compose v1 (still Debian's docker-compose) rejects v2-only keys such as `name:`.
+    top = {k for k in compose if not k.startswith("x-")}
+    assert top <= {"services", "volumes", "networks", "configs", "secrets"}, top
+
+
 def test_two_kefu_replicas_share_redis_behind_the_load_balancer(
     compose: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[type-arg]

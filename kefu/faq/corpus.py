@@ -13,11 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from kefu.errors import CorpusError
 from kefu.faq.lexicon import yaml_loader
 from kefu.faq.normalize import normalize
+from kefu.ids import FaqId, ShopId
 
 __all__ = ["FAQ", "Corpus", "default_corpus", "load_corpus", "parse_corpus", "parse_corpus_text"]
 
-FaqId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
-ShopId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 LangCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$", to_lower=True)]
 

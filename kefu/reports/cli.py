@@ -25,13 +25,16 @@ def add_qa_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser
     report.add_argument("--since", required=True, help="YYYY-MM-DD (the shop's time zone) or epoch ms")
     report.add_argument("--until", help="YYYY-MM-DD or epoch ms, exclusive (default: end of today)")
     report.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    report.add_argument(
+        "--lang", choices=["zh", "en"], default="zh", help="language of the details (default zh, as admin)"
+    )
     report.set_defaults(handler=_report)
 
 
 COLUMNS = ("time", "rule", "agent", "conversation", "detail", "evidence")
 
 
-def _rows(flags: list[dict[str, object]], zone: dt.tzinfo) -> list[dict[str, str]]:
+def _rows(flags: list[dict[str, object]], zone: dt.tzinfo, lang: str) -> list[dict[str, str]]:
     rows = []
     for f in flags:
         at = dt.datetime.fromtimestamp(int(f["at"]) / 1000, zone)  # type: ignore[call-overload]
@@ -45,17 +48,17 @@ def _rows(flags: list[dict[str, object]], zone: dt.tzinfo) -> list[dict[str, str
                 "rule": str(f["rule"]),
                 "agent": str(f.get("agent_name") or f.get("agent_id") or "-"),
                 "conversation": str(f["conversation_id"]),
-                "detail": str(f["detail"]),
+                "detail": str((lang == "zh" and f.get("detail_zh")) or f["detail"]),
                 "evidence": evidence,
             }
         )
     return rows
 
 
-def render(flags: list[dict[str, object]], fmt: str, zone: dt.tzinfo) -> str:
+def render(flags: list[dict[str, object]], fmt: str, zone: dt.tzinfo, lang: str = "zh") -> str:
     if fmt == "json":
         return json.dumps(flags, ensure_ascii=False, indent=2)
-    rows = _rows(flags, zone)
+    rows = _rows(flags, zone, lang)
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=COLUMNS)
@@ -92,7 +95,7 @@ def _report(args: argparse.Namespace) -> int:
             flags = await inspect_period(redis, args.shop, since, until, config.qa)
             names = {u.id: u.name for u in await Accounts(redis, args.shop).all()}
             data = [{**f.model_dump(), "agent_name": names.get(f.agent_id or "")} for f in flags]
-            return render(data, args.format, zone)
+            return render(data, args.format, zone, args.lang)
         finally:
             await redis.aclose()
 

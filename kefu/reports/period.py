@@ -16,7 +16,7 @@ _END_OF_DATES_MS = 253_402_300_800_000
 
 
 def shop_zone(config: ShopConfig) -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(config.business_hours.timezone if config.business_hours else "Asia/Shanghai")
+    return zoneinfo.ZoneInfo(config.timezone)
 
 
 def _instant(value: str, zone: zoneinfo.ZoneInfo, name: str) -> int:

@@ -41,7 +41,8 @@ class Flag(BaseModel):
     rule: Rule
     agent_id: str | None
     at: int  # when it happened (epoch ms)
-    detail: str
+    detail: str  # in English
+    detail_zh: str = ""  # the same in Chinese (flags stored before it have none)
     evidence: list[Evidence]
 
 
@@ -59,7 +60,8 @@ def _has(text: str, patterns: Iterable[str]) -> str | None:
 
 
 # flag(rule, agent id, when, what it means, the lines that show it)
-FlagFn = Callable[[Rule, str | None, int, str, list[Entry]], None]
+# (rule, agent, at, (detail in English, in Chinese), evidence)
+FlagFn = Callable[[Rule, str | None, int, tuple[str, str], list[Entry]], None]
 
 
 def _evidence(entry: Entry) -> Evidence:
@@ -96,11 +98,20 @@ def _phases(transcript: list[Entry]) -> list[_Phase]:
     return phases
 
 
+# Why a shopper left the queue, as the Chinese detail says it.
+_REASONS_ZH = {
+    "gone": "顾客离开了页面",
+    "timeout": "排队超时",
+    "cancelled": "顾客取消了排队",
+    "closed": "会话已结束",
+}
+
+
 def inspect(record: ConversationRecord, transcript: list[Entry], rules: QaRules) -> list[Flag]:
     """Every rule over one conversation; a good conversation gives an empty list."""
     flags: list[Flag] = []
 
-    def flag(rule: Rule, agent: str | None, at: int, detail: str, evidence: list[Entry]) -> None:
+    def flag(rule: Rule, agent: str | None, at: int, detail: tuple[str, str], evidence: list[Entry]) -> None:
         n = sum(1 for f in flags if f.rule == rule)
         flags.append(
             Flag(
@@ -109,7 +120,8 @@ def inspect(record: ConversationRecord, transcript: list[Entry], rules: QaRules)
                 rule=rule,
                 agent_id=agent,
                 at=at,
-                detail=detail,
+                detail=detail[0],
+                detail_zh=detail[1],
                 evidence=[_evidence(e) for e in evidence],
             )
         )
@@ -135,8 +147,11 @@ def _first_response(phase: _Phase, rules: QaRules, flag: FlagFn) -> None:
                 "slow_first_response",
                 phase.agent_id,
                 phase.joined.ts,
-                f"first reply {waited / 1000:.0f} s after taking the chat "
-                f"(limit {rules.slow_first_response_s} s)",
+                (
+                    f"first reply {waited / 1000:.0f} s after taking the chat "
+                    f"(limit {rules.slow_first_response_s} s)",
+                    f"接入后 {waited / 1000:.0f} 秒才首次回复（上限 {rules.slow_first_response_s} 秒）",
+                ),
                 [phase.joined, first],
             )
     elif phase.end is not None and phase.end - phase.joined.ts > limit:
@@ -144,7 +159,10 @@ def _first_response(phase: _Phase, rules: QaRules, flag: FlagFn) -> None:
             "slow_first_response",
             phase.agent_id,
             phase.joined.ts,
-            f"no reply in {(phase.end - phase.joined.ts) / 1000:.0f} s with the chat",
+            (
+                f"no reply in {(phase.end - phase.joined.ts) / 1000:.0f} s with the chat",
+                f"接入后 {(phase.end - phase.joined.ts) / 1000:.0f} 秒内一直没有回复",
+            ),
             [phase.joined],
         )
 
@@ -163,8 +181,12 @@ def _slow_replies(phase: _Phase, rules: QaRules, flag: FlagFn) -> None:
                     "slow_reply",
                     phase.agent_id,
                     waiting.ts,
-                    f"shopper waited {(entry.ts - waiting.ts) / 1000:.0f} s for an answer "
-                    f"(limit {rules.slow_reply_s} s)",
+                    (
+                        f"shopper waited {(entry.ts - waiting.ts) / 1000:.0f} s for an answer "
+                        f"(limit {rules.slow_reply_s} s)",
+                        f"顾客等了 {(entry.ts - waiting.ts) / 1000:.0f} 秒才得到回复"
+                        f"（上限 {rules.slow_reply_s} 秒）",
+                    ),
                     [waiting, entry],
                 )
             waiting = None
@@ -173,7 +195,11 @@ def _slow_replies(phase: _Phase, rules: QaRules, flag: FlagFn) -> None:
             "slow_reply",
             phase.agent_id,
             waiting.ts,
-            f"shopper message never answered ({(phase.end - waiting.ts) / 1000:.0f} s until the chat ended)",
+            (
+                f"shopper message never answered "
+                f"({(phase.end - waiting.ts) / 1000:.0f} s until the chat ended)",
+                f"顾客的消息一直没有回复（到会话结束共 {(phase.end - waiting.ts) / 1000:.0f} 秒）",
+            ),
             [waiting],
         )
 
@@ -197,9 +223,13 @@ def _over_messaging(phase: _Phase, rules: QaRules, flag: FlagFn) -> None:
                 "over_messaging",
                 phase.agent_id,
                 start.ts,
-                f"{agent} agent sentences to {shopper} from the shopper within "
-                f"{rules.over_messaging_window_s} s "
-                f"(limit {rules.over_messaging_ratio:g} per shopper sentence)",
+                (
+                    f"{agent} agent sentences to {shopper} from the shopper within "
+                    f"{rules.over_messaging_window_s} s "
+                    f"(limit {rules.over_messaging_ratio:g} per shopper sentence)",
+                    f"{rules.over_messaging_window_s} 秒内客服说了 {agent} 句，顾客只说了 {shopper} 句"
+                    f"（上限：顾客每句对应 {rules.over_messaging_ratio:g} 句）",
+                ),
                 [e for e in inside if e.sender == "agent"][:10],
             )
             return  # one flag per chat is enough to look at it
@@ -224,7 +254,10 @@ def _needs_discovery(phase: _Phase, transcript: list[Entry], rules: QaRules, fla
                 "no_needs_discovery",
                 phase.agent_id,
                 entry.ts,
-                f"recommended (\u201c{pattern}\u201d) before asking what the shopper needs",
+                (
+                    f"recommended (\u201c{pattern}\u201d) before asking what the shopper needs",
+                    f"还没问顾客的需求就推荐了（\u201c{pattern}\u201d）",
+                ),
                 [asked, entry],
             )
             return
@@ -244,7 +277,11 @@ def _left_waiting(record: ConversationRecord, transcript: list[Entry], rules: Qa
             "left_waiting",
             joined.agent_id,
             queued.ts,
-            f"waited {(joined.ts - queued.ts) / 1000:.0f} s in the queue (limit {rules.left_waiting_s} s)",
+            (
+                f"waited {(joined.ts - queued.ts) / 1000:.0f} s in the queue "
+                f"(limit {rules.left_waiting_s} s)",
+                f"排队等了 {(joined.ts - queued.ts) / 1000:.0f} 秒（上限 {rules.left_waiting_s} 秒）",
+            ),
             [queued, joined],
         )
     elif joined is None and (left is not None or record.abandoned):
@@ -254,6 +291,9 @@ def _left_waiting(record: ConversationRecord, transcript: list[Entry], rules: Qa
             "left_waiting",
             None,
             queued.ts,
-            f"left the queue before an agent came ({reason})",
+            (
+                f"left the queue before an agent came ({reason})",
+                f"没等到客服就离开了排队（{_REASONS_ZH.get(reason, reason)}）",
+            ),
             [queued] + ([end] if end else []),
         )

@@ -10,20 +10,17 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from kefu.errors import Conflict, Unprocessable
+from kefu.ids import GroupName, Username
 from kefu.server.api import QuickReplies, json_response, read_json, require_admin
 from kefu.server.appkeys import passwords_key, redis_key, scripts_key
 from kefu.server.openapi import ApiRoutes
-from kefu.store.accounts import Accounts, Role, UserView
-from kefu.store.keys import ShopKeys
+from kefu.store.accounts import Accounts, Role, UserView, check_groups
 from kefu.store.shops import ShopConfig, ShopStore
 from kefu.store.transfer import Queue
 
 __all__ = ["routes"]
 
 routes = ApiRoutes()
-
-Username = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,39}$")]
-GroupName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
 
 
 class UsersList(BaseModel):
@@ -96,19 +93,7 @@ async def _validated_config(data: dict[str, Any]) -> ShopConfig:
     try:
         return ShopConfig.model_validate(data)
     except ValidationError as exc:
-        details = [
-            {
-                "field": ".".join(str(p) for p in e["loc"]),
-                "message": "unknown field"
-                if e["type"] == "extra_forbidden"
-                else e["msg"].removeprefix("Value error, "),
-            }
-            for e in exc.errors()
-        ]
-        raise Unprocessable(
-            "invalid settings: " + "; ".join(f"{d['field']}: {d['message']}" for d in details),
-            details=details,
-        ) from None
+        raise Unprocessable.from_validation(exc, "invalid settings") from None
 
 
 @routes.route(
@@ -132,6 +117,7 @@ async def list_users(request: web.Request) -> web.Response:
 async def add_user(request: web.Request) -> web.Response:
     shop, _ = await require_admin(request)
     body = await read_json(request, NewUser)
+    check_groups(body.groups, (await ShopStore(request.app[redis_key], shop).config()).groups)
     user = await Accounts(request.app[redis_key], shop, request.app[passwords_key]).add(
         body.username,
         body.password,
@@ -158,9 +144,11 @@ async def change_user(request: web.Request) -> web.Response:
     if request.match_info["username"] == admin.username and (body.disabled or body.role == "agent"):
         # The shop must never lock its last door from the inside.
         raise Conflict("you cannot disable yourself or give up your own admin role", code="self_lockout")
-    user = await Accounts(redis, shop, request.app[passwords_key]).update(
-        request.match_info["username"], **body.model_dump(exclude_unset=True)
-    )
+    accounts = Accounts(redis, shop, request.app[passwords_key])
+    if body.groups is not None:
+        held = (await accounts.get(request.match_info["username"])).groups
+        check_groups(body.groups, (await ShopStore(redis, shop).config()).groups, held=held)
+    user = await accounts.update(request.match_info["username"], **body.model_dump(exclude_unset=True))
     if body.capacity is not None and not user.disabled:
         # A raised capacity serves the queue at once.
         await Queue(redis, request.app[scripts_key], shop).set_agent(user.id, capacity=user.capacity)
@@ -195,5 +183,5 @@ async def reset_password(request: web.Request) -> web.Response:
 async def put_quick_replies(request: web.Request) -> web.Response:
     shop, _ = await require_admin(request)
     body = await read_json(request, QuickReplies)
-    await request.app[redis_key].set(ShopKeys(shop).quick_replies, orjson.dumps(body.model_dump()))
+    await ShopStore(request.app[redis_key], shop).save_quick_replies(orjson.dumps(body.model_dump()))
     return json_response(body)

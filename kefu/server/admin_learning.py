@@ -4,7 +4,7 @@ questions (grouped) and the learned phrasings to approve or reject."""
 from __future__ import annotations
 
 import re
-from typing import Any, cast
+from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -18,8 +18,7 @@ from kefu.server.api import json_response, read_json, require_admin
 from kefu.server.appkeys import bots_key, context_key, redis_key
 from kefu.server.bot import miss_key
 from kefu.server.openapi import ApiRoutes
-from kefu.store.faqs import SAME_QUESTION, forget_miss
-from kefu.store.keys import ShopKeys
+from kefu.store.faqs import SAME_QUESTION, forget_miss, misses
 from kefu.store.learned import LearnedPhrasing
 from kefu.store.shops import ShopStore
 
@@ -55,14 +54,8 @@ async def unanswered(request: web.Request) -> web.Response:
         limit = max(1, min(200, int(request.query.get("limit", "50"))))
     except ValueError:
         raise InvalidInput("limit must be a number", code="invalid_limit") from None
-    redis = request.app[redis_key]
-    keys = ShopKeys(shop)
-    ranked = cast(
-        list[tuple[str, float]], await redis.zrevrange(keys.misses, 0, limit * 4 - 1, withscores=True)
-    )
-    examples = await redis.hmget(keys.miss_examples, [text for text, _ in ranked]) if ranked else []
     groups: list[dict[str, Any]] = []
-    for (text, count), example in zip(ranked, examples, strict=True):
+    for text, count, example in await misses(request.app[redis_key], shop, limit * 4):
         # Near-identical questions ("包邮吗" / "包邮吗亲") count as one.
         home = next((g for g in groups if fuzz.ratio(g["text"], text) >= SAME_QUESTION), None)
         if home is None:

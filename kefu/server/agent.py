@@ -70,9 +70,18 @@ async def _hello(ctx: Context, conn: AgentConn, user: User) -> None:
             "capacity": user.capacity,
             "groups": user.groups,
         }
-        groups = (await ctx.config(conn.shop)).groups
+        config = await ctx.config(conn.shop)
+        queue_frame = await ctx.delivery.queue_frame(conn.shop)
         await send(
-            conn.ws, wire.hello(agent, conversations, await ctx.delivery.queue_frame(conn.shop), groups)
+            conn.ws,
+            wire.hello(
+                agent,
+                conversations,
+                queue_frame,
+                groups=config.groups,
+                group_names=config.group_names,
+                timezone=config.timezone,
+            ),
         )
         conn.ready = True
     # Whatever changed while `hello` was on its way reaches the socket now.

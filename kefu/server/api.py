@@ -28,7 +28,6 @@ from kefu.server.appkeys import (
 from kefu.server.openapi import ApiRoutes
 from kefu.server.security import check_origin
 from kefu.store.accounts import Accounts, User, UserView
-from kefu.store.keys import ShopKeys
 from kefu.store.shops import shop_exists
 from kefu.store.tickets import Ticket, Tickets
 
@@ -51,15 +50,8 @@ async def read_json(request: web.Request, model: type[M], *, limit: int = 1 << 2
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        details = [
-            {
-                "field": ".".join(str(p) for p in e["loc"]) or "body",
-                "message": "unknown field" if e["type"] == "extra_forbidden" else e["msg"],
-            }
-            for e in exc.errors()
-        ]
-        raise Unprocessable(
-            "invalid request: " + "; ".join(f"{d['field']}: {d['message']}" for d in details), details=details
+        raise Unprocessable.from_validation(
+            exc, "invalid request", field=lambda loc: ".".join(loc) or "body"
         ) from None
 
 
@@ -252,7 +244,7 @@ async def widget_info(request: web.Request) -> web.Response:
             allowed = True
         except Forbidden:
             allowed = False
-    online = bool(await redis.scard(ShopKeys(shop).agents_online))
+    online = await request.app[context_key].queue(shop).anyone_online()
     if config.business_hours is not None and not config.business_hours.is_open(dt.datetime.now(dt.UTC)):
         online = False
     info = WidgetInfo(shop=shop, name=config.name, agents_online=online, origin_allowed=allowed)
@@ -273,7 +265,7 @@ async def me(request: web.Request) -> web.Response:
 @routes.route("GET", "/api/quick-replies", summary="The shop's quick replies (常用语)", response=QuickReplies)
 async def quick_replies(request: web.Request) -> web.Response:
     shop, _ = await current_user(request)
-    raw = await request.app[redis_key].get(ShopKeys(shop).quick_replies)
+    raw = await request.app[context_key].shop(shop).quick_replies()
     return json_response(QuickReplies.model_validate_json(raw) if raw else QuickReplies(items=[]))
 
 
@@ -319,10 +311,9 @@ async def conversation(request: web.Request) -> web.Response:
     shop, user = await current_user(request)
     conversation_id = request.match_info["id"]
     ctx = request.app[context_key]
-    record = await request.app[redis_key].hgetall(ShopKeys(shop).conversation(conversation_id))
-    if not record:
+    data = await ctx.sessions(shop).record(conversation_id)
+    if not data:
         raise NotFound(f"no conversation {conversation_id!r}")
-    data = {str(k): str(v) for k, v in record.items()}
     if user.role != "admin" and data.get("agent") != user.id:
         raise Forbidden("only the agent holding this conversation (or an admin) may read it")
     config = await ctx.config(shop)

@@ -13,8 +13,7 @@ from redis.asyncio import Redis
 from kefu.faq.analyzer import Resources
 from kefu.faq.matcher import Decision, Matcher, MatcherConfig, MatchResult
 from kefu.faq.normalize import normalize
-from kefu.store.keys import ShopKeys
-from kefu.store.shops import ShopConfig, ShopStore
+from kefu.store.shops import ShopConfig, ShopStore, corpus_versions
 
 __all__ = ["BotReply", "Bots", "compose_reply", "miss_key"]
 
@@ -69,14 +68,9 @@ class Bots:
         shops = [shop] if shop else list(self._matchers)
         if not shops:
             return
-        # One GET per shop in a pipeline, not MGET: on Redis Cluster the shops live in different slots.
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for s in shops:
-                pipe.get(ShopKeys(s).faq_version)
-            versions = await pipe.execute()
-        for s, raw in zip(shops, versions, strict=True):
+        for s, version in zip(shops, await corpus_versions(self.redis, shops), strict=True):
             loaded = self._matchers.get(s)
-            if loaded is not None and loaded[0] != int(raw or 0):
+            if loaded is not None and loaded[0] != version:
                 await self._load(s)
 
 

@@ -1,4 +1,5 @@
-"""`kefu serve`, `kefu user add`, `kefu faq import`: run the server and manage shops from a shell."""
+"""`kefu serve`, `kefu shop …`, `kefu user add`, `kefu faq import`: run the server and manage
+shops from a shell."""
 
 from __future__ import annotations
 
@@ -7,28 +8,31 @@ import asyncio
 import contextlib
 import getpass
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import structlog
 from aiohttp import web
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from kefu.errors import Conflict, KefuError
 from kefu.faq.corpus import default_corpus, load_corpus
+from kefu.ids import valid_shop_id
 from kefu.logs import configure_logging
 from kefu.redisserver import embedded_redis
 from kefu.server.app import create_app
 from kefu.settings import Settings
-from kefu.store.accounts import Accounts
-from kefu.store.client import connect
-from kefu.store.shops import ShopStore, valid_shop_id
+from kefu.store.accounts import Accounts, check_groups
+from kefu.store.client import connect, redacted
+from kefu.store.shops import ShopConfig, ShopStore, all_shops, shop_exists
 
 __all__ = ["add_faq_import", "add_server_commands"]
 
 log = structlog.get_logger(__name__)
 
 DEMO_SHOP = "demo"
+DEMO_NAME = "kefu 演示店"
 DEMO_USERS = (
     ("admin", "admin", "店长", "kefu-admin-demo"),
     ("agent1", "agent", "客服小王", "kefu-agent-demo"),
@@ -44,6 +48,19 @@ def add_server_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     serve.add_argument("--host", help="listen address (default KEFU_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default KEFU_PORT or 8080)")
     serve.set_defaults(handler=_serve)
+
+    shop = commands.add_parser("shop", help="create and inspect shops")
+    shop_commands = shop.add_subparsers(dest="shop_command", required=True, metavar="COMMAND")
+    shop_add = shop_commands.add_parser("add", help="create a shop (its FAQ starts empty)")
+    shop_add.add_argument("shop", help="shop id: a-z, 0-9, '-' and '_'")
+    shop_add.add_argument("--name", default="", help="display name shown to shoppers and agents")
+    shop_add.add_argument("--default-faq", action="store_true", help="start with kefu's default FAQ")
+    shop_add.set_defaults(handler=_shop_add)
+    shop_list = shop_commands.add_parser("list", help="every shop with its name, FAQs and accounts")
+    shop_list.set_defaults(handler=_shop_list)
+    shop_show = shop_commands.add_parser("show", help="one shop's settings, FAQ and accounts")
+    shop_show.add_argument("shop")
+    shop_show.set_defaults(handler=_shop_show)
 
     user = commands.add_parser("user", help="manage agent and admin accounts")
     user_commands = user.add_subparsers(dest="user_command", required=True, metavar="COMMAND")
@@ -71,12 +88,47 @@ def add_faq_import(faq_commands: argparse._SubParsersAction[argparse.ArgumentPar
 
 @contextlib.asynccontextmanager
 async def _redis(settings: Settings) -> AsyncIterator[Redis]:
+    """A client on the command's Redis; one line (not a traceback) when it cannot be reached."""
     assert settings.redis_url
     redis = connect(settings.redis_url)
     try:
+        try:
+            await redis.ping()
+        except (RedisError, OSError) as exc:
+            raise KefuError(f"cannot reach Redis at {redacted(settings.redis_url)}: {exc}") from None
         yield redis
     finally:
         await redis.aclose()
+
+
+def _run(command: Callable[[Redis], Awaitable[None]]) -> int:
+    """Run an async command against the configured (or embedded) Redis."""
+
+    async def run(settings: Settings) -> None:
+        async with _redis(settings) as redis:
+            await command(redis)
+
+    with embedded_redis(Settings()) as settings:
+        asyncio.run(run(settings))
+    return 0
+
+
+async def _wait_for_redis(settings: Settings) -> None:
+    """`kefu serve` before Redis is up (a container starting beside it, a restart): wait, saying
+    why in one line, and retry with backoff until it answers."""
+    assert settings.redis_url
+    delay = 0.5
+    while True:
+        redis = connect(settings.redis_url)
+        try:
+            await redis.ping()
+            return
+        except (RedisError, OSError) as exc:
+            log.warning("redis_unreachable", url=redacted(settings.redis_url), error=str(exc), retry_s=delay)
+        finally:
+            await redis.aclose()
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 10.0)
 
 
 # ---- commands ----
@@ -90,6 +142,7 @@ def _serve(args: argparse.Namespace) -> int:
     with embedded_redis(settings) as settings:
         if not Settings().redis_url:
             log.info("redis_embedded", data_dir=str(settings.data_dir.resolve()))
+        asyncio.run(_wait_for_redis(settings))
         if args.demo:
             asyncio.run(_setup_demo(settings))
         web.run_app(
@@ -115,15 +168,20 @@ def _event_loop() -> asyncio.AbstractEventLoop:
 
 
 def _banner(settings: Settings, demo: bool) -> None:
+    """Where to go: plain lines on a terminal, one structured log event when logs are JSON."""
     base = f"http://{settings.host}:{settings.port}"
+    accounts = [f"{name} / {password} ({role})" for name, role, _, password in DEMO_USERS] if demo else []
+    if settings.log_json:
+        log.info("kefu_listening", url=base, demo_shop=DEMO_SHOP if demo else None, demo_accounts=accounts)
+        return
     lines = [f"kefu is listening on {base}"]
     if demo:
-        admin, agent = DEMO_USERS[0], DEMO_USERS[1]
         lines += [
             f"  shop page with the chat widget  {base}/",
-            f"  agent console                   {base}/console   shop {DEMO_SHOP}, {agent[0]} / {agent[3]}",
-            f"  admin                           {base}/admin     shop {DEMO_SHOP}, {admin[0]} / {admin[3]}",
-            "  (demo accounts: for trying kefu on your machine, not for production)",
+            f"  agent console                   {base}/console   (shop {DEMO_SHOP})",
+            f"  admin                           {base}/admin     (shop {DEMO_SHOP})",
+            "  demo accounts: " + ", ".join(accounts),
+            "  (for trying kefu on your machine, not for production)",
         ]
     print("\n".join(lines), flush=True)
 
@@ -131,7 +189,10 @@ def _banner(settings: Settings, demo: bool) -> None:
 async def _setup_demo(settings: Settings) -> None:
     async with _redis(settings) as redis:
         store = ShopStore(redis, DEMO_SHOP)
-        await store.create()
+        await store.create(ShopConfig(name=DEMO_NAME))
+        config = await store.config()
+        if not config.name:
+            await store.save_config(config.model_copy(update={"name": DEMO_NAME}))
         if not (await store.corpus()).faqs:
             await store.save_corpus(default_corpus())
         accounts = Accounts(redis, DEMO_SHOP)
@@ -149,40 +210,90 @@ def _read_password() -> str:
     return sys.stdin.readline().rstrip("\n")
 
 
+def _valid(shop: str) -> str:
+    if not valid_shop_id(shop):
+        raise KefuError(f"invalid shop id {shop!r}: use a-z, 0-9, '-' and '_'")
+    return shop
+
+
+def _shop_add(args: argparse.Namespace) -> int:
+    shop = _valid(args.shop)
+
+    async def command(redis: Redis) -> None:
+        store = ShopStore(redis, shop)
+        if not await store.create(ShopConfig(name=args.name)):
+            raise KefuError(f"shop {shop!r} already exists (`kefu shop show {shop}`)")
+        if args.default_faq:
+            await store.save_corpus(default_corpus())
+        print(f"created shop {shop}" + (f" ({args.name})" if args.name else ""))
+
+    return _run(command)
+
+
+def _shop_list(args: argparse.Namespace) -> int:
+    async def command(redis: Redis) -> None:
+        shops = await all_shops(redis)
+        if not shops:
+            print("no shops yet: `kefu shop add SHOP --name NAME`")
+        for shop in shops:
+            store = ShopStore(redis, shop)
+            config, corpus = await store.config(), await store.corpus()
+            users = await Accounts(redis, shop).all()
+            print(
+                f"{shop:20} {config.name or '(no name)':20} {len(corpus.faqs):4} FAQs {len(users):3} accounts"
+            )
+
+    return _run(command)
+
+
+def _shop_show(args: argparse.Namespace) -> int:
+    shop = _valid(args.shop)
+
+    async def command(redis: Redis) -> None:
+        if not await shop_exists(redis, shop):
+            raise KefuError(f"no shop {shop!r}: create it with `kefu shop add {shop}`")
+        store = ShopStore(redis, shop)
+        config, corpus = await store.config(), await store.corpus()
+        print(f"shop      {shop}")
+        print(f"name      {config.name or '(none)'}")
+        print(f"FAQ       {len(corpus.faqs)} entries, version {await store.corpus_version()}")
+        print(f"groups    {', '.join(config.groups)} (default {config.default_group})")
+        print(
+            f"origins   {', '.join(config.allowed_origins) or '(the instance default, KEFU_ALLOWED_ORIGINS)'}"
+        )
+        for user in await Accounts(redis, shop).all():
+            state = " (disabled)" if user.disabled else ""
+            print(f"account   {user.username:16} {user.role:6} {user.name}{state}")
+
+    return _run(command)
+
+
 def _user_add(args: argparse.Namespace) -> int:
-    if not valid_shop_id(args.shop):
-        raise KefuError(f"invalid shop id {args.shop!r}: use a-z, 0-9, '-' and '_'")
+    shop = _valid(args.shop)
     password = _read_password()
     groups = [g.strip() for g in args.groups.split(",") if g.strip()]
 
-    async def run(settings: Settings) -> None:
-        async with _redis(settings) as redis:
-            await ShopStore(redis, args.shop).create()
-            user = await Accounts(redis, args.shop).add(
-                args.username, password, role=args.role, name=args.name, capacity=args.capacity, groups=groups
-            )
-            print(f"added {user.role} {user.username} ({user.name}) to shop {args.shop}, id {user.id}")
+    async def command(redis: Redis) -> None:
+        if not await shop_exists(redis, shop):
+            raise KefuError(f"no shop {shop!r}: create it first with `kefu shop add {shop} --name NAME`")
+        check_groups(groups, (await ShopStore(redis, shop).config()).groups)
+        user = await Accounts(redis, shop).add(
+            args.username, password, role=args.role, name=args.name, capacity=args.capacity, groups=groups
+        )
+        print(f"added {user.role} {user.username} ({user.name}) to shop {shop}, id {user.id}")
 
-    with embedded_redis(Settings()) as settings:
-        asyncio.run(run(settings))
-    return 0
+    return _run(command)
 
 
 def _faq_import(args: argparse.Namespace) -> int:
-    if not valid_shop_id(args.shop):
-        raise KefuError(f"invalid shop id {args.shop!r}: use a-z, 0-9, '-' and '_'")
+    shop = _valid(args.shop)
     corpus = load_corpus(args.file)
 
-    async def run(settings: Settings) -> None:
-        async with _redis(settings) as redis:
-            store = ShopStore(redis, args.shop)
-            created = await store.create()
-            version = await store.save_corpus(corpus)
-            print(
-                f"{'created shop' if created else 'shop'} {args.shop}: {len(corpus.faqs)} FAQs loaded "
-                f"(version {version})"
-            )
+    async def command(redis: Redis) -> None:
+        store = ShopStore(redis, shop)
+        created = await store.create()
+        version = await store.save_corpus(corpus)
+        what = "created shop" if created else "shop"
+        print(f"{what} {shop}: {len(corpus.faqs)} FAQs loaded (version {version})")
 
-    with embedded_redis(Settings()) as settings:
-        asyncio.run(run(settings))
-    return 0
+    return _run(command)

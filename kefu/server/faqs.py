@@ -30,19 +30,9 @@ _SEPARATOR = " | "
 _PROBLEM = re.compile(r"^faqs\[(\d+)\] \(([^)]*)\): (.*)$")
 
 
-def _details_from_validation(exc: ValidationError) -> list[dict[str, str]]:
-    details = []
-    for err in exc.errors():
-        loc = [str(part) for part in err["loc"]]
-        # similar.3 → similar; answers.en → answers.en (the form has one field per language)
-        field = (
-            "answers." + loc[1] if loc and loc[0] == "answers" and len(loc) > 1 else (loc[0] if loc else "")
-        )
-        message = (
-            "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
-        )
-        details.append({"field": field, "message": message})
-    return details
+def _form_field(loc: list[str]) -> str:
+    # similar.3 → similar; answers.en → answers.en (the form has one field per language)
+    return "answers." + loc[1] if loc and loc[0] == "answers" and len(loc) > 1 else (loc[0] if loc else "")
 
 
 def faq_from_form(data: dict[str, Any]) -> FAQ:
@@ -50,10 +40,7 @@ def faq_from_form(data: dict[str, Any]) -> FAQ:
     try:
         return FAQ.model_validate(data)
     except ValidationError as exc:
-        details = _details_from_validation(exc)
-        raise Unprocessable(
-            "the FAQ is not valid: " + "; ".join(d["message"] for d in details), details=details
-        ) from None
+        raise Unprocessable.from_validation(exc, "the FAQ is not valid", field=_form_field) from None
 
 
 def new_faq_id(corpus: Corpus) -> str:

@@ -9,6 +9,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
 from kefu.errors import InvalidInput
+from kefu.ids import FaqId, GroupName
 
 __all__ = [
     "AgentFrame",
@@ -33,7 +34,7 @@ class _Frame(BaseModel):
 class Pick(_Frame):
     """The shopper clicked a suggestion: which FAQ, offered by which bot line."""
 
-    faq_id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+    faq_id: FaqId
     message_id: Annotated[str, StringConstraints(max_length=41)]
 
 
@@ -107,7 +108,7 @@ class AgentClose(_Frame):
 class AgentTransfer(_Frame):
     type: Literal["transfer"]
     conversation_id: ConversationId
-    group: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+    group: GroupName
 
 
 AgentFrame = Annotated[

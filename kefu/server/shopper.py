@@ -10,6 +10,7 @@ from aiohttp import web
 from structlog.contextvars import bound_contextvars
 
 from kefu.errors import Conflict, InvalidInput, NotFound
+from kefu.ids import valid_shop_id
 from kefu.server import frames, wire
 from kefu.server.appkeys import context_key
 from kefu.server.conns import ShopperConn, send
@@ -21,7 +22,7 @@ from kefu.server.turn import acked, bot_turn, transfer
 from kefu.store.events import LogWritten, Typing, publish
 from kefu.store.log import is_stream_id
 from kefu.store.sessions import Conversation, Sessions, now_ms
-from kefu.store.shops import ShopConfig, shop_exists, valid_shop_id
+from kefu.store.shops import ShopConfig, shop_exists
 
 __all__ = ["shopper_socket"]
 

@@ -12,7 +12,7 @@ from kefu.store.log import Entry, Speaker, is_stream_id
 from kefu.store.presence import Janitor, touch
 from kefu.store.scripts import Scripts
 from kefu.store.sessions import Conversation, Sessions, Stored, now_ms
-from kefu.store.shops import ShopConfig, ShopStore, shop_exists, valid_shop_id
+from kefu.store.shops import ShopConfig, ShopStore, shop_exists
 from kefu.store.transfer import AgentSlots, CloseResult, Queue, TransferResult
 
 __all__ = [
@@ -57,5 +57,4 @@ __all__ = [
     "stream_range",
     "touch",
     "unregister_agent",
-    "valid_shop_id",
 ]

@@ -16,14 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from redis.asyncio import Redis
 
 from kefu.errors import Conflict, NotFound, RateLimited, Unauthorized, Unprocessable
+from kefu.ids import GroupName, Username
 from kefu.store.agents import register_agent, unregister_agent
 from kefu.store.keys import SECRET, ShopKeys
 
-__all__ = ["Accounts", "Claims", "Passwords", "Role", "User", "UserView", "load_secret"]
+__all__ = ["Accounts", "Claims", "Passwords", "Role", "User", "UserView", "check_groups", "load_secret"]
 
 Role = Literal["agent", "admin"]
-Username = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,39}$")]
-GroupName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
 
 # argon2id with the library's defaults (RFC 9106 low-memory profile); one per process is fine.
 _hasher = PasswordHasher()
@@ -124,11 +123,38 @@ class Passwords:
         return _hasher.check_needs_rehash(password_hash)
 
 
+def check_groups(groups: list[str], shop_groups: list[str], *, held: list[str] | None = None) -> None:
+    """An account joins only groups the shop has (a typo would route it nothing); groups it
+    already holds may stay after the shop dropped them."""
+    unknown = [g for g in groups if g not in shop_groups and g not in (held or [])]
+    if unknown:
+        raise Unprocessable(
+            f"the shop has no group {', '.join(unknown)} (its groups: {', '.join(shop_groups)})",
+            code="unknown_group",
+            details=[
+                {
+                    "field": "groups",
+                    "code": "unknown_group",
+                    "params": {"group": g, "groups": ", ".join(shop_groups)},
+                    "message": f"the shop has no group {g!r}",
+                }
+                for g in unknown
+            ],
+        )
+
+
 def _check_password(password: str) -> None:
     if len(password) < 8:
         raise Unprocessable(
             "password must have at least 8 characters",
-            details=[{"field": "password", "message": "at least 8 characters"}],
+            details=[
+                {
+                    "field": "password",
+                    "code": "string_too_short",
+                    "params": {"min_length": 8},
+                    "message": "at least 8 characters",
+                }
+            ],
         )
 
 

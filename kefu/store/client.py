@@ -9,6 +9,7 @@ URLs:
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any, cast
 from urllib.parse import unquote
 
@@ -19,7 +20,7 @@ from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError
 
-__all__ = ["StreamEntry", "connect", "stream_range"]
+__all__ = ["redacted", "StreamEntry", "connect", "stream_range"]
 
 # (entry id, fields): a stream entry with the client's decode_responses=True.
 StreamEntry = tuple[str, dict[str, str]]
@@ -42,6 +43,11 @@ async def stream_range(
     return [
         (str(entry_id), {str(k): str(v) for k, v in (fields or {}).items()}) for entry_id, fields in raw or []
     ]
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 def connect(url: str, *, max_connections: int = 64, timeout_s: float = 10.0) -> Redis:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import cast
 
 import orjson
 from rapidfuzz import fuzz
@@ -17,29 +18,36 @@ from kefu.faq.normalize import normalize
 from kefu.store.events import FaqChanged, publish
 from kefu.store.keys import ShopKeys
 
-__all__ = ["SAME_QUESTION", "add_phrasing", "edit_corpus", "forget_miss", "replace_faq"]
+__all__ = ["SAME_QUESTION", "add_phrasing", "edit_corpus", "forget_miss", "misses", "replace_faq"]
 
 _PROBLEM = re.compile(r"^faqs\[(\d+)\] \(([^)]*)\): (.*)$")
 
 
-def _corpus_details(exc: CorpusError, edited: FAQ | None) -> list[dict[str, str]]:
+_TAKEN = re.compile(r"^phrasing '(.*)' is already a phrasing of '(.*)'$")
+
+
+def _corpus_details(exc: CorpusError, edited: FAQ | None) -> list[dict[str, object]]:
     """CorpusError lines ("faqs[3] (id): phrasing '…' is already…") as form fields when they
-    concern the edited entry, else as whole-form messages."""
-    details = []
+    concern the edited entry, else as whole-form messages; the two cross-entry problems a form
+    can cause get a code (`duplicate_id`, `phrasing_taken`) to be said in the reader's language."""
+    details: list[dict[str, object]] = []
     for problem in exc.problems:
         match = _PROBLEM.match(problem)
-        field = ""
+        detail: dict[str, object] = {"field": "", "message": problem}
         if match and edited is not None and match.group(2) == edited.id:
-            text = match.group(3)
+            text = detail["message"] = match.group(3)
             if text.startswith("duplicate id"):
-                field = "id"
-            elif text.startswith("phrasing "):
-                quoted = re.match(r"phrasing '(.*)' ", text)
-                field = "question" if quoted and quoted.group(1) == edited.question else "similar"
+                detail.update(field="id", code="duplicate_id", params={"id": edited.id})
+            elif taken := _TAKEN.match(text):
+                phrasing, owner = taken.groups()
+                detail.update(
+                    field="question" if phrasing == edited.question else "similar",
+                    code="phrasing_taken",
+                    params={"phrasing": phrasing, "faq": owner},
+                )
             elif ":" in text:
-                field = text.split(":", 1)[0].split(".")[0]
-            problem = text
-        details.append({"field": field, "message": problem})
+                detail["field"] = text.split(":", 1)[0].split(".")[0]
+        details.append(detail)
     return details
 
 
@@ -62,7 +70,7 @@ def _validated(shop: str, faqs: list[FAQ], edited: FAQ | None = None) -> Corpus:
         return parse_corpus(raw, source="corpus")
     except CorpusError as exc:
         details = _corpus_details(exc, edited)
-        raise Unprocessable("; ".join(d["message"] for d in details), details=details) from None
+        raise Unprocessable("; ".join(str(d["message"]) for d in details), details=details) from None
 
 
 async def edit_corpus(redis: Redis, shop: str, change: Callable[[Corpus], Corpus]) -> tuple[Corpus, int]:
@@ -96,6 +104,19 @@ async def edit_corpus(redis: Redis, shop: str, change: Callable[[Corpus], Corpus
 
 # Unanswered questions this close (rapidfuzz ratio, 0–100) are one group: "包邮吗" and "包邮吗亲".
 SAME_QUESTION = 80
+
+
+async def misses(redis: Redis, shop: str, limit: int) -> list[tuple[str, int, str]]:
+    """The most counted unanswered questions: (normalized text, count, latest raw text)."""
+    keys = ShopKeys(shop)
+    ranked = cast(list[tuple[str, float]], await redis.zrevrange(keys.misses, 0, limit - 1, withscores=True))
+    if not ranked:
+        return []
+    examples = await redis.hmget(keys.miss_examples, [text for text, _ in ranked])
+    return [
+        (str(text), int(count), str(example or text))
+        for (text, count), example in zip(ranked, examples, strict=True)
+    ]
 
 
 async def forget_miss(redis: Redis, shop: str, key: str) -> None:

@@ -128,6 +128,11 @@ class Sessions:
         conversation_id = await self.redis.hget(self.keys.session(session_id), "conv")
         return None if conversation_id is None else await self.conversation(str(conversation_id))
 
+    async def record(self, conversation_id: str) -> dict[str, str]:
+        """A conversation's whole record as stored ({} when there is none)."""
+        data = await self.redis.hgetall(self.keys.conversation(conversation_id))
+        return {str(k): str(v) for k, v in data.items()}
+
     async def conversation(self, conversation_id: str) -> Conversation | None:
         data = await self.redis.hgetall(self.keys.conversation(conversation_id))
         return Conversation.from_hash({str(k): str(v) for k, v in data.items()}) if data else None

@@ -3,27 +3,30 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 import zoneinfo
 from typing import Annotated
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic_core import PydanticCustomError
 from redis.asyncio import Redis
 
 from kefu.errors import NotFound
 from kefu.faq.corpus import Corpus, parse_corpus
+from kefu.ids import DisplayName, GroupName, valid_shop_id
 from kefu.store.events import ConfigChanged, FaqChanged, publish
 from kefu.store.keys import SHOPS, ShopKeys
 
-__all__ = ["BusinessHours", "Localized", "QaRules", "ShopConfig", "ShopStore", "shop_exists", "valid_shop_id"]
-
-_SHOP_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-GroupName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
-
-
-def valid_shop_id(shop: str) -> bool:
-    return bool(_SHOP_ID.match(shop))
+__all__ = [
+    "BusinessHours",
+    "Localized",
+    "QaRules",
+    "ShopConfig",
+    "ShopStore",
+    "all_shops",
+    "corpus_versions",
+    "shop_exists",
+]
 
 
 class Localized(BaseModel):
@@ -61,7 +64,9 @@ class BusinessHours(BaseModel):
         try:
             zoneinfo.ZoneInfo(value)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
+            raise PydanticCustomError(
+                "unknown_time_zone", "unknown time zone {zone}", {"zone": value}
+            ) from None
         return value
 
     def is_open(self, at: dt.datetime) -> bool:
@@ -207,7 +212,9 @@ class ShopConfig(BaseModel):
     closed: Localized = Localized(zh="本次会话已结束。", en="This conversation has ended.")
 
     default_group: GroupName = "general"
-    groups: list[GroupName] = Field(default_factory=lambda: ["general"], min_length=1)
+    groups: list[GroupName] = Field(default_factory=lambda: ["general"], min_length=1, max_length=50)
+    # What agents and admins read for a group ("售前" for presale); the id stays ASCII.
+    group_names: dict[GroupName, DisplayName] = Field(default_factory=dict)
     business_hours: BusinessHours | None = None
     queue_timeout_s: Annotated[int, Field(ge=0, le=86400)] = 900
     # A chat with an agent where nobody wrote for this long closes "by timeout"; 0 never.
@@ -223,6 +230,11 @@ class ShopConfig(BaseModel):
     # Quality inspection rules (thresholds, patterns) for this shop's agents.
     qa: QaRules = Field(default_factory=QaRules)
 
+    @property
+    def timezone(self) -> str:
+        """The shop's clock: its business hours' time zone, else China's."""
+        return self.business_hours.timezone if self.business_hours else "Asia/Shanghai"
+
     @field_validator("groups")
     @classmethod
     def _unique_groups(cls, value: list[str]) -> list[str]:
@@ -231,6 +243,12 @@ class ShopConfig(BaseModel):
     def model_post_init(self, context: object) -> None:
         if self.default_group not in self.groups:
             self.groups.insert(0, self.default_group)
+        self.group_names = {g: n for g, n in self.group_names.items() if g in self.groups and n != g}
+
+
+async def all_shops(redis: Redis) -> list[str]:
+    """Every shop id, sorted."""
+    return sorted(str(s) for s in await redis.smembers(SHOPS))
 
 
 async def shop_exists(redis: Redis, shop: str) -> bool:
@@ -268,6 +286,14 @@ class ShopStore:
             return Corpus(shop=self.shop, faqs=())
         return parse_corpus(orjson.loads(raw), source=f"shop {self.shop}")
 
+    async def quick_replies(self) -> str | None:
+        """The shop's canned agent replies as stored (JSON), or None."""
+        raw = await self.redis.get(self.keys.quick_replies)
+        return None if raw is None else str(raw)
+
+    async def save_quick_replies(self, data: bytes) -> None:
+        await self.redis.set(self.keys.quick_replies, data)
+
     async def corpus_version(self) -> int:
         return int(await self.redis.get(self.keys.faq_version) or 0)
 
@@ -281,3 +307,12 @@ class ShopStore:
             _, version = await pipe.execute()
         await publish(self.redis, self.shop, FaqChanged(version=int(version)))
         return int(version)
+
+
+async def corpus_versions(redis: Redis, shops: list[str]) -> list[int]:
+    """The corpus version of each shop (one GET per shop in a pipeline, not MGET: on Redis
+    Cluster the shops live in different slots)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for shop in shops:
+            pipe.get(ShopKeys(shop).faq_version)
+        return [int(v or 0) for v in await pipe.execute()]

@@ -99,6 +99,10 @@ class Queue:
         """The conversations an agent holds now."""
         return {str(c) for c in await self.redis.smembers(self.keys.agent_conversations(agent_id))}
 
+    async def anyone_online(self) -> bool:
+        """Whether some agent of the shop is online (takes new chats)."""
+        return bool(await self.redis.scard(self.keys.agents_online))
+
     async def agent_status(self, agent_id: str) -> str:
         return str(await self.redis.hget(self.keys.agent(agent_id), "status") or "offline")
 

@@ -49,6 +49,30 @@ async def record_day(redis: Redis, shop: str) -> None:
     for row in rows:
         await redis.hset(keys.conversation(str(row["id"])), mapping=row)  # type: ignore[arg-type]
         await redis.zadd(keys.conversations, {str(row["id"]): int(row["created"])})
+    # d2's log: a question the bot was unsure of (it suggested two FAQs), then the one flagged.
+    log = keys.log("s2")
+    lines = [
+        (now + 1500, "shopper", "快递到哪了", None),
+        (
+            now + 1600,
+            "bot",
+            "您是想问：",
+            {
+                "decision": "suggest",
+                "transfer": True,
+                "suggestions": [
+                    {"faq_id": "shipping", "question": "什么时候发货"},
+                    {"faq_id": "tracking", "question": "怎么查物流"},
+                ],
+            },
+        ),
+        (now + 30_000, "shopper", "还在吗", None),
+    ]
+    for ts, sender, text, extra in lines:
+        fields = {"c": "d2", "f": sender, "t": text, "ts": ts}
+        if extra:
+            fields["x"] = json.dumps(extra, ensure_ascii=False)
+        await redis.xadd(log, fields, id=f"{ts}-0")  # type: ignore[arg-type]
     flag = Flag(
         id="d2:slow_reply:0",
         conversation_id="d2",
@@ -82,4 +106,12 @@ async def test_dashboard_and_quality_pages_show_the_numbers(
     await expect(flag).to_have_attribute("data-rule", "slow_reply")
     await expect(page.get_by_test_id("qa-evidence").first).to_contain_text("还在吗")
     await shot(page, "admin-quality")
+    # The whole conversation, with what the bot suggested under its reply.
+    await page.get_by_test_id("qa-view-transcript").click()
+    dialog = page.get_by_test_id("transcript-dialog")
+    await expect(dialog.get_by_test_id("transcript-line")).to_have_count(3)
+    offered = dialog.get_by_test_id("transcript-suggestions")
+    await expect(offered).to_contain_text("什么时候发货")
+    await expect(offered).to_contain_text("怎么查物流")
+    await expect(dialog.locator('[data-evidence="true"]')).to_contain_text("还在吗")
     assert watch.errors == []

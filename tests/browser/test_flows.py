@@ -289,3 +289,38 @@ async def test_a_clicked_suggestion_is_learned_approved_and_then_answered(
     finally:
         await fresh.close()
     assert watch.errors == []
+
+
+async def test_group_names_in_chinese_and_errors_in_the_pages_language(
+    context: BrowserContext, server: str, store: Redis, watch: Watch
+) -> None:
+    shop = await new_shop(store, agents={"a1": 2}, admin=True)
+    admin = watch.attach(await context.new_page())
+    await admin_login(admin, server, shop)
+    await admin.get_by_test_id("nav-settings").click()
+    groups = admin.get_by_test_id("settings-field-groups")
+    # A Chinese name alone is not an id: the admin is told, in Chinese, how to write it.
+    await groups.fill("general\n售前")
+    await admin.get_by_test_id("settings-save").click()
+    error = admin.get_by_test_id("settings-error-groups")
+    await expect(error).to_be_visible()
+    await expect(error).to_contain_text("第 2 行")
+    await expect(error).to_contain_text("presale 售前")
+    await expect(error).not_to_contain_text("String should match")
+    await groups.fill("general 通用\npresale 售前")
+    await admin.get_by_test_id("settings-save").click()
+    await expect(admin.get_by_test_id("settings-saved")).to_be_visible()
+    await expect(admin.get_by_test_id("settings-field-default_group")).to_contain_text("售前 (presale)")
+    # The console shows the names: the chat's group tag and the transfer choices.
+    agent_page = watch.attach(await context.new_page())
+    await console_login(agent_page, server, shop, "a1")
+    page = await open_shop(context, server, shop, watch)
+    await open_widget(page)
+    await ask(page, "转人工")
+    await expect(page.get_by_test_id("kefu-agent-name")).to_have_text(re.compile("客服a1"))
+    item = agent_page.get_by_test_id("conversation-item").first
+    await expect(item.get_by_test_id("conversation-group")).to_have_text("通用")
+    await item.click()
+    options = agent_page.get_by_test_id("transfer-select").locator("option")
+    await expect(options).to_have_text(["转接到分组", "售前"])
+    assert watch.errors == []

@@ -193,10 +193,28 @@ async def test_settings_are_validated(client: Client, redis: Redis) -> None:
     bad = await call(
         client, "PUT", "/api/admin/settings", h, {"queue_timeout_s": -1, "colour": "red"}, status=422
     )
-    assert {d["field"] for d in bad["error"]["details"]} == {"queue_timeout_s", "colour"}
+    # Each problem names its field and a code (with its limits) the page says in its language.
+    details = {d["field"]: d for d in bad["error"]["details"]}
+    assert details["queue_timeout_s"]["code"] == "greater_than_equal"
+    assert details["queue_timeout_s"]["params"] == {"ge": 0}
+    assert details["colour"]["code"] == "unknown_field"
     hours = {"timezone": "Mars/Olympus", "ranges": [{"days": [1], "open": "09:00", "close": "18:00"}]}
     bad = await call(client, "PUT", "/api/admin/settings", h, {"business_hours": hours}, status=422)
-    assert "time zone" in bad["error"]["details"][0]["message"]
+    (detail,) = bad["error"]["details"]
+    assert "time zone" in detail["message"]
+    assert detail["code"] == "unknown_time_zone" and detail["params"] == {"zone": "Mars/Olympus"}
+    # A group is an ASCII id with a display name in any script.
+    bad = await call(client, "PUT", "/api/admin/settings", h, {"groups": ["general", "售前"]}, status=422)
+    (detail,) = bad["error"]["details"]
+    assert detail["field"] == "groups.1" and detail["code"] == "group_format"
+    named = await call(
+        client,
+        "PUT",
+        "/api/admin/settings",
+        h,
+        {"groups": ["general", "presale"], "group_names": {"presale": "售前", "gone": "已删"}},
+    )
+    assert named["group_names"] == {"presale": "售前"}  # names of groups the shop has only
     saved = await call(
         client,
         "PUT",
@@ -227,7 +245,7 @@ async def test_agents_and_quick_replies(client: Client, redis: Redis) -> None:
         {"username": "carol", "password": "xxxxxxxx", "role": "agent"},
         status=409,
     )
-    await call(
+    bad = await call(
         client,
         "POST",
         "/api/admin/users",
@@ -235,6 +253,13 @@ async def test_agents_and_quick_replies(client: Client, redis: Redis) -> None:
         {"username": "x y", "password": "short", "role": "boss"},
         status=422,
     )
+    codes = {d["field"]: d["code"] for d in bad["error"]["details"]}
+    assert codes == {"username": "username_format", "password": "string_too_short", "role": "literal_error"}
+    # Only groups the shop has: a typo would route the agent nothing.
+    bad = await call(client, "PATCH", "/api/admin/users/carol", h, {"groups": ["general", "vip"]}, status=422)
+    assert bad["error"]["code"] == "unknown_group"
+    assert bad["error"]["details"][0]["params"]["group"] == "vip"
+    await call(client, "PUT", "/api/admin/settings", h, {"groups": ["general", "vip"]})
     changed = await call(
         client, "PATCH", "/api/admin/users/carol", h, {"capacity": 5, "groups": ["general", "vip"]}
     )

@@ -32,6 +32,10 @@ class Hello(TypedDict):
     conversations: list[dict[str, Any]]
     queue: dict[str, Any]
     groups: list[str]
+    # Display names of the groups that have one ({"presale": "售前"}); the others show their id.
+    group_names: dict[str, str]
+    # The shop's IANA time zone: the console shows times on the shop's clock.
+    timezone: str
 
 
 class Status(TypedDict):
@@ -79,7 +83,13 @@ def conversation(
 
 
 def hello(
-    agent: dict[str, Any], conversations: list[dict[str, Any]], queue: Queue, groups: list[str]
+    agent: dict[str, Any],
+    conversations: list[dict[str, Any]],
+    queue: Queue,
+    *,
+    groups: list[str],
+    group_names: dict[str, str],
+    timezone: str,
 ) -> Hello:
     return {
         "type": "hello",
@@ -87,6 +97,8 @@ def hello(
         "conversations": conversations,
         "queue": {"waiting": queue["waiting"], "groups": queue["groups"]},
         "groups": groups,
+        "group_names": group_names,
+        "timezone": timezone,
     }
 
 

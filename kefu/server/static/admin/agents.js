@@ -5,6 +5,7 @@ import { t } from "./i18n.js";
 import {
   busy,
   confirmDialog,
+  detailText,
   errorText,
   field,
   formErrorBox,
@@ -19,6 +20,8 @@ import {
 export function mount(container, ctx) {
   let users = [];
   let shopGroups = [];
+  let groupNames = {};
+  const groupLabel = (g) => groupNames[g] || g;
   let defaultGroup = "general";
 
   const newButton = h("button", { type: "button", class: "primary", "data-testid": "agents-new" }, t("ag.new"));
@@ -55,6 +58,7 @@ export function mount(container, ctx) {
       users = data.items || [];
       if (settings) {
         shopGroups = settings.groups || [];
+        groupNames = settings.group_names || {};
         defaultGroup = settings.default_group || defaultGroup;
       }
       render();
@@ -112,7 +116,7 @@ export function mount(container, ctx) {
         h("span", { class: ["tag", user.role === "admin" ? "tag-admin" : ""] }, user.role === "admin" ? t("ag.role_admin") : t("ag.role_agent")),
       ),
       h("td", { "data-label": t("ag.col_capacity"), class: "col-num" }, String(user.capacity)),
-      h("td", { "data-label": t("ag.col_groups") }, (user.groups || []).map((g) => h("span", { class: "tag" }, g))),
+      h("td", { "data-label": t("ag.col_groups") }, (user.groups || []).map((g) => h("span", { class: "tag", title: g }, groupLabel(g)))),
       h(
         "td",
         { "data-label": t("ag.col_status") },
@@ -214,7 +218,7 @@ export function mount(container, ctx) {
         { class: "check", for: id },
         h("input", { type: "checkbox", id, value: g, checked: current.includes(g), "data-testid": "agent-group" }),
         " ",
-        g,
+        groupLabel(g),
       );
     });
     const groupSet = h(
@@ -335,7 +339,7 @@ export function mount(container, ctx) {
         } catch (err) {
           if (err.signedOut) return;
           const details = err.details || [];
-          replace(error, details.length ? details.map((d) => d.message).join("; ") : errorText(err));
+          replace(error, details.length ? details.map(detailText).join("; ") : errorText(err));
           error.hidden = false;
           input.setAttribute("aria-invalid", "true");
           input.focus();

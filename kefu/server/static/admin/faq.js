@@ -8,6 +8,7 @@ import {
   busy,
   confirmDialog,
   debounce,
+  detailText,
   downloadBlob,
   errorText,
   field,
@@ -229,7 +230,7 @@ export function mount(container, ctx) {
       h(
         "ul",
         {},
-        details.map((d) => h("li", {}, d.field ? `${d.field}: ${d.message}` : String(d.message))),
+        details.map((d) => h("li", {}, d.field ? `${d.field}: ${detailText(d)}` : detailText(d))),
       ),
     );
     importErrors.hidden = false;

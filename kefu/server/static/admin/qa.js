@@ -329,7 +329,7 @@ const DETAILS = [
 const LEFT_REASONS = ["closed", "gone", "timeout"];
 
 /** The flag's detail in the page's language (see DETAILS). */
-export function detailText(detail) {
+export function flagDetailText(detail) {
   const text = String(detail || "");
   if (lang === "en") return text;
   for (const [pattern, key] of DETAILS) {
@@ -356,9 +356,15 @@ function systemEvent(flag, index) {
   return flag.agent_id ? "agent_joined" : "left_queue";
 }
 
-/** The flag's detail; the API's own (English) sentence stays in the tooltip when translated. */
+/** The flag's detail in the page's language. */
+function flagDetail(flag) {
+  return lang !== "en" && flag.detail_zh ? String(flag.detail_zh) : flagDetailText(flag.detail);
+}
+
+/** The flag's detail; the API's own (English) sentence stays in the tooltip when translated.
+ * Flags carry their Chinese detail (`detail_zh`); older stored ones are translated by pattern. */
 function detailLine(flag) {
-  const text = detailText(flag.detail);
+  const text = flagDetail(flag);
   const translated = text !== flag.detail;
   return h(
     "p",
@@ -380,6 +386,19 @@ function evidenceLine(flag, e, index, zone) {
     h("span", { class: "ev-sender" }, senderName(e.sender)),
     h("time", { class: "ev-time muted", datetime: new Date(e.ts).toISOString() }, dateTime(e.ts, zone, { date: false })),
     h("span", { class: ["ev-text", !e.text && "muted"] }, e.text || (event ? t(`qa.event_${event}`) : t("qa.system_event"))),
+  );
+}
+
+/** The FAQs the bot offered under a reply ("did you mean…"), as the shopper saw them. */
+function suggestionList(line) {
+  const offered = Array.isArray(line.suggestions) ? line.suggestions : [];
+  const labels = offered.map((s) => (typeof s === "string" ? s : s.question || s.faq_id || "")).filter(Boolean);
+  if (!labels.length) return null;
+  return h(
+    "div",
+    { class: "tline-suggestions", "data-testid": "transcript-suggestions" },
+    h("span", { class: "muted" }, t("qa.suggested")),
+    labels.map((label) => h("span", { class: "chip" }, label)),
   );
 }
 
@@ -431,13 +450,14 @@ export function openTranscript(ctx, flag, { zone = null, agentName = "" } = {}) 
             hit ? h("span", { class: "evidence-tag" }, t("qa.evidence_tag")) : null,
           ),
           h("div", { class: "tline-text" }, line.text || (line.event ? line.event : "")),
+          suggestionList(line),
         );
         if (hit && !first) first = item;
         return item;
       });
       replace(
         body,
-        h("p", { class: "qa-detail transcript-flag" }, h("span", { class: ["badge", "rule-badge", `rule-${flag.rule}`] }, ruleName(flag.rule)), " ", detailText(flag.detail)),
+        h("p", { class: "qa-detail transcript-flag" }, h("span", { class: ["badge", "rule-badge", `rule-${flag.rule}`] }, ruleName(flag.rule)), " ", flagDetail(flag)),
         h("dl", { class: "meta-list" }, meta.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
         lines.length
           ? h("ol", { class: "transcript", "aria-label": t("qa.transcript") }, items)

@@ -205,26 +205,40 @@ function renderForm(container, ctx, config) {
   });
 
   // ---- routing ----
+  // One group per line: its id, then optionally the name people read ("presale 售前").
+  const groupNames = config.group_names || {};
   const groups = input(
     "groups",
     t("set.groups"),
-    h("textarea", { rows: 3, value: (config.groups || []).join("\n"), spellcheck: "false" }),
+    h("textarea", {
+      rows: 3,
+      value: (config.groups || []).map((g) => (groupNames[g] ? `${g} ${groupNames[g]}` : g)).join("\n"),
+      spellcheck: "false",
+    }),
     t("set.groups_help"),
   );
+  errors.register("group_names", groups.error, groups.control);
+  const parseGroups = () =>
+    splitLines(groups.control.value).map((line) => {
+      const [id, ...rest] = line.split(/\s+/);
+      return { id, name: rest.join(" ") };
+    });
   const defaultGroup = input("default_group", t("set.default_group"), h("select", {}));
   const fillGroups = () => {
-    const names = splitLines(groups.control.value);
+    const parsed = parseGroups();
+    const ids = parsed.map((g) => g.id);
     const current = defaultGroup.control.value || config.default_group;
-    replace(
-      defaultGroup.control,
-      (names.includes(current) || !current ? names : [current, ...names]).map((g) => h("option", { value: g }, g)),
-    );
+    const options = parsed.map((g) => h("option", { value: g.id }, g.name ? `${g.name} (${g.id})` : g.id));
+    if (current && !ids.includes(current)) options.unshift(h("option", { value: current }, current));
+    replace(defaultGroup.control, options);
     defaultGroup.control.value = current;
   };
   groups.control.addEventListener("input", fillGroups);
   fillGroups();
   read.push((body) => {
-    body.groups = splitLines(groups.control.value);
+    const parsed = parseGroups();
+    body.groups = parsed.map((g) => g.id);
+    body.group_names = Object.fromEntries(parsed.filter((g) => g.name).map((g) => [g.id, g.name]));
     body.default_group = defaultGroup.control.value;
   });
 

@@ -3,7 +3,7 @@
 import { h, replace } from "/static/common/dom.js";
 import { t } from "./i18n.js";
 import { openFaqForm } from "./faq.js";
-import { bar, busy, errorText, faqSelect, note, toast } from "./ui.js";
+import { bar, busy, detailText, errorText, faqSelect, note, toast } from "./ui.js";
 
 const EXAMPLES = ["物流三天没动了", "什么时候发货", "可以便宜点吗", "转人工", "Where is my parcel?"];
 const DECISIONS = ["answer", "suggest", "fallback", "transfer", "greeting"];
@@ -255,7 +255,7 @@ export function mount(container, ctx) {
           await run();
         } catch (err) {
           if (err.signedOut) return;
-          replace(addError, errorText(err), ...((err.details || []).map((d) => h("span", { class: "block" }, d.message))));
+          replace(addError, errorText(err), ...((err.details || []).map((d) => h("span", { class: "block" }, detailText(d)))));
           addError.hidden = false;
         }
       }),

@@ -20,6 +20,18 @@ export function errorText(err) {
 }
 
 /**
+ * A 422 detail in the reader's language: by its code (verr.<code>, with {param} from its params)
+ * when the UI knows the code, else the server's English message.
+ */
+export function detailText(detail) {
+  const key = `verr.${detail.code}`;
+  const template = detail.code ? t(key) : key;
+  if (typeof template !== "string" || template === key) return String(detail.message || "").replace(/^Value error, /, "");
+  const params = detail.params || {};
+  return template.replace(/\{(\w+)\}/g, (_, name) => String(params[name] ?? ""));
+}
+
+/**
  * A labelled form control with help text and an (initially hidden) error element.
  * `control` is an input/textarea/select; it gets an id, data-testid `${prefix}-field-${name}`
  * and aria-describedby; the error element gets data-testid `${prefix}-error-${name}`.
@@ -90,7 +102,7 @@ export class FormErrors {
     let firstError = null;
     for (const detail of details) {
       const field = String(detail.field || "");
-      const message = String(detail.message || "").replace(/^Value error, /, "");
+      const message = detailText(detail);
       const slot = this.find(field);
       if (!slot) {
         this.addTop(field && field !== "body" ? `${field}: ${message}` : message);

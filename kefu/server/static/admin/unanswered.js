@@ -5,7 +5,7 @@
 import { h, replace } from "/static/common/dom.js";
 import { t } from "./i18n.js";
 import { openFaqForm } from "./faq.js";
-import { busy, errorText, faqSelect, note, toast } from "./ui.js";
+import { busy, detailText, errorText, faqSelect, note, toast } from "./ui.js";
 
 const LIMIT = 50;
 
@@ -70,7 +70,7 @@ export function mount(container, ctx) {
           await load();
         } catch (err) {
           if (err.signedOut) return;
-          replace(error, errorText(err), ...(err.details || []).map((d) => h("span", { class: "block" }, d.message)));
+          replace(error, errorText(err), ...(err.details || []).map((d) => h("span", { class: "block" }, detailText(d))));
           error.hidden = false;
         }
       });
@@ -117,7 +117,7 @@ export function mount(container, ctx) {
 
     const fail = (err) => {
       if (err.signedOut) return;
-      replace(error, errorText(err), ...(err.details || []).map((d) => h("span", { class: "block" }, d.message)));
+      replace(error, errorText(err), ...(err.details || []).map((d) => h("span", { class: "block" }, detailText(d))));
       error.hidden = false;
     };
 

@@ -43,11 +43,27 @@ export function replace(parent, ...children) {
   return append(parent, children);
 }
 
-/** Format a millisecond timestamp as local HH:MM (and the date if not today). */
+// The time zone pages show times in: the browser's, unless a page sets the shop's (the console
+// does, from `hello`, so agents and the admin pages read the same clock).
+const clockZone = { zone: undefined };
+
+/** Show every time from now on in `zone` (an IANA name such as "Asia/Shanghai"). */
+export function setTimeZone(zone) {
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: zone });
+    clockZone.zone = zone;
+  } catch (e) {
+    clockZone.zone = undefined; // an unknown zone: the browser's
+  }
+}
+
+/** Format a millisecond timestamp as HH:MM (and the date if not today). */
 export function formatTime(ms, lang = "zh") {
+  const locale = lang === "en" ? "en-GB" : "zh-CN";
+  const zone = clockZone.zone;
+  const day = (d) => new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" }).format(d);
   const d = new Date(ms);
-  const now = new Date();
-  const time = d.toLocaleTimeString(lang === "en" ? "en-GB" : "zh-CN", { hour: "2-digit", minute: "2-digit" });
-  if (d.toDateString() === now.toDateString()) return time;
-  return d.toLocaleDateString(lang === "en" ? "en-GB" : "zh-CN", { month: "2-digit", day: "2-digit" }) + " " + time;
+  const time = new Intl.DateTimeFormat(locale, { timeZone: zone, hour: "2-digit", minute: "2-digit" }).format(d);
+  if (day(d) === day(new Date())) return time;
+  return new Intl.DateTimeFormat(locale, { timeZone: zone, month: "2-digit", day: "2-digit" }).format(d) + " " + time;
 }

@@ -8,6 +8,7 @@ import { icon } from "/static/common/icons.js";
 import { t } from "./i18n.js";
 import { QuickReplies } from "./quickreplies.js";
 import { ThreadView, chatHeadInfo, closedText } from "./views.js";
+import { groupName } from "./model.js";
 
 const MAX_TEXT = 2000;
 const NEAR_BOTTOM_PX = 80;
@@ -248,7 +249,7 @@ export class ChatPane {
     replace(
       this.transferSelect,
       options.length
-        ? [h("option", { value: "" }, t("transferTo")), options.map((g) => h("option", { value: g }, g))]
+        ? [h("option", { value: "" }, t("transferTo")), options.map((g) => h("option", { value: g }, groupName(g)))]
         : h("option", { value: "" }, t("noOtherGroup")),
     );
     this.transferSelect.value = options.includes(current) ? current : "";

@@ -2,8 +2,9 @@
 // Requests waiting for an answer sit in `ws.inflight`, so an `error` frame lands on the
 // message, transfer or status change it answers.
 
+import { setTimeZone } from "/static/common/dom.js";
 import { t, errorText, closedText } from "./i18n.js";
-import { addLine, ackLine, createConversation, mergeTranscript, shopperLabel } from "./model.js";
+import { addLine, ackLine, createConversation, groupName, mergeTranscript, setGroupNames, shopperLabel } from "./model.js";
 import { playChime, showNotification } from "./alerts.js";
 
 const TYPING_SHOWN_MS = 6000;
@@ -53,11 +54,13 @@ export function handleFrame(ws, frame) {
 
 function onHello(ws, frame) {
   const agent = frame.agent || {};
+  if (frame.timezone) setTimeZone(String(frame.timezone)); // times in the shop's clock, as admin shows them
   ws.me = { ...ws.me, id: agent.id || ws.me.id, name: agent.name || ws.me.name, username: agent.username || ws.me.username };
   ws.status = agent.status || "offline";
   if (typeof agent.capacity === "number") ws.capacity = agent.capacity;
   ws.queue = { waiting: (frame.queue && frame.queue.waiting) || 0, groups: (frame.queue && frame.queue.groups) || {} };
   ws.groups = Array.isArray(frame.groups) ? frame.groups : [];
+  setGroupNames(frame.group_names);
   const reconnect = ws.helloSeen;
   ws.helloSeen = true;
   const held = new Set();
@@ -112,7 +115,7 @@ function onAssigned(ws, raw, isNew) {
     ws.select(conv.id);
   };
   playChime();
-  showNotification(t("newChat"), `${label} · ${conv.group}`, `kefu-${conv.id}`, open);
+  showNotification(t("newChat"), `${label} · ${groupName(conv.group)}`, `kefu-${conv.id}`, open);
   ws.toast(t("newChatNotice", label), "info", open);
   // Open it when the agent is looking at nothing (on a narrow screen the list stays in view).
   if (!ws.selected() && !ws.narrow) ws.select(conv.id, { focus: false });
@@ -161,7 +164,7 @@ function onTransferred(ws, frame) {
     conv.transferring = null;
     conv.transferredTo = frame.group; // the conversation_closed that follows needs no second notice
   }
-  ws.toast(t("transferredNotice", frame.group, frame.status), "ok");
+  ws.toast(t("transferredNotice", groupName(frame.group), frame.status), "ok");
   ws.render();
 }
 

@@ -1,6 +1,21 @@
 // The console's conversation model: transcript lines merged from `hello`, `assigned`, live
 // `message` frames and the agent's own sent messages, deduplicated by message id.
 
+const groupNames = new Map();
+
+/** The shop's group display names, from hello.group_names ({presale: "售前"}). */
+export function setGroupNames(names) {
+  groupNames.clear();
+  for (const [id, name] of Object.entries(names || {})) {
+    if (typeof name === "string" && name) groupNames.set(id, name);
+  }
+}
+
+/** What an agent reads for group `id`: its display name, else the id itself. */
+export function groupName(id) {
+  return groupNames.get(id) || id;
+}
+
 /** Compare Redis stream ids ("1732290000000-0"): negative, 0 or positive. */
 export function compareIds(a, b) {
   const [am, as = "0"] = String(a).split("-");

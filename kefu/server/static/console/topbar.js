@@ -5,6 +5,7 @@
 import { h, replace } from "/static/common/dom.js";
 import { t } from "./i18n.js";
 import { notifyEnabled, soundEnabled } from "./alerts.js";
+import { groupName } from "./model.js";
 
 export class TopBar {
   /**
@@ -112,7 +113,7 @@ export class TopBar {
       button.setAttribute("aria-selected", id === tab ? "true" : "false");
     }
     this.queueEl.textContent = t("queue", queue.waiting || 0);
-    const groups = Object.entries(queue.groups || {}).map(([g, n]) => `${g}: ${n}`).join(", ");
+    const groups = Object.entries(queue.groups || {}).map(([g, n]) => `${groupName(g)}: ${n}`).join(", ");
     this.queueEl.title = groups ? `${t("queueTitle")} (${groups})` : t("queueTitle");
     this.queueEl.classList.toggle("has-waiting", (queue.waiting || 0) > 0);
     this.capacityEl.textContent = `${active}/${capacity}`;

@@ -3,7 +3,7 @@
 
 import { h, formatTime } from "/static/common/dom.js";
 import { t, LANG, clock, closedText, langName } from "./i18n.js";
-import { isLive, lastMessage, shopperLabel, waitingSince } from "./model.js";
+import { groupName, isLive, lastMessage, shopperLabel, waitingSince } from "./model.js";
 
 const KNOWN_DECISIONS = ["answer", "suggest", "fallback", "greeting", "notice", "transfer"];
 
@@ -24,7 +24,7 @@ export function conversationItemContent(conv, me) {
       "span",
       { class: "conv-row" },
       h("span", { class: "conv-name" }, label),
-      conv.group ? h("span", { class: "tag tag-group", "data-testid": "conversation-group" }, conv.group) : null,
+      conv.group ? h("span", { class: "tag tag-group", "data-testid": "conversation-group" }, groupName(conv.group)) : null,
       conv.closed
         ? h("span", { class: "tag tag-closed", "data-testid": "conversation-closed-tag" }, t("closedTag"))
         : null,
@@ -277,7 +277,7 @@ export function chatHeadInfo(conv) {
     h(
       "div",
       { class: "chat-meta" },
-      conv.group ? h("span", { class: "tag tag-group" }, `${t("group")}: ${conv.group}`) : null,
+      conv.group ? h("span", { class: "tag tag-group" }, `${t("group")}: ${groupName(conv.group)}`) : null,
       h("span", { class: "tag" }, `${t("language")}: ${langName(conv.shopper && conv.shopper.lang)}`),
       h("span", { class: "muted small" }, t("waited", conv.waited_s || 0)),
       since
