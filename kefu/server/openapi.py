@@ -128,7 +128,19 @@ _ERROR = {
             "properties": {
                 "code": {"type": "string"},
                 "message": {"type": "string"},
-                "details": {"type": "array", "items": {"type": "object"}},
+                "details": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "field": {"type": "string"},
+                            "code": {"type": "string"},
+                            "params": {"type": "object"},
+                            "message": {"type": "string"},
+                        },
+                        "required": ["field", "message"],
+                    },
+                },
             },
             "required": ["code", "message"],
         }

@@ -150,6 +150,20 @@ local function leave_queue(cid, reason, now)
   end
 end
 
+-- A conversation just put in `group`'s queue: serve the queues, then say where it ended up
+-- (with an agent, or queued at a position, logged and announced).
+local function settle(cid, sid, group, now)
+  drain(now)
+  local state = redis.call('HMGET', K.conversation(cid), 'state', 'agent')
+  if state[1] == 'assigned' then
+    return result({status = 'assigned', agent = state[2], group = group})
+  end
+  local id = log_event(sid, cid, 'queued', {group = group})
+  publish({event = 'queued', conversation_id = cid, session_id = sid, group = group, entry_id = id})
+  return result({status = 'queued', group = group,
+                 position = redis.call('ZRANK', K.queue(group), cid) + 1})
+end
+
 -- Every conversation of an agent goes back to the head of its group's queue.
 local function requeue_agent(aid, now)
   local convs = redis.call('SMEMBERS', K.agent_conversations(aid))

@@ -16,12 +16,4 @@ enqueue(cid, group, head_score(group), now)
 local tid = log_event(c[4], cid, 'transferred', {agent_id = aid, group = group})
 publish({event = 'transferred', conversation_id = cid, session_id = c[4], agent_id = aid, from_group = c[3],
          group = group, entry_id = tid})
-drain(now)
-local state = redis.call('HMGET', conv, 'state', 'agent')
-if state[1] == 'assigned' then
-  return result({status = 'assigned', agent = state[2], group = group})
-end
-local id = log_event(c[4], cid, 'queued', {group = group})
-publish({event = 'queued', conversation_id = cid, session_id = c[4], group = group, entry_id = id})
-return result({status = 'queued', group = group,
-               position = redis.call('ZRANK', K.queue(group), cid) + 1})
+return settle(cid, c[4], group, now)

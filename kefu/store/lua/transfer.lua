@@ -23,12 +23,4 @@ local now = now_ms()
 local seq = redis.call('INCR', K.queue_seq)
 redis.call('HINCRBY', conv, 'transfers', 1)
 enqueue(cid, group, seq - priority * 1e12, now)
-drain(now)
-local state = redis.call('HMGET', conv, 'state', 'agent')
-if state[1] == 'assigned' then
-  return result({status = 'assigned', agent = state[2], group = group})
-end
-local id = log_event(c[4], cid, 'queued', {group = group})
-publish({event = 'queued', conversation_id = cid, session_id = c[4], group = group, entry_id = id})
-return result({status = 'queued', group = group,
-               position = redis.call('ZRANK', K.queue(group), cid) + 1})
+return settle(cid, c[4], group, now)
