@@ -135,8 +135,12 @@ class Load:
             self.url + "/api/login", json={"shop": self.shop, "username": username, "password": password}
         ) as r:
             token = (await r.json())["token"]
+        async with self.session.post(
+            self.url + "/api/socket-ticket", headers={"Authorization": f"Bearer {token}"}
+        ) as r:
+            ticket = (await r.json())["ticket"]
         ws = await self.session.ws_connect(
-            self.ws_url(f"/ws/agent?token={token}"), heartbeat=None, compress=0
+            self.ws_url(f"/ws/agent?ticket={ticket}"), heartbeat=None, compress=0
         )
         frames: asyncio.Queue[Any] = asyncio.Queue()
 

@@ -11,13 +11,39 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from kefu.errors import CorpusError
-from kefu.faq.lexicon import yaml_loader
+from kefu.faq.lexicon import YamlAliasError, yaml_loader
 from kefu.faq.normalize import normalize
 from kefu.ids import FaqId, ShopId
 
-__all__ = ["FAQ", "Corpus", "default_corpus", "load_corpus", "parse_corpus", "parse_corpus_text"]
+__all__ = [
+    "FAQ",
+    "MAX_ANSWER_CHARS",
+    "MAX_FAQS",
+    "MAX_KEYWORDS",
+    "MAX_LANGUAGES",
+    "MAX_PHRASINGS",
+    "MAX_PHRASING_CHARS",
+    "MAX_TEXT_CHARS",
+    "Corpus",
+    "default_corpus",
+    "load_corpus",
+    "parse_corpus",
+    "parse_corpus_text",
+]
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+# The limits of a corpus, whichever way it arrives (an upload, `kefu faq import`, the edit form,
+# "add as phrasing"): they bound what the matcher indexes, Redis stores and every instance
+# reloads. docs/api.md and docs/deployment.md quote them.
+MAX_FAQS = 2000  # entries in a corpus
+MAX_PHRASINGS = 50  # phrasings of one entry: its question and the similar ones
+MAX_KEYWORDS = 20  # keywords of one entry
+MAX_LANGUAGES = 10  # answers of one entry in other languages (`answers`)
+MAX_PHRASING_CHARS = 2000  # characters of one phrasing
+MAX_ANSWER_CHARS = 4000  # characters of one answer, in any language
+MAX_TEXT_CHARS = 2_000_000  # characters of all the corpus's text together (see _text_size)
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_PHRASING_CHARS)]
+Answer = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ANSWER_CHARS)]
 LangCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$", to_lower=True)]
 
 
@@ -29,14 +55,12 @@ class FAQ(BaseModel):
     id: FaqId
     category: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] = ""
     question: Text
-    similar: tuple[Text, ...] = ()
-    answer: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
-    answers: dict[LangCode, Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]] = Field(
-        default_factory=dict
-    )
+    similar: tuple[Text, ...] = Field(default=(), max_length=MAX_PHRASINGS - 1)
+    answer: Answer
+    answers: dict[LangCode, Answer] = Field(default_factory=dict, max_length=MAX_LANGUAGES)
     keywords: tuple[
         Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)], ...
-    ] = ()
+    ] = Field(default=(), max_length=MAX_KEYWORDS)
 
     @property
     def phrasings(self) -> tuple[str, ...]:
@@ -57,10 +81,17 @@ class Corpus(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     shop: ShopId
-    faqs: tuple[FAQ, ...]
+    faqs: tuple[FAQ, ...] = Field(max_length=MAX_FAQS)
 
     @model_validator(mode="after")
-    def _unique(self) -> Corpus:
+    def _valid(self) -> Corpus:
+        # The budget first: the uniqueness check below normalizes every phrasing.
+        size = sum(_text_size(faq) for faq in self.faqs)
+        if size > MAX_TEXT_CHARS:
+            raise ValueError(
+                f"the corpus has {size:,} characters of text, more than the {MAX_TEXT_CHARS:,} "
+                "allowed (phrasings, answers, keywords and categories together)"
+            )
         seen_ids: set[str] = set()
         owner: dict[str, str] = {}
         problems: list[str] = []
@@ -102,6 +133,21 @@ class Corpus(BaseModel):
         return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=120)
 
 
+def _text_size(faq: FAQ) -> int:
+    """The characters of an entry's text that count against MAX_TEXT_CHARS."""
+    texts = (faq.category, *faq.phrasings, faq.answer, *faq.answers.values(), *faq.keywords)
+    return sum(len(text) for text in texts)
+
+
+# What the counted fields count, for the line saying there are too many.
+_COUNTED = {
+    "faqs": "FAQ entries",
+    "similar": f"similar phrasings ({MAX_PHRASINGS} phrasings with the question)",
+    "answers": "answers in other languages",
+    "keywords": "keywords",
+}
+
+
 def _describe(exc: ValidationError, raw: Any) -> list[str]:
     """Turn pydantic's error list into lines naming the entry (by id) and the field."""
     lines = []
@@ -117,8 +163,13 @@ def _describe(exc: ValidationError, raw: Any) -> list[str]:
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown field"
+        elif err["type"] == "too_long" and loc and loc[-1] in _COUNTED:
+            ctx = err.get("ctx") or {}
+            message = f"at most {ctx.get('max_length')} {_COUNTED[str(loc[-1])]}"
+            if ctx.get("actual_length") is not None:
+                message += f", not {ctx['actual_length']}"
         if not loc and err["type"] == "value_error":
-            # Cross-entry checks (_unique) already name the entry on each of their lines.
+            # Cross-entry checks (_valid) already name the entry on each of their lines.
             lines.extend(message.split("; "))
             continue
         lines.append(f"{where}: {message}")
@@ -144,8 +195,11 @@ def load_corpus(path: str | Path) -> Corpus:
 
 
 def parse_corpus_text(text: str, *, source: str = "corpus") -> Corpus:
+    """Read a corpus from YAML (or JSON) text; anchors and aliases are refused while parsing."""
     try:
         raw = yaml.load(text, Loader=yaml_loader())
+    except YamlAliasError as exc:
+        raise CorpusError(source, [str(exc)]) from None
     except yaml.YAMLError as exc:
         raise CorpusError(source, [f"not valid YAML: {exc}"]) from None
     return parse_corpus(raw, source=source)

@@ -14,7 +14,7 @@ import yaml
 from kefu.errors import LexiconError
 from kefu.faq.normalize import normalize
 
-__all__ = ["Concept", "Lexicon", "stem_words", "yaml_loader"]
+__all__ = ["MAX_YAML_DEPTH", "Concept", "Lexicon", "YamlAliasError", "stem_words", "yaml_loader"]
 
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[a-z]")
@@ -145,18 +145,64 @@ class Lexicon:
         return text
 
 
+# Nesting deeper than this is refused while composing: kefu's files need a handful of levels, and
+# PyYAML's composer recurses, three Python frames a level (libyaml's parser allows 1000 levels:
+# a RecursionError, not a YAMLError, long before that).
+MAX_YAML_DEPTH = 64
+
 if TYPE_CHECKING:
     _FastestSafeLoader = yaml.SafeLoader
 else:
-    # libyaml's safe loader when PyYAML was built with it (ten times faster), else the pure one.
-    _FastestSafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    _CSafeLoader = getattr(yaml, "CSafeLoader", None)
+    if _CSafeLoader is not None:
+        # libyaml's parser when PyYAML was built with it (about five times faster than the pure one),
+        # under PyYAML's own composer: libyaml composes in C, where no hook sees an alias event.
+        class _FastestSafeLoader(yaml.composer.Composer, _CSafeLoader):
+            def __init__(self, stream):
+                _CSafeLoader.__init__(self, stream)
+                yaml.composer.Composer.__init__(self)
+
+    else:
+        _FastestSafeLoader = yaml.SafeLoader
+
+
+class YamlAliasError(yaml.composer.ComposerError):
+    """An anchor (`&name`) or an alias (`*name`) in a YAML file: kefu refuses them."""
 
 
 class _SafeLoader(_FastestSafeLoader):
     """PyYAML's safe loader, failing only with yaml.YAMLError. Its scalar constructors hand the
     text to int(), datetime() or a dict lookup and let what those raise through (`2020-02-30`,
     `!!bool maybe`, `!!int ''`, an integer of 5000 digits): here that becomes a ConstructorError
-    that names the value and where it is."""
+    that names the value and where it is.
+
+    Anchors and aliases are refused at their parser event, before any node is shared: nested
+    aliases let a few kilobytes stand for gigabytes once anything walks the data (a billion
+    laughs), and no file kefu reads has a use for them."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        # Called only with a node or alias event next. (types-PyYAML leaves peek_event untyped.)
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            found = f"alias *{anchor}" if isinstance(event, yaml.AliasEvent) else f"anchor &{anchor}"
+            raise YamlAliasError(
+                None,
+                None,
+                f"found {found}: YAML anchors and aliases are not allowed (write each value out)",
+                event.start_mark,
+            )
+        if self._depth >= MAX_YAML_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"nested deeper than {MAX_YAML_DEPTH} levels", event.start_mark
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
@@ -174,8 +220,9 @@ class _SafeLoader(_FastestSafeLoader):
 
 
 def yaml_loader() -> type[yaml.SafeLoader]:
-    """The safe loader kefu reads every YAML file with: libyaml's when PyYAML has it, and any
-    unreadable value a yaml.YAMLError with its line and column."""
+    """The safe loader kefu reads every YAML file with: libyaml's parser when PyYAML has it, no
+    anchors or aliases (a YamlAliasError), and any unreadable value a yaml.YAMLError with its
+    line and column."""
     return _SafeLoader
 
 

@@ -149,9 +149,13 @@ async def change_user(request: web.Request) -> web.Response:
         held = (await accounts.get(request.match_info["username"])).groups
         check_groups(body.groups, (await ShopStore(redis, shop).config()).groups, held=held)
     user = await accounts.update(request.match_info["username"], **body.model_dump(exclude_unset=True))
-    if body.capacity is not None and not user.disabled:
+    queue = Queue(redis, request.app[scripts_key], shop)
+    if body.disabled:
+        # Revoked now, everywhere: its sockets close and its chats go back to the queue.
+        await queue.leave(user.id, "disabled")
+    elif body.capacity is not None and not user.disabled:
         # A raised capacity serves the queue at once.
-        await Queue(redis, request.app[scripts_key], shop).set_agent(user.id, capacity=user.capacity)
+        await queue.set_agent(user.id, capacity=user.capacity)
     return json_response(user.view())
 
 
@@ -166,9 +170,12 @@ async def change_user(request: web.Request) -> web.Response:
 async def reset_password(request: web.Request) -> web.Response:
     shop, _ = await require_admin(request)
     body = await read_json(request, NewPassword)
-    await Accounts(request.app[redis_key], shop, request.app[passwords_key]).update(
+    user = await Accounts(request.app[redis_key], shop, request.app[passwords_key]).update(
         request.match_info["username"], password=body.password
     )
+    # Old tokens stopped with the new password: its open sockets close and its chats go back
+    # to the queue (the agent signs in again with the new password).
+    await Queue(request.app[redis_key], request.app[scripts_key], shop).leave(user.id, "password")
     return web.Response(status=204)
 
 

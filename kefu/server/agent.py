@@ -1,5 +1,7 @@
-"""The agent socket, `GET /ws/agent?token=TOKEN`: status, messages, close and transfer, each
-checked against what the agent holds in its own shop."""
+"""The agent socket, `GET /ws/agent?ticket=TICKET` (a single-use ticket from
+`POST /api/socket-ticket`, never the login token): status, messages, close and transfer, each
+checked against what the agent holds in its own shop. The socket closes with 4001 when the
+login behind it ends (logout, disabled, password reset, token expiry)."""
 
 from __future__ import annotations
 
@@ -9,15 +11,15 @@ import structlog
 from aiohttp import web
 from structlog.contextvars import bound_contextvars
 
-from kefu.errors import Conflict, InvalidInput
+from kefu.errors import Conflict, InvalidInput, Unauthorized
 from kefu.server import frames, wire
-from kefu.server.api import current_user
-from kefu.server.appkeys import context_key
+from kefu.server.appkeys import context_key, redis_key, signer_key
+from kefu.server.auth import TokenSigner
 from kefu.server.conns import AgentConn, send
 from kefu.server.context import Context
 from kefu.server.security import check_origin
 from kefu.server.sockets import check_text, serve, websocket
-from kefu.store.accounts import User
+from kefu.store.accounts import Accounts, Claims, User
 from kefu.store.events import LogWritten, Typing, publish
 from kefu.store.sessions import now_ms
 
@@ -28,11 +30,20 @@ log = structlog.get_logger(__name__)
 
 async def agent_socket(request: web.Request) -> web.StreamResponse:
     ctx = request.app[context_key]
-    shop, user = await current_user(request)  # refused before the upgrade
+    claims, user = await _ticket_holder(request)  # refused before the upgrade
+    shop = claims.shop
     check_origin(request, ctx.settings.allowed_origins)
     ws = websocket(ctx.settings)
     await ws.prepare(request)
-    conn = AgentConn(ws=ws, shop=shop, agent_id=user.id, name=user.name)
+    conn = AgentConn(
+        ws=ws,
+        shop=shop,
+        agent_id=user.id,
+        name=user.name,
+        username=user.username,
+        token_version=claims.ver,
+        expires_at=float(claims.aexp or claims.exp),
+    )
     ctx.delivery.add(conn)
     with bound_contextvars(shop=shop, agent_id=user.id):
         try:
@@ -47,6 +58,19 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
             ctx.delivery.discard(conn)
             log.info("agent_disconnected", code=ws.close_code)
     return ws
+
+
+async def _ticket_holder(request: web.Request) -> tuple[Claims, User]:
+    """The account a socket ticket speaks for; each ticket opens one socket, once."""
+    ticket = request.query.get("ticket", "")
+    if not ticket:
+        raise Unauthorized("a socket ticket is needed (POST /api/socket-ticket)", code="ticket_missing")
+    claims = request.app[signer_key].verify(ticket, typ="socket")
+    accounts = Accounts(request.app[redis_key], claims.shop)
+    assert claims.jti is not None
+    if not await accounts.use_ticket(claims.jti, TokenSigner.TICKET_TTL_S * 2):
+        raise Unauthorized("this socket ticket was already used", code="ticket_used")
+    return claims, await accounts.authenticate(claims)
 
 
 async def _hello(ctx: Context, conn: AgentConn, user: User) -> None:

@@ -27,7 +27,7 @@ from kefu.server.appkeys import (
 )
 from kefu.server.openapi import ApiRoutes
 from kefu.server.security import check_origin
-from kefu.store.accounts import Accounts, User, UserView
+from kefu.store.accounts import Accounts, Claims, User, UserView
 from kefu.store.shops import shop_exists
 from kefu.store.tickets import Ticket, Tickets
 
@@ -72,14 +72,21 @@ async def _body(request: web.Request, limit: int) -> bytes:
     return body
 
 
-async def current_user(request: web.Request) -> tuple[str, User]:
-    """(shop, user) of the bearer token (Authorization header, or `token` for websockets)."""
+async def current_login(request: web.Request) -> tuple[Claims, User]:
+    """The verified claims and the user of the bearer token. Only the `Authorization` header
+    carries it: a token in a URL ends up in proxy logs and browser history."""
     header = request.headers.get("Authorization", "")
-    token = header[7:].strip() if header.lower().startswith("bearer ") else request.query.get("token", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else ""
     if not token:
-        raise Unauthorized("log in first: no token", code="token_missing")
+        raise Unauthorized("log in first: no token (send Authorization: Bearer …)", code="token_missing")
     claims = request.app[signer_key].verify(token)
     user = await Accounts(request.app[redis_key], claims.shop).authenticate(claims)
+    return claims, user
+
+
+async def current_user(request: web.Request) -> tuple[str, User]:
+    """(shop, user) of the bearer token."""
+    claims, user = await current_login(request)
     return claims.shop, user
 
 
@@ -260,6 +267,37 @@ async def widget_info(request: web.Request) -> web.Response:
 async def me(request: web.Request) -> web.Response:
     shop, user = await current_user(request)
     return json_response(Me(shop=shop, user=user.view()))
+
+
+class SocketTicket(BaseModel):
+    ticket: str
+    expires_in: int
+
+
+@routes.route(
+    "POST",
+    "/api/socket-ticket",
+    summary="A single-use ticket (good for 30 s) that opens one agent socket: /ws/agent?ticket=…",
+    response=SocketTicket,
+)
+async def socket_ticket(request: web.Request) -> web.Response:
+    claims, _ = await current_login(request)
+    signer = request.app[signer_key]
+    return json_response(SocketTicket(ticket=signer.ticket(claims), expires_in=signer.TICKET_TTL_S))
+
+
+@routes.route(
+    "POST",
+    "/api/logout",
+    summary="Log out everywhere: its tokens stop, its sockets close, its chats go back to the queue",
+    status=204,
+)
+async def logout(request: web.Request) -> web.Response:
+    shop, user = await current_user(request)
+    ctx = request.app[context_key]
+    await Accounts(ctx.redis, shop).sign_out(user.username)
+    await ctx.queue(shop).leave(user.id, "logout")
+    return web.Response(status=204)
 
 
 @routes.route("GET", "/api/quick-replies", summary="The shop's quick replies (常用语)", response=QuickReplies)

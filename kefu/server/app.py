@@ -145,6 +145,7 @@ def _loop_contexts(app: web.Application) -> list[CleanupContext]:
     return [
         loops.context("backstop", settings.catch_up_s, lambda: ctx().delivery.backstop()),
         loops.context("presence", settings.presence_interval_s, lambda: ctx().delivery.touch_all()),
+        loops.context("logins", settings.presence_interval_s, lambda: ctx().delivery.check_logins()),
         loops.context("janitor", settings.janitor_interval_s, janitor),
         loops.context("faq-watch", settings.faq_poll_s, lambda: ctx().bots.refresh()),
         loops.context("qa", 1.0, qa),

@@ -47,6 +47,11 @@ class AgentConn:
     shop: str
     agent_id: str
     name: str
+    # Whose login opened it, and until when that login holds: the socket closes when the
+    # access token expires or the account's tokens are revoked (token_version moves on).
+    username: str = ""
+    token_version: int = 0
+    expires_at: float = float("inf")
     # Conversations this socket knows it holds: conversation id → (session id, last log id sent).
     known: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)

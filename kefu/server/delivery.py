@@ -19,6 +19,7 @@ import structlog
 from kefu.server import wire
 from kefu.server.conns import AgentConn, Conn, ShopperConn, send
 from kefu.server.context import Context
+from kefu.store.accounts import Accounts
 from kefu.store.events import (
     AgentGone,
     Assigned,
@@ -31,6 +32,7 @@ from kefu.store.events import (
     Queued,
     QueueMoved,
     Requeued,
+    SignedOut,
     TicketsChanged,
     Transferred,
     Typing,
@@ -38,7 +40,11 @@ from kefu.store.events import (
 from kefu.store.presence import forget_live, touch
 from kefu.store.sessions import Sessions
 
-__all__ = ["Delivery"]
+__all__ = ["SIGNED_OUT", "Delivery"]
+
+# Close code of an agent socket whose login ended (logout, disabled, password reset, expiry):
+# the console must not reconnect with it; it goes back to the login form.
+SIGNED_OUT = 4001
 
 log = structlog.get_logger(__name__)
 
@@ -233,11 +239,21 @@ class Delivery:
                 self.ctx.forget_config(shop)
             case TicketsChanged():
                 pass  # consoles poll their ticket list
-            case AgentGone():
-                self._route(shop, None, event.agent_id)
-                self._queue_moved(shop)
-            case QueueMoved():
-                self._queue_moved(shop)
+            case AgentGone() | SignedOut() | QueueMoved():
+                self._agents_moved(shop, event)
+            case _:
+                self._conversation_moved(shop, event)
+
+    def _agents_moved(self, shop: str, event: AgentGone | SignedOut | QueueMoved) -> None:
+        if isinstance(event, AgentGone):
+            self._route(shop, None, event.agent_id)
+        elif isinstance(event, SignedOut):
+            for conn in self.registry.agent_conns(shop, event.agent_id):
+                self.spawn(self.sign_out(conn, event.reason))
+        self._queue_moved(shop)
+
+    def _conversation_moved(self, shop: str, event: Event) -> None:
+        match event:
             case Assigned():
                 if self.registry.shopper_conns(shop, event.session_id):
                     self._observe_assignment(shop, event)
@@ -283,6 +299,29 @@ class Delivery:
         else:
             for shopper in [c for c in self.registry.shopper_conns(shop, event.session_id) if c.ready]:
                 await send(shopper.ws, wire.typing_to_shopper())
+
+    async def sign_out(self, conn: AgentConn, reason: str) -> None:
+        """The login behind this socket ended: close it (4001 with the reason), nothing more
+        reaches it. The console goes back to its login form."""
+        log.info("agent_signed_out", shop=conn.shop, agent_id=conn.agent_id, reason=reason)
+        await conn.ws.close(code=SIGNED_OUT, message=reason.encode()[:120])
+
+    async def check_logins(self) -> None:
+        """Close agent sockets whose login ended without this instance hearing of it (an
+        expired access token, a `signed_out` event missed while the stream reconnected)."""
+        now = time.time()
+        checked: dict[tuple[str, str, int], bool] = {}
+        for conn in self.registry.all_agents():
+            if conn.expires_at <= now:
+                self.spawn(self.sign_out(conn, "expired"))
+                continue
+            key = (conn.shop, conn.username, conn.token_version)
+            if key not in checked:
+                checked[key] = await Accounts(self.ctx.redis, conn.shop).still_valid(
+                    conn.username, conn.token_version
+                )
+            if not checked[key]:
+                self.spawn(self.sign_out(conn, "revoked"))
 
     def catch_up_all(self) -> None:
         """After the event stream was interrupted: everyone may have missed something."""

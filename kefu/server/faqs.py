@@ -1,5 +1,12 @@
 """The FAQ corpus as the admin pages exchange it: the edit form (readable errors tied to its
-fields) and YAML/CSV import and export. Storing it is kefu/store/faqs.py."""
+fields) and YAML/CSV import and export. Storing it is kefu/store/faqs.py.
+
+CSV export neutralises formulas (OWASP "CSV injection"): a shopper's text can become a phrasing
+through "add as phrasing", and a cell such as `=HYPERLINK(…)` would run when the owner opens the
+export in a spreadsheet. Every cell, and every ` | `-separated part of a multi-value cell, that
+starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets a `'` in front; so does one that
+starts with quotes followed by such a character (`'=x` is written `''=x`). The import takes one
+`'` off exactly those cells and parts, so an export imports back to the same corpus."""
 
 from __future__ import annotations
 
@@ -13,8 +20,8 @@ import yaml
 from pydantic import ValidationError
 
 from kefu.errors import CorpusError, Unprocessable
-from kefu.faq.corpus import FAQ, Corpus, parse_corpus
-from kefu.faq.lexicon import yaml_loader
+from kefu.faq.corpus import FAQ, MAX_FAQS, Corpus, parse_corpus
+from kefu.faq.lexicon import YamlAliasError, yaml_loader
 
 __all__ = [
     "CSV_COLUMNS",
@@ -28,6 +35,8 @@ __all__ = [
 CSV_COLUMNS = ("id", "category", "question", "similar", "answer", "answer_en", "keywords")
 _SEPARATOR = " | "
 _PROBLEM = re.compile(r"^faqs\[(\d+)\] \(([^)]*)\): (.*)$")
+# A cell a spreadsheet would run as a formula (OWASP's list), after any quotes the export added.
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")
 
 
 def _form_field(loc: list[str]) -> str:
@@ -53,7 +62,22 @@ def new_faq_id(corpus: Corpus) -> str:
 # ---- files ----
 
 
+def _neutralised(text: str) -> str:
+    """`text` as a CSV cell no spreadsheet runs as a formula; `_restored` undoes it."""
+    return "'" + text if _FORMULA.match(text) else text
+
+
+def _restored(cell: str) -> str:
+    """The text of a cell `_neutralised` wrote: one `'` less where it added one."""
+    return cell[1:] if cell.startswith("'") and _FORMULA.match(cell, 1) else cell
+
+
+def _joined(texts: tuple[str, ...]) -> str:
+    return _SEPARATOR.join(_neutralised(text) for text in texts)
+
+
 def corpus_to_csv(corpus: Corpus) -> str:
+    """The CSV export: one row per FAQ, formulas neutralised (see the module docstring)."""
     out = io.StringIO()
     out.write("\ufeff")  # spreadsheet programs need the BOM to read UTF-8 Chinese correctly
     writer = csv.writer(out)
@@ -61,13 +85,13 @@ def corpus_to_csv(corpus: Corpus) -> str:
     for faq in corpus.faqs:
         writer.writerow(
             [
-                faq.id,
-                faq.category,
-                faq.question,
-                _SEPARATOR.join(faq.similar),
-                faq.answer,
-                faq.answers.get("en", ""),
-                _SEPARATOR.join(faq.keywords),
+                _neutralised(faq.id),
+                _neutralised(faq.category),
+                _neutralised(faq.question),
+                _joined(faq.similar),
+                _neutralised(faq.answer),
+                _neutralised(faq.answers.get("en", "")),
+                _joined(faq.keywords),
             ]
         )
     return out.getvalue()
@@ -82,25 +106,33 @@ def corpus_from_csv(text: str, shop: str) -> Corpus:
             f"CSV needs the columns {', '.join(CSV_COLUMNS)}; missing: {', '.join(missing)}",
             details=[{"field": "", "message": f"missing column {c}"} for c in missing],
         )
+    # Cells beyond the header's columns (DictReader lists them under None) are not read.
+    rows = [row for row in rows if any(v.strip() for k, v in row.items() if k is not None and v)]
+    if len(rows) > MAX_FAQS:
+        raise Unprocessable(
+            f"the file has {len(rows)} FAQ rows; a corpus has at most {MAX_FAQS}; nothing was changed",
+            details=[{"field": "", "message": f"at most {MAX_FAQS} FAQ entries, not {len(rows)}"}],
+        )
     faqs: list[dict[str, Any]] = []
     for row in rows:
-        # Cells beyond the header's columns (DictReader lists them under None) are not read.
-        if not any(v.strip() for k, v in row.items() if k is not None and v):
-            continue
+
+        def cell(key: str, row: dict[str, str] = row) -> str:
+            return _restored((row.get(key) or "").strip())
 
         def split(key: str, row: dict[str, str] = row) -> list[str]:
-            return [part.strip() for part in (row.get(key) or "").split("|") if part.strip()]
+            parts = (part.strip() for part in (row.get(key) or "").split("|"))
+            return [_restored(part) for part in parts if part]
 
         entry: dict[str, Any] = {
-            "id": (row.get("id") or "").strip(),
-            "category": (row.get("category") or "").strip(),
-            "question": row.get("question") or "",
+            "id": cell("id"),
+            "category": cell("category"),
+            "question": cell("question"),
             "similar": split("similar"),
-            "answer": row.get("answer") or "",
+            "answer": cell("answer"),
             "keywords": split("keywords"),
         }
-        if (row.get("answer_en") or "").strip():
-            entry["answers"] = {"en": row["answer_en"]}
+        if answer_en := cell("answer_en"):
+            entry["answers"] = {"en": answer_en}
         faqs.append(entry)
     try:
         return parse_corpus({"shop": shop, "faqs": faqs}, source="CSV")
@@ -129,6 +161,11 @@ def corpus_from_yaml(text: str, shop: str) -> Corpus:
     """Read a YAML (or JSON) corpus file for `shop` (its own `shop:` line may name another)."""
     try:
         raw = yaml.load(text, Loader=yaml_loader())
+    except YamlAliasError as exc:
+        raise Unprocessable(
+            "YAML anchors (&name) and aliases (*name) are not allowed in a corpus file; nothing was changed",
+            details=[{"field": "", "code": "yaml_alias", "message": str(exc)}],
+        ) from None
     except yaml.YAMLError as exc:
         raise Unprocessable("not valid YAML", details=[{"field": "", "message": str(exc)}]) from None
     if isinstance(raw, dict):

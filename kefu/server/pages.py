@@ -37,6 +37,8 @@ def _csp(request: web.Request) -> str:
 # shop pages on other origins, and module scripts are fetched in CORS mode. Public files, no
 # credentials: any origin may read them.
 _CROSS_ORIGIN_STATIC = ("/static/widget/", "/static/common/")
+# Public answers any shop page reads, errors included (the widget must read "unknown shop").
+_CROSS_ORIGIN_API = ("/api/widget/",)
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -48,6 +50,8 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     if request.path.startswith(_CROSS_ORIGIN_STATIC):
         response.headers.setdefault("Access-Control-Allow-Origin", "*")
         response.headers.setdefault("Cross-Origin-Resource-Policy", "cross-origin")
+    elif request.path.startswith(_CROSS_ORIGIN_API):
+        response.headers.setdefault("Access-Control-Allow-Origin", "*")
     if response.content_type == "text/html":
         response.headers["Content-Security-Policy"] = _csp(request)
         response.headers["X-Frame-Options"] = "DENY"

@@ -1,4 +1,5 @@
-"""The shopper socket, `GET /ws/shopper?shop=SHOP[&token=TOKEN][&last_id=ID][&lang=zh|en]`:
+"""The shopper socket, `GET /ws/shopper?shop=SHOP[&last_id=ID][&lang=zh|en]`, the session
+token (to resume a chat) offered as the subprotocol `kefu.session.TOKEN` beside `kefu.v1`:
 where a shopper's frame enters the server (the bot's turn is turn.py)."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from kefu.server.conns import ShopperConn, send
 from kefu.server.context import Context
 from kefu.server.learning import WATCH_TURNS
 from kefu.server.security import check_origin
-from kefu.server.sockets import check_text, serve, websocket
+from kefu.server.sockets import check_text, offered_session_token, serve, websocket
 from kefu.server.turn import acked, bot_turn, transfer
 from kefu.store.events import LogWritten, Typing, publish
 from kefu.store.log import is_stream_id
@@ -47,7 +48,13 @@ async def shopper_socket(request: web.Request) -> web.StreamResponse:
     last_id = request.query.get("last_id") or None
     if last_id is not None and not is_stream_id(last_id):
         raise InvalidInput("last_id must be a message id like 1732290000000-0", code="invalid_last_id")
-    token = request.query.get("token") or None
+    if "token" in request.query:
+        # A session token in a URL ends up in proxy logs and browser history.
+        raise InvalidInput(
+            "send the session token as the subprotocol kefu.session.TOKEN, never in the URL",
+            code="token_in_url",
+        )
+    token = offered_session_token(request)
     lang = _language(request)
 
     ws = websocket(ctx.settings)
@@ -140,6 +147,10 @@ async def _close(ctx: Context, conn: ShopperConn, sessions: Sessions) -> None:
     conversation = await sessions.current(conn.session_id)
     if conversation is None or conversation.state == "closed":
         raise Conflict("the conversation is already closed", code="already_closed")
+    if conversation.state == "queued" and await ctx.queue(conn.shop).dequeue(conversation.id) == "left":
+        # Leaving the queue is not ending the chat: back with the bot, the shop's own words.
+        await ctx.delivery.shopper(conn)
+        return
     if (await ctx.queue(conn.shop).close(conversation.id, "shopper")).status == "closed":
         ctx.metrics.conversation_duration.labels(conn.shop).observe(
             max(0, now_ms() - conversation.created) / 1000

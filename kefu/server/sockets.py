@@ -24,9 +24,25 @@ log = structlog.get_logger(__name__)
 FLOOD_STRIKES = 50
 
 
+# The subprotocol kefu's clients offer (and the server picks); a shopper's session token rides
+# beside it as "kefu.session.TOKEN", so it never travels in a URL.
+SUBPROTOCOL = "kefu.v1"
+SESSION_PROTOCOL = "kefu.session."
+
+
+def offered_session_token(request: web.Request) -> str | None:
+    """The session token a shopper's socket offers as a subprotocol, if any."""
+    for offered in request.headers.get("Sec-WebSocket-Protocol", "").split(","):
+        offered = offered.strip()
+        if offered.startswith(SESSION_PROTOCOL) and len(offered) <= 200:
+            return offered[len(SESSION_PROTOCOL) :] or None
+    return None
+
+
 def websocket(settings: Settings) -> web.WebSocketResponse:
     """The response every socket starts as, shopper or agent."""
     return web.WebSocketResponse(
+        protocols=(SUBPROTOCOL,),
         heartbeat=settings.heartbeat_s,
         # aiohttp refuses a message of max_msg_size bytes too; frames *over* the limit close with
         # 1009 (docs/protocol.md), one of exactly max_frame_bytes is read.

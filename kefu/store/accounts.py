@@ -63,13 +63,20 @@ class UserView(BaseModel):
 
 
 class Claims(BaseModel):
-    """What a token says: who, which shop, which role, until when."""
+    """What a token says: who, which shop, which role, until when.
+
+    `typ` "access" is the login token (REST, `Authorization` header only); "socket" is a
+    single-use ticket that opens one agent socket (`jti` names it, `aexp` is when the access
+    token it was made from expires: the socket closes then)."""
 
     sub: str
     shop: str
     role: Role
     ver: int
     exp: int
+    typ: Literal["access", "socket"] = "access"
+    jti: str | None = None
+    aexp: int | None = None
 
 
 async def load_secret(redis: Redis, configured: str | None) -> str:
@@ -281,6 +288,26 @@ class Accounts:
             user = user.model_copy(update={"password_hash": await self.passwords.hash(password)})
             await self.redis.hset(self.keys.users, username, user.model_dump_json())
         return user
+
+    async def sign_out(self, username: str) -> User:
+        """Every token of the account stops working (logout: everywhere, at once)."""
+        user = await self.get(username)
+        updated = user.model_copy(update={"token_version": user.token_version + 1})
+        await self.redis.hset(self.keys.users, username, updated.model_dump_json())
+        return updated
+
+    async def use_ticket(self, jti: str, ttl_s: float) -> bool:
+        """Spend a socket ticket: True the first time, False for any replay."""
+        return bool(await self.redis.set(self.keys.socket_ticket(jti), "1", nx=True, px=int(ttl_s * 1000)))
+
+    async def still_valid(self, username: str, token_version: int) -> bool:
+        """Whether tokens of `token_version` still speak for the account (not disabled, not
+        signed out, password not reset, not deleted)."""
+        raw = await self.redis.hget(self.keys.users, username)
+        if raw is None:
+            return False
+        user = User.model_validate_json(raw)
+        return not user.disabled and user.token_version == token_version
 
     async def authenticate(self, claims: Claims) -> User:
         """The user a verified token speaks for, if the token is still good for it."""

@@ -31,6 +31,7 @@ __all__ = [
     "QueueMoved",
     "Queued",
     "Requeued",
+    "SignedOut",
     "TicketsChanged",
     "Transferred",
     "Typing",
@@ -91,6 +92,15 @@ class AgentGone(_Event):
 
     event: Literal["agent_gone"] = "agent_gone"
     agent_id: str
+
+
+class SignedOut(_Event):
+    """An agent's tokens stopped working (logout, disabled, password reset, deleted): every
+    instance closes its sockets; its chats already went back to the queue."""
+
+    event: Literal["signed_out"] = "signed_out"
+    agent_id: str
+    reason: str
 
 
 class Assigned(_Event):
@@ -177,6 +187,7 @@ Event = Annotated[
     | FaqChanged
     | ConfigChanged
     | AgentGone
+    | SignedOut
     | Assigned
     | Queued
     | QueueMoved

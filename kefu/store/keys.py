@@ -88,6 +88,9 @@ class ShopKeys:
     def users(self) -> str:  # HASH: username → User JSON (argon2 hash, role, capacity, groups)
         return self.prefix + "users"
 
+    def socket_ticket(self, jti: str) -> str:  # STRING with TTL: a socket ticket already used
+        return self.prefix + "ticket:" + jti
+
     def login_attempts(self, username: str) -> str:  # STRING with TTL: logins tried since the last success
         return self.prefix + "login-attempts:" + username
 
@@ -161,7 +164,7 @@ class ShopKeys:
         return self.prefix + "agents:online"
 
     @property
-    def agents_present(self) -> str:  # SET: agents online or away (the janitor watches them)
+    def agents_present(self) -> str:  # SET: agents online, away or holding chats (the janitor watches them)
         return self.prefix + "agents:present"
 
     def agent_presence(self, agent_id: str) -> str:  # STRING with TTL: the agent's grace period

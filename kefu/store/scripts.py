@@ -14,7 +14,18 @@ from kefu.store.keys import lua_keys
 
 __all__ = ["SCRIPT_NAMES", "Scripts"]
 
-SCRIPT_NAMES = ("transfer", "release", "agent_status", "regroup", "janitor", "append", "turn", "learn")
+SCRIPT_NAMES = (
+    "transfer",
+    "release",
+    "agent_status",
+    "regroup",
+    "janitor",
+    "append",
+    "turn",
+    "learn",
+    "leave",
+    "dequeue",
+)
 
 
 def _source(name: str) -> str:

@@ -90,6 +90,18 @@ class Queue:
         )
         return TransferResult.model_validate(out)
 
+    async def dequeue(self, conversation_id: str) -> str:
+        """The shopper stops waiting: back with the bot. "left", or the state it was in instead."""
+        out = await self.scripts.json("dequeue", self.keys.queues, self.keys.prefix, conversation_id)
+        return str(out["status"])
+
+    async def leave(self, agent_id: str, reason: str) -> int:
+        """The agent left for good (logout, disabled, password reset, deleted): its chats go
+        back to the head of the queue now, it goes offline, and every instance closes its
+        sockets (a `signed_out` event). Returns how many chats went back."""
+        out = await self.scripts.json("leave", self.keys.queues, self.keys.prefix, agent_id, reason)
+        return int(out["requeued"])
+
     async def janitor(self, *, retention_s: float = 0) -> dict[str, int]:
         """Requeue conversations of agents whose presence expired; drop shoppers who left or
         waited past the shop's queue timeout; close idle chats; forget what is past retention."""

@@ -8,12 +8,14 @@ import re
 import shutil
 from pathlib import Path
 
+import aiohttp
 from playwright.async_api import BrowserContext, Page, expect
 from redis.asyncio import Redis
 
 from kefu.faq.corpus import default_corpus
 from tests.browser.conftest import (
     ARTIFACTS,
+    PASSWORD,
     SHOP_ORIGIN,
     Watch,
     admin_login,
@@ -323,4 +325,37 @@ async def test_group_names_in_chinese_and_errors_in_the_pages_language(
     await item.click()
     options = agent_page.get_by_test_id("transfer-select").locator("option")
     await expect(options).to_have_text(["转接到分组", "售前"])
+    assert watch.errors == []
+
+
+async def test_logout_hands_the_chat_over_and_a_disabled_agent_is_signed_out(
+    context: BrowserContext, server: str, store: Redis, watch: Watch
+) -> None:
+    shop = await new_shop(store, agents={"a1": 1, "a2": 1}, admin=True)
+    first = watch.attach(await context.new_page())
+    await console_login(first, server, shop, "a1")
+    page = await open_shop(context, server, shop, watch)
+    await open_widget(page)
+    await ask(page, "转人工")
+    await expect(page.get_by_test_id("kefu-agent-name")).to_have_text(re.compile("客服a1"))
+    second = watch.attach(await context.new_page())
+    await console_login(second, server, shop, "a2")
+    # a1 signs out: the shopper is handed to a2 at once, not after a grace period.
+    await first.get_by_test_id("logout").click()
+    await expect(first.get_by_test_id("login-form")).to_be_visible()
+    await expect(page.get_by_test_id("kefu-agent-name")).to_have_text(re.compile("客服a2"))
+    await expect(second.get_by_test_id("conversation-item")).to_have_count(1)
+    # The admin disables a2: its open console is signed out and says why.
+    async with aiohttp.ClientSession() as http:
+        body = {"shop": shop, "username": "boss", "password": PASSWORD}
+        async with http.post(f"{server}/api/login", json=body) as resp:
+            token = (await resp.json())["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        async with http.patch(
+            f"{server}/api/admin/users/a2", json={"disabled": True}, headers=headers
+        ) as resp:
+            assert resp.status == 200
+    await expect(second.get_by_test_id("login-form")).to_be_visible()
+    await expect(second.get_by_test_id("login-error")).to_contain_text("已退出登录")
+    await expect(page.get_by_test_id("kefu-offline-form")).to_be_visible()  # nobody left to answer
     assert watch.errors == []

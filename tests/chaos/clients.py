@@ -42,6 +42,14 @@ def parse_text(text: str) -> tuple[str, str, int, bool] | None:
 
 
 @dataclass
+async def ticket(http: aiohttp.ClientSession, base: str, token: str) -> dict[str, str]:
+    """Query parameters that open one agent socket: a fresh single-use ticket for `token`."""
+    async with http.post(base + "/api/socket-ticket", headers={"Authorization": f"Bearer {token}"}) as resp:
+        if resp.status != 200:
+            raise ConnectionError(f"socket ticket {resp.status}: {(await resp.text())[:200]}")
+        return {"ticket": str((await resp.json())["ticket"])}
+
+
 class Sent:
     """A message a client sent (once or more), and the ids the server acked it with."""
 
@@ -253,12 +261,13 @@ class ShopperClient(Client):
 
     async def open(self, index: int) -> aiohttp.ClientWebSocketResponse:
         params = {"shop": SHOP, "lang": "en"}
+        protocols = ["kefu.v1"]
         if self.token:
-            params["token"] = self.token
+            protocols.append(f"kefu.session.{self.token}")  # never in the URL
         if self.last_id:
             params["last_id"] = self.last_id
         url = self.run.cluster.instances[index].base + "/ws/shopper"
-        return await self.run.http.ws_connect(url, params=params, autoping=True)
+        return await self.run.http.ws_connect(url, params=params, protocols=protocols, autoping=True)
 
     async def serve(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self.history_seen = asyncio.Event()
@@ -436,7 +445,9 @@ class AgentClient(Client):
             if resp.status != 200:
                 raise ConnectionError(f"login {resp.status}: {(await resp.text())[:200]}")
             token = (await resp.json())["token"]
-        return await self.run.http.ws_connect(base + "/ws/agent", params={"token": token})
+        return await self.run.http.ws_connect(
+            base + "/ws/agent", params=await ticket(self.run.http, base, token)
+        )
 
     async def serve(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self.on_hello(await self.handshake(ws, "hello"))

@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 from aiohttp import WSMsgType
 
-from tests.chaos.clients import id_key
+from tests.chaos.clients import id_key, ticket
 from tests.chaos.cluster import PASSWORD, SHOP
 
 __all__ = ["Sock", "agent_socket", "burst", "first", "id_key", "lines", "login", "next_id", "shopper_socket"]
@@ -65,13 +65,17 @@ async def login(http: aiohttp.ClientSession, base: str, username: str) -> str:
 
 
 async def agent_socket(http: aiohttp.ClientSession, base: str, token: str) -> Sock:
-    sock = Sock(await http.ws_connect(base + "/ws/agent", params={"token": token}))
+    sock = Sock(await http.ws_connect(base + "/ws/agent", params=await ticket(http, base, token)))
     await sock.until("hello")
     return sock
 
 
-async def shopper_socket(http: aiohttp.ClientSession, base: str, **params: str) -> Sock:
-    return Sock(await http.ws_connect(base + "/ws/shopper", params={"shop": SHOP, "lang": "en", **params}))
+async def shopper_socket(
+    http: aiohttp.ClientSession, base: str, token: str | None = None, **params: str
+) -> Sock:
+    protocols = ["kefu.v1", *([f"kefu.session.{token}"] if token else [])]
+    query = {"shop": SHOP, "lang": "en", **params}
+    return Sock(await http.ws_connect(base + "/ws/shopper", params=query, protocols=protocols))
 
 
 async def burst(sock: Sock, frames: list[dict[str, Any]], gap_s: float) -> None:

@@ -26,6 +26,7 @@ from tests.chaos.sockets import (
     login,
     next_id,
     shopper_socket,
+    ticket,
 )
 
 pytestmark = pytest.mark.slow
@@ -160,7 +161,9 @@ async def test_agent_reconnect_storm_hello_first(tmp_path: Path) -> None:
                 ]
                 while not all(w.done() for w in writers):
                     await sockets[-1].close()
-                    nxt = Sock(await http.ws_connect(base + "/ws/agent", params={"token": token}))
+                    nxt = Sock(
+                        await http.ws_connect(base + "/ws/agent", params=await ticket(http, base, token))
+                    )
                     sockets.append(nxt)
                     await nxt.until("hello")
                     await nxt.drain(0.004)

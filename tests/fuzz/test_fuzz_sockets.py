@@ -31,7 +31,7 @@ from redis.asyncio import Redis
 
 from kefu.store.keys import ShopKeys
 from tests.fuzz.conftest import ServerLog
-from tests.server.conftest import SHOP, Socket, add_agent, login
+from tests.server.conftest import SHOP, Socket, add_agent, login, session_protocols, ticket
 
 Client = TestClient[web.Request, web.Application]
 KEYS = ShopKeys(SHOP)
@@ -701,13 +701,15 @@ class Desk:
 
     async def repair(self) -> None:
         # Fresh sockets each time: the long-lived ones must not hit the rate limit.
-        desk = Socket(await self.client.ws_connect("/ws/agent", params={"token": self.token}))
+        desk = Socket(await self.client.ws_connect("/ws/agent", params=await ticket(self.client, self.token)))
         await desk.expect("hello")
         await desk.send({"type": "status", "status": "online"})
         await desk.expect("status")
         await desk.close()
         tab = Socket(
-            await self.client.ws_connect("/ws/shopper", params={"shop": SHOP, "token": self.chat_token})
+            await self.client.ws_connect(
+                "/ws/shopper", params={"shop": SHOP}, protocols=session_protocols(self.chat_token)
+            )
         )
         await tab.expect("session", resumed=True)
         await tab.send({"type": "transfer"})
@@ -719,7 +721,7 @@ class Desk:
 async def desk(client: Client, redis: Redis) -> AsyncIterator[Desk]:
     agent_id = await add_agent(redis, "alice", capacity=3)
     token = await login(client, "alice")
-    console = Socket(await client.ws_connect("/ws/agent", params={"token": token}))
+    console = Socket(await client.ws_connect("/ws/agent", params=await ticket(client, token)))
     await console.expect("hello")
     await console.send({"type": "status", "status": "online"})
     await console.expect("status", status="online")
@@ -734,7 +736,7 @@ async def desk(client: Client, redis: Redis) -> AsyncIterator[Desk]:
 
 
 async def agent_socket(desk: Desk) -> Socket:
-    sock = Socket(await desk.client.ws_connect("/ws/agent", params={"token": desk.token}))
+    sock = Socket(await desk.client.ws_connect("/ws/agent", params=await ticket(desk.client, desk.token)))
     await sock.expect("hello")
     return sock
 
@@ -777,7 +779,7 @@ async def open_socket(client: Client, side: Side) -> Socket:
     if side == "shopper":
         return await greeted(client)
     token = await login(client, "alice")
-    sock = Socket(await client.ws_connect("/ws/agent", params={"token": token}))
+    sock = Socket(await client.ws_connect("/ws/agent", params=await ticket(client, token)))
     await sock.expect("hello")
     return sock
 

@@ -27,7 +27,16 @@ from kefu.store.keys import ShopKeys
 from kefu.store.shops import ShopConfig, ShopStore
 from tests.fuzz.conftest import ServerLog
 from tests.fuzz.test_fuzz_api import ADMIN, OPERATIONS, PUBLIC
-from tests.server.conftest import PASSWORD, SHOP, Socket, add_agent, login, setup_shop
+from tests.server.conftest import (
+    PASSWORD,
+    SHOP,
+    Socket,
+    add_agent,
+    login,
+    session_protocols,
+    setup_shop,
+    ticket,
+)
 
 Client = TestClient[web.Request, web.Application]
 KEYS = ShopKeys(SHOP)
@@ -38,8 +47,12 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def greeted(client: Client, shop: str = SHOP, **query: str) -> Socket:
-    sock = Socket(await client.ws_connect("/ws/shopper", params={"shop": shop, **query}))
+async def greeted(client: Client, shop: str = SHOP, token: str | None = None, **query: str) -> Socket:
+    sock = Socket(
+        await client.ws_connect(
+            "/ws/shopper", params={"shop": shop, **query}, protocols=session_protocols(token)
+        )
+    )
     await sock.expect("session")
     return sock
 
@@ -68,9 +81,9 @@ async def test_agent_socket_refuses_foreign_origins_before_the_upgrade(
     await ShopStore(redis, SHOP).save_config(ShopConfig(allowed_origins=["https://*.myshop.example"]))
     token = await login(client, "alice")
     with pytest.raises(WSServerHandshakeError) as refused:
-        await client.ws_connect("/ws/agent", params={"token": token}, headers={"Origin": origin})
+        await client.ws_connect("/ws/agent", params=await ticket(client, token), headers={"Origin": origin})
     assert refused.value.status == 403
-    plain = await client.get("/ws/agent", params={"token": token}, headers={"Origin": origin})
+    plain = await client.get("/ws/agent", params=await ticket(client, token), headers={"Origin": origin})
     assert plain.status == 403 and (await plain.json())["error"]["code"] == "origin_not_allowed"
     assert not await redis.exists(KEYS.agent_live(agent_id))  # never came online
     assert not server_log.seen("agent_connected")
@@ -81,7 +94,7 @@ async def test_agent_socket_accepts_kefus_own_and_allowed_origins(client: Client
     token = await login(client, "alice")
     for origin in [f"http://{client.host}:{client.port}", "http://localhost:3000", None]:
         headers = {"Origin": origin} if origin else {}
-        ws = await client.ws_connect("/ws/agent", params={"token": token}, headers=headers)
+        ws = await client.ws_connect("/ws/agent", params=await ticket(client, token), headers=headers)
         assert (await Socket(ws).expect("hello"))["agent"]["username"] == "alice"
         await ws.close()
 
@@ -125,7 +138,7 @@ async def make_demo(client: Client, redis: Redis) -> Demo:
     ]:
         resp = await client.request(method, path, json=body, headers=admin)
         assert resp.status in (200, 201), await resp.text()
-    desk = Socket(await client.ws_connect("/ws/agent", params={"token": demo.tokens["alice"]}))
+    desk = Socket(await client.ws_connect("/ws/agent", params=await ticket(client, demo.tokens["alice"])))
     await desk.expect("hello")
     await desk.send({"type": "status", "status": "online"})
     await desk.expect("status")
@@ -202,7 +215,8 @@ async def test_another_shops_accounts_see_and_change_nothing_of_ours(
     demo = await make_demo(client, redis)
     before = await demo_state(redis, demo)
     token = demo.tokens[who]
-    for method, path in OPERATIONS:
+    # Logging out ends the caller's own tokens (nothing of ours): last.
+    for method, path in sorted(OPERATIONS, key=lambda op: op[1] == "/api/logout"):
         if (method, path) in PUBLIC:
             continue
         concrete, body = aimed_at_demo(method, path, demo)
@@ -238,8 +252,10 @@ async def test_a_token_edited_to_name_another_shop_is_refused(
     for token in [f"{head}.{edited}.{signature}", f"{head}.{edited}.", f"{head}.{payload}.{signature[:-2]}"]:
         resp = await client.get("/api/admin/faqs", headers=bearer(token))
         assert resp.status == 401 and (await resp.json())["error"]["code"] == "token_invalid"
+        resp = await client.post("/api/socket-ticket", headers=bearer(token))
+        assert resp.status == 401 and (await resp.json())["error"]["code"] == "token_invalid"
         with pytest.raises(WSServerHandshakeError) as refused:
-            await client.ws_connect("/ws/agent", params={"token": token})
+            await client.ws_connect("/ws/agent", params={"ticket": token})
         assert refused.value.status == 401
 
 
@@ -417,7 +433,7 @@ async def test_shopper_tokens_never_reach_agents_or_the_api(
 ) -> None:
     demo = await make_demo(client, redis)
     token = demo.ids["shopper_token"]
-    desk = Socket(await client.ws_connect("/ws/agent", params={"token": demo.tokens["alice"]}))
+    desk = Socket(await client.ws_connect("/ws/agent", params=await ticket(client, demo.tokens["alice"])))
     hello = await desk.expect("hello")
     assert hello["conversations"] and token not in json.dumps(hello)
     await desk.close()
@@ -510,7 +526,9 @@ async def test_markup_is_stored_and_served_verbatim(client: Client, redis: Redis
     resp = await client.post(
         "/api/login", json={"shop": SHOP, "username": "mal", "password": "mal-password-1"}
     )
-    desk = Socket(await client.ws_connect("/ws/agent", params={"token": (await resp.json())["token"]}))
+    desk = Socket(
+        await client.ws_connect("/ws/agent", params=await ticket(client, (await resp.json())["token"]))
+    )
     assert (await desk.expect("hello"))["agent"]["name"] == name
     await desk.send({"type": "status", "status": "online"})
     await desk.expect("status")

@@ -160,11 +160,20 @@ class Socket:
         await self.ws.close()
 
 
+def session_protocols(token: str | None) -> list[str]:
+    """What a widget offers as subprotocols: kefu.v1, and its session token to resume a chat."""
+    return ["kefu.v1", *([f"kefu.session.{token}"] if token else [])]
+
+
 async def shopper(
-    client: TestClient[web.Request, web.Application], *, shop: str = SHOP, **query: str
+    client: TestClient[web.Request, web.Application],
+    *,
+    shop: str = SHOP,
+    token: str | None = None,
+    **query: str,
 ) -> Socket:
     params = {"shop": shop, **query}
-    ws = await client.ws_connect("/ws/shopper", params=params)
+    ws = await client.ws_connect("/ws/shopper", params=params, protocols=session_protocols(token))
     return Socket(ws)
 
 
@@ -174,11 +183,18 @@ async def login(client: TestClient[web.Request, web.Application], username: str,
     return str((await resp.json())["token"])
 
 
+async def ticket(client: TestClient[web.Request, web.Application], token: str) -> dict[str, str]:
+    """Query parameters that open one agent socket: a fresh single-use ticket for `token`."""
+    resp = await client.post("/api/socket-ticket", headers={"Authorization": f"Bearer {token}"})
+    assert resp.status == 200, await resp.text()
+    return {"ticket": str((await resp.json())["ticket"])}
+
+
 async def agent(
     client: TestClient[web.Request, web.Application], username: str, *, online: bool = True, shop: str = SHOP
 ) -> Socket:
     token = await login(client, username, shop=shop)
-    ws = await client.ws_connect("/ws/agent", params={"token": token})
+    ws = await client.ws_connect("/ws/agent", params=await ticket(client, token))
     sock = Socket(ws)
     await sock.expect("hello")
     if online:

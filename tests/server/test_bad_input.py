@@ -123,33 +123,26 @@ async def test_foreign_origin_is_refused_and_allowlists_work(client: Client, red
         )
 
 
-async def test_agent_socket_needs_a_valid_token(client: Client, redis: Redis) -> None:
-    for params in [{}, {"token": "garbage"}]:
-        resp = await client.get("/ws/agent", params=params)
-        assert resp.status == 401
+async def test_expired_forged_and_disabled_tokens_are_refused(client: Client, redis: Redis) -> None:
+    from kefu.store.accounts import Accounts
+
     await add_agent(redis, "alice")
     expired = jwt.encode(
         {"sub": "x", "shop": SHOP, "role": "agent", "ver": 0, "exp": int(time.time()) - 5},
         "test-secret-key-0123456789-0123456789",
         algorithm="HS256",
     )
-    resp = await client.get("/ws/agent", params={"token": expired})
+    resp = await client.post("/api/socket-ticket", headers={"Authorization": f"Bearer {expired}"})
     assert resp.status == 401 and (await resp.json())["error"]["code"] == "token_expired"
     forged = jwt.encode(
         {"sub": "x", "shop": SHOP, "role": "admin", "ver": 0, "exp": int(time.time()) + 60},
         "another-secret-another-secret-another",
         algorithm="HS256",
     )
-    assert (await client.get("/ws/agent", params={"token": forged})).status == 401
-
-
-async def test_disabled_account_tokens_stop_working(client: Client, redis: Redis) -> None:
-    from kefu.store.accounts import Accounts
-
-    await add_agent(redis, "alice")
+    assert (await client.get("/api/me", headers={"Authorization": f"Bearer {forged}"})).status == 401
     token = await login(client, "alice")
     await Accounts(redis, SHOP).update("alice", disabled=True)
-    resp = await client.get("/ws/agent", params={"token": token})
+    resp = await client.post("/api/socket-ticket", headers={"Authorization": f"Bearer {token}"})
     assert resp.status == 401 and (await resp.json())["error"]["code"] == "token_revoked"
 
 

@@ -8,7 +8,7 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from kefu.store.keys import ShopKeys
-from tests.server.conftest import SHOP, Socket, add_agent, agent, login, shopper
+from tests.server.conftest import SHOP, Socket, add_agent, agent, login, shopper, ticket
 
 # The chat and queue flows run on one Redis and again on a three-master Redis Cluster.
 REDIS_BACKENDS = ("single", "cluster")
@@ -264,7 +264,9 @@ async def test_an_agent_whose_socket_dropped_gets_no_new_chats(client: Client, r
     await s.send({"type": "transfer"})
     assert (await s.expect("queued"))["position"] == 1  # queued, not given to a closed browser
     # Reconnects, still online: served at once.
-    back = Socket(await client.ws_connect("/ws/agent", params={"token": await login(client, "alice")}))
+    back = Socket(
+        await client.ws_connect("/ws/agent", params=await ticket(client, await login(client, "alice")))
+    )
     hello = await back.expect("hello")
     joined = await s.expect("agent_joined")
     assert joined["agent"]["name"] == "Alice"

@@ -93,6 +93,13 @@ async def test_what_every_script_publishes_parses_as_the_union(redis: Redis) -> 
         from kefu.store.learned import LearnedPhrasings
 
         await LearnedPhrasings(redis, scripts, SHOP).vote(faq_id="f", text="q", key="q", session_id=s1, now=1)
+        session_id, _, c5 = await sessions.create(lang="zh", group="general")
+        await touch(redis, sessions=[(SHOP, session_id)], agent_ttl_s=30, session_ttl_s=30)
+        await queue.set_agent("a2", capacity=0)
+        await queue.request(c5.id, "general")
+        await queue.dequeue(c5.id)  # dequeue: left_queue (cancelled)
+        await queue.request(c5.id, "general")
+        await queue.leave("a2", "logout")  # leave: signed_out, requeued; left_queue (no_agents)
 
     raw = await collected(redis, scenario)
     assert ran == set(SCRIPT_NAMES)  # every script ran
@@ -113,6 +120,7 @@ async def test_what_every_script_publishes_parses_as_the_union(redis: Redis) -> 
         "left_queue",
         "requeued",
         "agent_gone",
+        "signed_out",
     } <= seen
     assert seen <= kinds()
 

@@ -194,6 +194,7 @@ async def test_shopper_who_left_the_page_leaves_the_queue_after_the_grace(queue:
 
 async def test_vanished_agent_hands_conversations_back_to_the_head(queue: Queue, redis: Redis) -> None:
     await agent(queue, "a1", capacity=2)
+    await agent(queue, "a2", capacity=1, status="away")  # at the desk, coming back: the queue waits
     await touch(redis, agents=[(SHOP, "a1")], agent_ttl_s=0.1, session_ttl_s=30)
     sessions = []
     for cid in ["c1", "c2", "c3"]:
@@ -208,8 +209,26 @@ async def test_vanished_agent_hands_conversations_back_to_the_head(queue: Queue,
     head = await redis.zrange(KEYS.queue("general"), 0, -1)
     assert head[2] == "c3" and set(head[:2]) == {"c1", "c2"}  # they were served before c3
     assert (await redis.hget(KEYS.agent("a1"), "status")) == "offline"
-    await agent(queue, "a2", capacity=1)
+    await queue.set_agent("a2", status="online")
     assert (await state(redis, head[0]))["agent"] == "a2"
+
+
+async def test_shoppers_waiting_for_a_group_nobody_staffs_any_more_are_told(
+    queue: Queue, redis: Redis
+) -> None:
+    await agent(queue, "a1", capacity=1)
+    for cid in ["c1", "c2", "c3"]:
+        await conversation(redis, cid)
+        await queue.request(cid, "general")
+    await touch(redis, sessions=[(SHOP, "s-c2"), (SHOP, "s-c3")], agent_ttl_s=30, session_ttl_s=30)
+    await queue.set_agent("a1", status="away")
+    assert await queue.waiting() == {"general": 2}  # away for a moment: they keep their places
+    await queue.set_agent("a1", status="offline")
+    assert await queue.waiting() == {}
+    for cid in ["c2", "c3"]:
+        record = await state(redis, cid)
+        assert (record["state"], record["left_queue_reason"]) == ("bot", "no_agents")
+    assert (await state(redis, "c1"))["agent"] == "a1"  # its chat stays with it
 
 
 async def test_transfer_to_another_group_keeps_the_conversation(queue: Queue, redis: Redis) -> None:

@@ -23,6 +23,7 @@ __all__ = [
     "pong",
     "system_text",
     "transfer_actions",
+    "UNSERVED",
 ]
 
 
@@ -89,6 +90,11 @@ def error(code: str, message: str) -> Error:
     return {"type": "error", "code": code, "message": message}
 
 
+# Why a shopper left the queue without choosing to: the wait timed out, or nobody of the group
+# is online any more. Both read as the shop being offline, with the leave-a-message form.
+UNSERVED = ("timeout", "no_agents")
+
+
 def system_text(entry: Entry, config: ShopConfig, lang: str) -> str | None:
     """The localized notice for a state change in the log (queued, requeued, closed…)."""
     if entry.event == "agent_joined":
@@ -104,6 +110,8 @@ def system_text(entry: Entry, config: ShopConfig, lang: str) -> str | None:
         "message_left": config.message_left,
         "closed": config.closed,
     }
+    if entry.event == "left_queue" and entry.reason in UNSERVED:
+        return config.offline.get(lang)
     localized = texts.get(entry.event or "")
     return localized.get(lang) if localized else None
 

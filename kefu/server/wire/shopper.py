@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypedDict
 
-from kefu.server.wire.common import AgentInfo, Line, system_text, transfer_actions
+from kefu.server.wire.common import UNSERVED, AgentInfo, Line, system_text, transfer_actions
 from kefu.store.log import Entry
 from kefu.store.shops import ShopConfig
 
@@ -127,7 +127,7 @@ def shopper_frame(entry: Entry, config: ShopConfig, lang: str) -> dict[str, Any]
     if event == "closed":
         closed: Closed = {"type": "closed", "id": entry.id, "by": entry.by}
         return dict(closed)
-    if event == "offline" or (event == "left_queue" and entry.reason == "timeout"):
+    if event == "offline" or (event == "left_queue" and entry.reason in UNSERVED):
         offline: Offline = {
             "type": "offline",
             "id": entry.id,

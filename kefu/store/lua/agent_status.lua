@@ -15,13 +15,20 @@ if status ~= '' then
     redis.call('SADD', K.agents_present, aid)
   else
     redis.call('SREM', K.agents_online, aid)
-    redis.call('SREM', K.agents_present, aid)
+    -- An offline agent may still finish its chats: the janitor keeps watching it until then.
+    if redis.call('SCARD', K.agent_conversations(aid)) == 0 then
+      redis.call('SREM', K.agents_present, aid)
+    end
   end
 end
 if capacity ~= '' then
   redis.call('HSET', agent, 'capacity', capacity)
 end
-drain(now_ms())
+local now = now_ms()
+drain(now)
+if status ~= '' and status ~= 'online' then
+  release_unserved(now)
+end
 local a = redis.call('HMGET', agent, 'status', 'capacity')
 return result({status = a[1], capacity = tonumber(a[2]) or 0,
                active = redis.call('SCARD', K.agent_conversations(aid))})

@@ -2,8 +2,9 @@
 -- that leave the index; their records expire by TTL). Timeouts come from the shop's config:
 -- queue_timeout_s (waiting too long) and idle_close_s (a chat with an agent where nobody said
 -- anything for that long is closed "by timeout"); 0 or absent: none.
--- Agents online or away without a live presence: their conversations go back to the head of
--- the queue and they go offline. Queued shoppers without a live presence leave the queue
+-- Agents watched (online, away, or offline but still holding chats) without a live presence:
+-- their conversations go back to the head of the queue and they go offline. Groups left with
+-- nobody online tell their waiting shoppers at once (release_unserved). Queued shoppers without a live presence leave the queue
 -- (they reloaded and did not come back within the grace period); so do those who waited
 -- longer than the shop's queue timeout.
 local timeout, idle = 0, 0
@@ -26,6 +27,7 @@ for _, aid in ipairs(redis.call('SMEMBERS', K.agents_present)) do
     publish({event = 'agent_gone', agent_id = aid})
   end
 end
+release_unserved(now)
 for _, g in ipairs(redis.call('SMEMBERS', K.queues)) do
   for _, cid in ipairs(redis.call('ZRANGE', K.queue(g), 0, -1)) do
     local c = redis.call('HMGET', K.conversation(cid), 'session', 'queued_at')

@@ -69,6 +69,8 @@ local function assign(cid, aid, now)
   redis.call('HSETNX', conv, 'first_assigned_at', now)
   redis.call('HDEL', conv, 'score')
   redis.call('SADD', K.agent_conversations(aid), cid)
+  -- Watched by the janitor while it holds a chat, whatever its status (offline agents too).
+  redis.call('SADD', K.agents_present, aid)
   redis.call('HSET', K.agent(aid), 'last_assigned', now)
   local name = redis.call('HGET', K.agent(aid), 'name') or aid
   local id = log_event(c[1], cid, 'agent_joined', {agent_id = aid, agent_name = name})
@@ -162,6 +164,31 @@ local function settle(cid, sid, group, now)
   publish({event = 'queued', conversation_id = cid, session_id = sid, group = group, entry_id = id})
   return result({status = 'queued', group = group,
                  position = redis.call('ZRANK', K.queue(group), cid) + 1})
+end
+
+-- Whether anyone of the group is at the desk: online, or away for a moment (coming back).
+local function staffed(group)
+  for _, aid in ipairs(redis.call('SMEMBERS', K.group_agents(group))) do
+    local status = redis.call('HGET', K.agent(aid), 'status')
+    if status == 'online' or status == 'away' then
+      return true
+    end
+  end
+  return false
+end
+
+-- Shoppers waiting in a group that has nobody at the desk any more (the last agent went
+-- offline or left) are told at once — the shop is offline, leave a message — instead of
+-- waiting for the queue timeout. They keep their transcript and stay with the bot. An agent
+-- away for a moment keeps the queue (its shoppers wait for it to come back).
+local function release_unserved(now)
+  for _, g in ipairs(redis.call('SMEMBERS', K.queues)) do
+    if not staffed(g) then
+      for _, cid in ipairs(redis.call('ZRANGE', K.queue(g), 0, -1)) do
+        leave_queue(cid, 'no_agents', now)
+      end
+    end
+  end
 end
 
 -- Every conversation of an agent goes back to the head of its group's queue.

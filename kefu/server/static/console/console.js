@@ -55,11 +55,11 @@ function startWorkspace({ shop, user }) {
     root,
     shop,
     user,
-    onAuthFailed: () => {
+    onAuthFailed: (reason) => {
       if (app) app.destroy();
       app = null;
       setToken(null);
-      login(t("sessionExpired"));
+      login(!reason || reason === "expired" ? t("sessionExpired") : t("signedOut"));
     },
     onLogout: () => {
       app = null;

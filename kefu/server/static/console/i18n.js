@@ -21,6 +21,7 @@ const STRINGS = {
     retryIn: (s) => `请在 ${formatDuration(s)} 后重试`,
     fieldsRequired: "请填写店铺、用户名和密码",
     sessionExpired: "登录已过期，请重新登录",
+    signedOut: "您已退出登录（在别处退出、密码已重置或账号已停用），请重新登录",
     serverUnreachable: "无法连接服务器，请稍后重试",
     // top bar
     chatsTab: "会话",
@@ -182,6 +183,7 @@ const STRINGS = {
     retryIn: (s) => `try again in ${formatDuration(s)}`,
     fieldsRequired: "Enter the shop, your username and password",
     sessionExpired: "Your session has expired: please sign in again",
+    signedOut: "You were signed out (elsewhere, a password reset or a disabled account): please sign in again",
     serverUnreachable: "Cannot reach the server; try again shortly",
     chatsTab: "Chats",
     ticketsTab: "Messages",

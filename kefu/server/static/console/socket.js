@@ -1,8 +1,13 @@
 // The agent websocket with automatic reconnection (exponential backoff with jitter).
 //
-// A browser cannot see the HTTP status of a refused upgrade, so when a socket closes before it
-// ever opened, `checkAuth()` asks the REST API whether the token still works: "unauthorized"
-// (401: expired or revoked) stops reconnecting and calls `onAuthFailed`.
+// Each attempt opens with a fresh single-use ticket (`url()` fetches it: the login token never
+// goes into a URL). A browser cannot see the HTTP status of a refused upgrade, so when a socket
+// closes before it ever opened, `checkAuth()` asks the REST API whether the token still works:
+// "unauthorized" (401: expired or revoked) stops reconnecting and calls `onAuthFailed`. The
+// server closing an open socket with 4001 means the login ended (logout elsewhere, disabled,
+// password reset, expiry): no reconnecting either.
+
+const SIGNED_OUT = 4001;
 
 const PING_EVERY_MS = 25000;
 const PONG_TIMEOUT_MS = 10000;
@@ -11,7 +16,8 @@ const MAX_BACKOFF_MS = 30000;
 export class AgentSocket {
   /**
    * @param {object} o
-   * @param {() => string} o.url           the websocket URL (read at every attempt: fresh token)
+   * @param {() => Promise<string>} o.url  the websocket URL with a fresh ticket (every attempt);
+   *                                        rejects with {status: 401} when the login is over
    * @param {(frame: object) => void} o.onFrame
    * @param {(state: string, info?: object) => void} o.onState  connecting|open|reconnecting|closed
    * @param {() => Promise<"ok"|"unauthorized"|"error">} o.checkAuth
@@ -75,13 +81,30 @@ export class AgentSocket {
     return true;
   }
 
-  _connect() {
-    if (this.stopped) return;
+  async _connect() {
+    if (this.stopped || this.connecting) return;
     this.onState(this.attempt === 0 ? "connecting" : "reconnecting");
+    this.connecting = true;
+    let url;
+    try {
+      url = await this.url();
+    } catch (err) {
+      this.connecting = false;
+      if (this.stopped) return;
+      if (err && err.status === 401) {
+        this.stopped = true;
+        this.onAuthFailed();
+      } else {
+        this._scheduleRetry(false);
+      }
+      return;
+    }
+    this.connecting = false;
+    if (this.stopped || this.ws) return;
     let opened = false;
     let ws;
     try {
-      ws = new WebSocket(this.url());
+      ws = new WebSocket(url);
     } catch {
       this._scheduleRetry(false);
       return;
@@ -108,6 +131,11 @@ export class AgentSocket {
       this.ws = null;
       this._stopPing();
       if (this.stopped) return;
+      if (event.code === SIGNED_OUT) {
+        this.stopped = true;
+        this.onAuthFailed(event.reason || "revoked");
+        return;
+      }
       if (!opened) {
         // Refused before the upgrade (401/403) or the server is down: ask the REST API why.
         this.onState("reconnecting");

@@ -4,7 +4,7 @@
 // tickets (tickets.js) — paint what it tells them; frames.js applies the server's frames.
 
 import { h, replace } from "/static/common/dom.js";
-import { api, ApiError, getToken, socketUrl } from "/static/common/api.js";
+import { api, ApiError, socketUrl } from "/static/common/api.js";
 import { t, errorText } from "./i18n.js";
 import { AgentSocket } from "./socket.js";
 import { handleFrame } from "./frames.js";
@@ -35,7 +35,8 @@ export class Workspace {
    * @param {HTMLElement} o.root
    * @param {string} o.shop
    * @param {object} o.user          {id, name, username, capacity}
-   * @param {() => void} o.onAuthFailed   the token no longer works: back to the login form
+   * @param {(reason?: string) => void} o.onAuthFailed   the login ended (reason: the socket's
+   *                                        close reason — logout, disabled, password, expired…)
    * @param {() => void} o.onLogout
    */
   constructor({ root, shop, user, onAuthFailed, onLogout }) {
@@ -61,7 +62,10 @@ export class Workspace {
 
     this.build();
     this.socket = new AgentSocket({
-      url: () => socketUrl("/ws/agent", { token: getToken() || "" }),
+      url: async () => {
+        const { ticket } = await api("POST", "/api/socket-ticket");
+        return socketUrl("/ws/agent", { ticket });
+      },
       onFrame: (frame) => {
         if (!this.destroyed) handleFrame(this, frame);
       },
@@ -74,7 +78,7 @@ export class Workspace {
           return err instanceof ApiError && err.status === 401 ? "unauthorized" : "error";
         }
       },
-      onAuthFailed: () => this.onAuthFailed(),
+      onAuthFailed: (reason) => this.onAuthFailed(reason),
     });
     this.socket.start();
     this.pane.quick.load();
@@ -272,8 +276,9 @@ export class Workspace {
   }
 
   logout() {
-    // No new chats for an agent who left; open chats go back to the queue after the grace period.
-    this.socket.send({ type: "status", status: "offline" });
+    // The server hands the open chats back to the queue at once and ends every token of this
+    // login; the form comes back whether or not it could be told (offline: the grace period).
+    api("POST", "/api/logout").catch(() => {});
     this.destroy();
     this.onLogout();
   }

@@ -70,6 +70,12 @@ const STRINGS = {
     reconnecting: "重新连接中…",
     unreachable: "暂时无法连接客服，正在重试…",
     notConnected: "网络未连接，请稍后再试",
+    // The chat cannot work on this page (shopinfo.js): said in the connection line, for good.
+    refused: {
+      unknown_shop: "该店铺的在线客服不可用（未知店铺）",
+      invalid_shop: "该店铺的在线客服不可用（未知店铺）",
+      origin_not_allowed: "本网站未获准使用该店铺的在线客服",
+    },
     tooLong: "消息太长了，最多 " + MAX_TEXT + " 个字",
     errors: {
       rate_limited: "发送太频繁了，请稍后再试",
@@ -134,6 +140,11 @@ const STRINGS = {
     reconnecting: "Reconnecting…",
     unreachable: "Can't reach the chat right now, retrying…",
     notConnected: "You're offline, please try again shortly",
+    refused: {
+      unknown_shop: "This shop's chat is not available (unknown shop)",
+      invalid_shop: "This shop's chat is not available (unknown shop)",
+      origin_not_allowed: "This website is not allowed to use this shop's chat",
+    },
     tooLong: "That message is too long (" + MAX_TEXT + " characters at most)",
     errors: {
       rate_limited: "You're sending too fast, please wait a moment",

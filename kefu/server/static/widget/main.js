@@ -3,9 +3,10 @@
 // toggle, isOpen}. The Widget below holds the parts and the chat state and does what the
 // shopper asks; frames.js does what the server says.
 //
-// Modules: i18n (texts) · storage (local/sessionStorage) · state (chat state, ids) · socket
-// (connection) · outbox (unsent messages) · log (message list) · cards (leave a message, rate)
-// · view (shadow root, header, buttons, composer) · frames (server frames) · ui (small helpers).
+// Modules: i18n (texts) · storage (local/sessionStorage) · state (chat state, ids) · shopinfo
+// (may the chat work on this page: asked before connecting) · socket (connection) · outbox
+// (unsent messages) · log (message list) · cards (leave a message, rate) · view (shadow root,
+// header, buttons, composer) · frames (server frames) · ui (small helpers).
 //
 // Test hooks — document.querySelector("kefu-widget").shadowRoot.querySelector('[data-testid="…"]'):
 //   kefu-launcher          floating round button (aria-expanded tells whether the panel is open)
@@ -14,7 +15,9 @@
 //   kefu-title             panel title
 //   kefu-agent-name        agent's name in the header (hidden until an agent joins)
 //   kefu-close             close button in the header
-//   kefu-connection        connection status; data-state="idle|connecting|open|reconnecting|unreachable"
+//   kefu-connection        connection status; data-state="idle|connecting|open|reconnecting|unreachable",
+//                          or "refused" for good with data-reason="unknown_shop|invalid_shop|
+//                          origin_not_allowed" (the composer is disabled then)
 //   kefu-messages          message list (role="log", aria-live="polite")
 //   kefu-message           one message; data-from="bot|shopper|agent|system", data-id (server id),
 //                          data-decision (bot), data-event (system), data-status="pending|sent|failed"
@@ -40,6 +43,7 @@ import { handleFrame } from "./frames.js";
 import { MessageLog } from "./log.js";
 import { OfflineCard, RatingCard } from "./cards.js";
 import { Outbox } from "./outbox.js";
+import { askShop } from "./shopinfo.js";
 import { ShopperSocket } from "./socket.js";
 import { createState } from "./state.js";
 import { makeStore } from "./storage.js";
@@ -64,10 +68,12 @@ class Widget {
     this.wsUrl = wsUrl.href;
 
     this.socket = new ShopperSocket({
-      url: () => this.socketUrl(),
+      target: () => this.socketTarget(),
       onFrame: (frame) => handleFrame(this, frame, false),
       onState: (s) => this.view.setConn(s),
       onDrop: () => this.dropped(),
+      check: () => askShop(origin, shop),
+      onRefused: (refusal) => this.refused(refusal),
     });
     this.log = new MessageLog({
       T: this.T,
@@ -97,15 +103,18 @@ class Widget {
     });
   }
 
-  socketUrl() {
+  /** The socket's URL and subprotocols: the session token travels as a subprotocol
+   * ("kefu.session.TOKEN" beside "kefu.v1"), so it never lands in a URL or a proxy's log. */
+  socketTarget() {
     const params = new URLSearchParams({ shop: this.shop, lang: this.lang });
+    const protocols = ["kefu.v1"];
     const token = this.store.get("token");
     if (token) {
-      params.set("token", token);
+      protocols.push("kefu.session." + token);
       // Within this page: only what we missed. After a reload (nothing in memory): everything.
       if (this.state.lastId) params.set("last_id", this.state.lastId);
     }
-    return this.wsUrl + "?" + params.toString();
+    return { url: this.wsUrl + "?" + params.toString(), protocols };
   }
 
   /** On the page; connects at once if the chat was open, queued or with an agent before a reload. */
@@ -152,12 +161,28 @@ class Widget {
     this.log.hideTyping();
   }
 
+  /** The chat cannot work on this page (shopinfo.js): tell the shopper and the site's developer. */
+  refused({ reason, developer }) {
+    this.state.refused = reason;
+    if (developer) console.error(developer);
+    this.dropped();
+    this.view.refuse(reason, this.T.refused[reason] || this.T.refused.unknown_shop);
+  }
+
   /** Not connected: say so, and try. */
   notReady() {
     if (this.socket.isReady) return false;
+    if (this.refusedHere()) return true;
     this.socket.want();
     this.view.toast(this.T.notConnected);
     return true;
+  }
+
+  /** Refused for good: say why again (nothing will be sent). */
+  refusedHere() {
+    const reason = this.state.refused;
+    if (reason) this.view.toast(this.T.refused[reason] || this.T.refused.unknown_shop);
+    return !!reason;
   }
 
   // ---------------------------------------------------------------- the shopper writes
@@ -166,7 +191,7 @@ class Widget {
   // so the shop's bot can learn the shopper's earlier question as a phrasing of that FAQ.
   sendText(text, pick) {
     text = String(text).trim();
-    if (!text) return false;
+    if (!text || this.refusedHere()) return false;
     if (text.length > MAX_TEXT) {
       this.view.toast(this.T.tooLong);
       return false;
@@ -206,6 +231,7 @@ class Widget {
   }
 
   endChat() {
+    if (this.refusedHere()) return;
     if (!this.socket.isReady) {
       this.view.toast(this.T.notConnected);
       return;

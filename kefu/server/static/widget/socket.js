@@ -1,9 +1,12 @@
 // The shopper websocket (/ws/shopper, docs/protocol.md): connects when wanted, reconnects with
 // exponential backoff and jitter, and pings when the line goes quiet to find dead peers.
+// Before the first attempt, and before any attempt after a socket that failed to open, it runs
+// `check` (shopinfo.js): a refusal (unknown shop, origin not allowed) stops it for good, since
+// retrying cannot help, and goes to onRefused.
 //
 // States reported to onState (the connection line's data-state): connecting | reconnecting |
 // unreachable (6 failed attempts in a row; it keeps trying) | idle (closed, not wanted) | open
-// (the server's `session` frame arrived: sessionStarted()).
+// (the server's `session` frame arrived: sessionStarted()). After a refusal: none (onRefused).
 
 const WATCH_EVERY_MS = 10000;
 const PING_AFTER_MS = 25000; // of silence
@@ -13,16 +16,25 @@ const UNREACHABLE_AFTER = 6; // attempts
 export class ShopperSocket {
   /**
    * @param {object} o
-   * @param {() => string} o.url            the URL, read at every attempt (token, last_id)
+   * @param {() => {url: string, protocols: string[]}} o.target  where to connect, read at every
+   *                                        attempt (last_id in the URL; the session token rides
+   *                                        in Sec-WebSocket-Protocol, never in the URL)
    * @param {(frame: object) => void} o.onFrame
    * @param {(state: string) => void} o.onState
    * @param {() => void} o.onDrop            the socket went away (before any retry is scheduled)
+   * @param {() => Promise<object|null>} o.check   why not to connect at all (a refusal), or null
+   * @param {(refusal: object) => void} o.onRefused  check refused: nothing more is tried
    */
-  constructor({ url, onFrame, onState, onDrop }) {
-    this.url = url;
+  constructor({ target, onFrame, onState, onDrop, check, onRefused }) {
+    this.target = target;
     this.onFrame = onFrame;
     this.onState = onState;
     this.onDrop = onDrop;
+    this.check = check;
+    this.onRefused = onRefused;
+    this.mustCheck = true; // ask before the first socket, and after one that failed to open
+    this.checking = false;
+    this.refusal = null;
     this.ws = null;
     this.attempts = 0;
     this.retryTimer = null;
@@ -44,8 +56,9 @@ export class ShopperSocket {
 
   /** Connect unless connected or waiting to retry; from now on, reconnect when dropped. */
   want() {
+    if (this.refusal) return;
     this.wanted = true;
-    if (!this.ws && !this.retryTimer) this.connect();
+    if (!this.ws && !this.retryTimer && !this.checking) this.connect();
   }
 
   /** The `session` frame arrived: a healthy connection resets the backoff. */
@@ -69,7 +82,7 @@ export class ShopperSocket {
 
   /** Skip the backoff wait (the network came back, the tab is visible again). */
   retryNow() {
-    if (!this.wanted || this.ws) return;
+    if (!this.wanted || this.ws || this.checking) return;
     clearTimeout(this.retryTimer);
     this.retryTimer = null;
     this.connect();
@@ -77,16 +90,46 @@ export class ShopperSocket {
 
   connect() {
     this.retryTimer = null;
-    if (this.ws) return;
+    if (this.ws || this.checking || this.refusal) return;
     if (this.attempts >= UNREACHABLE_AFTER) this.onState("unreachable");
     else this.onState(this.everConnected ? "reconnecting" : "connecting");
+    if (this.mustCheck && this.check) {
+      this.checking = true;
+      Promise.resolve()
+        .then(() => this.check())
+        .catch(() => null) // a check that broke proves nothing: connect as before
+        .then((refusal) => {
+          this.checking = false;
+          if (refusal) return this.refuse(refusal);
+          this.mustCheck = false;
+          this.open();
+        });
+      return;
+    }
+    this.open();
+  }
+
+  /** The chat cannot work on this page: stop, and never try again (nor on online/visible). */
+  refuse(refusal) {
+    this.refusal = refusal;
+    this.wanted = false;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.onRefused(refusal);
+  }
+
+  open() {
+    if (this.ws || this.refusal) return;
     let sock;
     try {
-      sock = new WebSocket(this.url());
+      const { url, protocols } = this.target();
+      sock = new WebSocket(url, protocols);
     } catch (e) {
+      this.mustCheck = true;
       this.scheduleRetry();
       return;
     }
+    let opened = false;
     this.ws = sock;
     this.lastFrameAt = Date.now();
     sock.addEventListener("message", (event) => {
@@ -107,13 +150,17 @@ export class ShopperSocket {
       }
     });
     sock.addEventListener("open", () => {
+      opened = true;
       if (this.ws === sock) this.startWatchdog(sock);
     });
-    sock.addEventListener("close", () => this.dropped(sock));
+    // Refused at the handshake (no such shop, origin not allowed) or unreachable: the browser
+    // gives no reason, so the next attempt asks kefu first.
+    sock.addEventListener("close", () => this.dropped(sock, !opened));
   }
 
-  dropped(sock) {
+  dropped(sock, failedToOpen) {
     if (this.ws !== sock) return;
+    if (failedToOpen) this.mustCheck = true;
     this.ws = null;
     this.sessionReady = false;
     clearInterval(this.watchdog);
@@ -142,7 +189,7 @@ export class ShopperSocket {
         } catch (e) {
           /* already closing */
         }
-        this.dropped(sock);
+        this.dropped(sock, false);
       } else if (quiet > PING_AFTER_MS && sock.readyState === 1) {
         try {
           sock.send(JSON.stringify({ type: "ping" }));

@@ -14,6 +14,7 @@ export function createState() {
     lastId: null, // last log id received by this page (memory only: a reload asks for everything)
     awaiting: null, // "leave" | "rate": the next notice answers it
     unread: 0,
+    refused: null, // unknown_shop | invalid_shop | origin_not_allowed: the chat cannot work here
   };
 }
 

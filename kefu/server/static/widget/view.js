@@ -116,6 +116,7 @@ export class WidgetView {
       placeholder: T.placeholder,
       enterkeyhint: "send",
     });
+    this.sendBtn = h("button", { type: "submit", class: "kefu-send", "data-testid": "kefu-send", "aria-label": T.send, title: T.send }, icon("send"));
     this.composer = h(
       "form",
       {
@@ -132,7 +133,7 @@ export class WidgetView {
       },
       h("label", { class: "sr-only", for: "kefu-input" }, T.inputLabel),
       this.input,
-      h("button", { type: "submit", class: "kefu-send", "data-testid": "kefu-send", "aria-label": T.send, title: T.send }, icon("send")),
+      this.sendBtn,
     );
     this.input.addEventListener("keydown", (event) => {
       // Enter sends, Shift+Enter breaks the line; never while an IME is composing.
@@ -231,12 +232,25 @@ export class WidgetView {
     if (active && state.open && (active === this.transferBtn || active === this.endBtn) && active.hidden) this.input.focus();
   }
 
-  /** connecting | reconnecting | unreachable | idle | open */
+  /** connecting | reconnecting | unreachable | idle | open (refused: refuse()) */
   setConn(s) {
     const T = this.T;
+    if (this.conn.getAttribute("data-state") === "refused") return; // for good
     this.conn.setAttribute("data-state", s);
     this.connText.textContent = s === "connecting" ? T.connecting : s === "reconnecting" ? T.reconnecting : s === "unreachable" ? T.unreachable : "";
     this.wrap.setAttribute("data-conn", s);
+  }
+
+  /** The chat cannot work on this page: say why (for good) and lock the composer. */
+  refuse(reason, text) {
+    const hadFocus = this.active === this.input;
+    this.conn.setAttribute("data-state", "refused");
+    this.conn.setAttribute("data-reason", reason);
+    this.connText.textContent = text;
+    this.wrap.setAttribute("data-conn", "refused");
+    this.input.disabled = true;
+    this.sendBtn.disabled = true;
+    if (hadFocus && !this.panel.hidden) this.panel.focus({ preventScroll: true });
   }
 
   toast(text) {

@@ -5,6 +5,9 @@
  *   <script src="https://KEFU_HOST/widget.js" data-shop="SHOP" async></script>
  * Optional attributes: data-lang="zh|en" (else navigator.language), data-title="店名" (panel
  * title, default 在线客服 / Customer service), data-color="#4f46e5" (accent colour, hex).
+ * data-shop is trimmed and lower-cased (with a console warning). An id that is still not a shop
+ * id, an unknown shop, or a page origin the shop does not allow: the launcher still shows, the
+ * panel says the chat is not available here, and the console says why (static/widget/shopinfo.js).
  *
  * This script only reads its own tag and loads the widget's ES modules from kefu's origin
  * (https://KEFU_HOST/static/widget/main.js, served with Access-Control-Allow-Origin: *), which
@@ -44,13 +47,21 @@
 
   var script = findScript();
   if (!script) {
-    console.warn("[kefu] cannot find the widget's <script> element");
+    console.warn("kefu: cannot find the widget's <script> element");
     return;
   }
-  var shop = (script.getAttribute("data-shop") || "").trim();
+  // Shop ids are lower case (kefu/ids.py); "Demo " means "demo". Anything else still gets the
+  // launcher, which says the chat is not available: a missing button would explain nothing.
+  var written = script.getAttribute("data-shop");
+  var shop = (written || "").trim().toLowerCase();
   if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(shop)) {
-    console.warn("[kefu] data-shop is missing or invalid on the widget's <script> element");
-    return;
+    console.error(
+      written === null
+        ? "kefu: the widget's <script> element has no data-shop attribute (the shop id); the chat is not available"
+        : 'kefu: data-shop "' + written + '" is not a shop id (1-64 lower-case letters, digits, "_" or "-", starting with a letter or digit); the chat is not available'
+    );
+  } else if (shop !== written) {
+    console.warn('kefu: data-shop "' + written + '" was normalised to "' + shop + '"; write the shop id in lower case without spaces');
   }
   var origin = new URL(script.src, location.href).origin;
   var config = {
@@ -86,7 +97,7 @@
       });
     },
     function (error) {
-      console.warn("[kefu] cannot load the chat widget from " + origin, error);
+      console.warn("kefu: cannot load the chat widget from " + origin, error);
     }
   );
 })();
