@@ -35,6 +35,7 @@ from kefu.redisserver import RedisServer, free_port  # noqa: E402
 from kefu.store.accounts import Accounts  # noqa: E402
 from kefu.store.client import connect  # noqa: E402
 from kefu.store.shops import ShopConfig, ShopStore  # noqa: E402
+from tests.limits import loose_env  # noqa: E402
 
 TASKSET = shutil.which("taskset")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -66,6 +67,8 @@ class Server:
             "KEFU_SECRET_KEY": "bench-secret-0123456789-0123456789-0123",
             "KEFU_DATA_DIR": str(data),
             "KEFU_LOG_LEVEL": "WARNING",
+            # Every simulated shopper comes from 127.0.0.1: one client to the per-client limits.
+            **loose_env(),
             "KEFU_LOG_JSON": "true",
             # The load generator is one host: no per-socket rate limit in the way.
             "KEFU_RATE_BURST": "1000",

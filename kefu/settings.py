@@ -66,13 +66,39 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_s: float = Field(default=300.0, gt=0)
 
+    # ---- what one client may cost (kefu/server/guard.py; docs/deployment.md "Limits") ----
+    # Proxies whose X-Forwarded-For names the client ("*": any; default: a proxy on this host).
+    forwarded_allow_ips: Annotated[tuple[str, ...], NoDecode] = ("127.0.0.1", "::1")
+    # Shopper messages per session (all its tabs) and per client address (all its sessions).
+    session_burst: int = Field(default=10, ge=1)
+    session_rate_per_s: float = Field(default=1.0, gt=0)
+    client_burst: int = Field(default=60, ge=1)
+    client_rate_per_s: float = Field(default=5.0, gt=0)
+    # Matcher CPU per client address: a burst of seconds, refilled at this many per second.
+    client_cpu_burst_s: float = Field(default=2.0, gt=0)
+    client_cpu_per_s: float = Field(default=0.2, gt=0)
+    # The bot reads at most this many characters of a message (longer is no FAQ question).
+    match_chars: int = Field(default=300, ge=20)
+    # Matching runs on these worker threads, shops served in turn; a shop waits with at most
+    # this many questions before the next is told the bot is busy.
+    match_workers: int = Field(default=2, ge=1, le=16)
+    match_queue_per_shop: int = Field(default=100, ge=1)
+    # New sessions per client address per minute, per shop (a resumed chat is not new).
+    sessions_per_client_per_min: int = Field(default=30, ge=1)
+    # A session where the shopper never wrote expires after this long (30 days once they do).
+    silent_session_ttl_s: int = Field(default=3600, ge=60)
+    # Places one client address may hold in a shop's queue at once, and messages it may leave
+    # per hour.
+    waiting_per_client: int = Field(default=3, ge=1)
+    tickets_per_client_per_hour: int = Field(default=5, ge=1)
+
     # When set, /metrics needs `Authorization: Bearer <this>` (Prometheus' bearer_token).
     metrics_token: str | None = None
 
     log_level: str = "INFO"
     log_json: bool | None = None
 
-    @field_validator("allowed_origins", mode="before")
+    @field_validator("allowed_origins", "forwarded_allow_ips", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):

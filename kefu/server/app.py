@@ -20,6 +20,7 @@ from kefu.server.agent import agent_socket
 from kefu.server.appkeys import (
     bots_key,
     context_key,
+    guard_key,
     loops_key,
     metrics_key,
     passwords_key,
@@ -35,7 +36,9 @@ from kefu.server.bot import Bots
 from kefu.server.context import Context
 from kefu.server.delivery import Delivery
 from kefu.server.errors import error_middleware
+from kefu.server.guard import Guard
 from kefu.server.loops import LoopHealth, Loops, listen, stop
+from kefu.server.matching import MatchPool
 from kefu.server.metrics import Metrics
 from kefu.server.openapi import ApiRoutes
 from kefu.server.pages import add_page_routes, security_headers
@@ -65,6 +68,7 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
         app[scripts_key] = Scripts(redis)
         secret = await load_secret(redis, settings.secret_key)
         app[signer_key] = TokenSigner(secret, settings.agent_token_ttl_s)
+        app[guard_key] = Guard(settings, secret)
         yield
     finally:
         await redis.aclose()
@@ -104,7 +108,8 @@ async def _context(app: web.Application) -> AsyncIterator[None]:
         poll_s=settings.faq_poll_s,
         config=MatcherConfig(semantic=settings.faq_semantic),
     )
-    ctx = Context(redis, app[scripts_key], settings, bots, app[metrics_key])
+    matching = MatchPool(settings.match_workers, settings.match_queue_per_shop)
+    ctx = Context(redis, app[scripts_key], settings, bots, app[metrics_key], app[guard_key], matching)
     delivery = Delivery(ctx)
     loops = app[loops_key]
     app[bots_key] = bots
@@ -121,6 +126,7 @@ async def _context(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await stop(listener, *delivery.tasks)
+        matching.close()
 
 
 def _loop_contexts(app: web.Application) -> list[CleanupContext]:

@@ -9,6 +9,7 @@ from kefu.faq.analyzer import Resources
 from kefu.server.auth import TokenSigner
 from kefu.server.bot import Bots
 from kefu.server.context import Context
+from kefu.server.guard import Guard
 from kefu.server.loops import Loops
 from kefu.server.metrics import Metrics
 from kefu.server.openapi import ApiRoutes
@@ -19,6 +20,7 @@ from kefu.store.scripts import Scripts
 __all__ = [
     "bots_key",
     "context_key",
+    "guard_key",
     "loops_key",
     "metrics_key",
     "passwords_key",
@@ -38,6 +40,7 @@ bots_key = web.AppKey("bots", Bots)
 context_key = web.AppKey("context", Context)
 loops_key = web.AppKey("loops", Loops)
 signer_key = web.AppKey("signer", TokenSigner)
+guard_key = web.AppKey("guard", Guard)
 passwords_key = web.AppKey("passwords", Passwords)
 metrics_key = web.AppKey("metrics", Metrics)
 # Every JSON endpoint with its description (serves /api/openapi.json).

@@ -32,6 +32,14 @@ class ShopperConn:
     conversation_id: str | None = None
     # Bot misses in a row, for offering a human after a few.
     misses: int = 0
+    # Who is asking (a keyed hash of the address; kefu/server/guard.py), whether the session
+    # has been marked as one where the shopper spoke, the client_msg_id acked for the frame
+    # being handled (a failure after the ack is "incomplete", not "unavailable"), and whether
+    # a delivery failed after an ack (the backstop then catches this socket up).
+    client: str = ""
+    spoke: bool = False
+    acked: str | None = None
+    behind: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Set, under `lock`, once `session` (and `history`) are sent: nothing may come before them.
     ready: bool = False

@@ -10,9 +10,12 @@ from redis.asyncio import Redis
 
 from kefu.server.bot import Bots
 from kefu.server.conns import Registry
+from kefu.server.guard import Guard
 from kefu.server.learning import Learning
+from kefu.server.matching import MatchPool
 from kefu.server.metrics import Metrics
 from kefu.settings import Settings
+from kefu.store.limits import Limits
 from kefu.store.scripts import Scripts
 from kefu.store.sessions import Sessions
 from kefu.store.shops import ShopConfig, ShopStore
@@ -30,13 +33,22 @@ _CONFIG_TTL_S = 5.0
 
 class Context:
     def __init__(
-        self, redis: Redis, scripts: Scripts, settings: Settings, bots: Bots, metrics: Metrics
+        self,
+        redis: Redis,
+        scripts: Scripts,
+        settings: Settings,
+        bots: Bots,
+        metrics: Metrics,
+        guard: Guard,
+        matching: MatchPool,
     ) -> None:
         self.redis = redis
         self.scripts = scripts
         self.settings = settings
         self.bots = bots
         self.metrics = metrics
+        self.guard = guard
+        self.matching = matching
         self.registry = Registry(metrics)
         # Set by the delivery itself (it needs the context to be built first).
         self.delivery: Delivery
@@ -51,6 +63,7 @@ class Context:
             shop,
             token_ttl_s=self.settings.shopper_token_ttl_s,
             retention_s=self.settings.retention_days * 86400,
+            silent_ttl_s=self.settings.silent_session_ttl_s,
         )
 
     def queue(self, shop: str) -> Queue:
@@ -58,6 +71,9 @@ class Context:
 
     def shop(self, shop: str) -> ShopStore:
         return ShopStore(self.redis, shop)
+
+    def limits(self, shop: str) -> Limits:
+        return Limits(self.redis, shop)
 
     def tickets(self, shop: str) -> Tickets:
         return Tickets(self.redis, shop)

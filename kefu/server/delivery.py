@@ -42,6 +42,11 @@ from kefu.store.sessions import Sessions
 
 __all__ = ["SIGNED_OUT", "Delivery"]
 
+# What one frame or catch-up carries at most: the latest lines of a transcript given to an
+# agent (`earlier` counts the rest), and log lines sent per catch-up (the next one sends more).
+TRANSCRIPT_LINES = 200
+CATCH_UP_LINES = 200
+
 # Close code of an agent socket whose login ended (logout, disabled, password reset, expiry):
 # the console must not reconnect with it; it goes back to the login form.
 SIGNED_OUT = 4001
@@ -120,7 +125,9 @@ class Delivery:
             sessions = self.ctx.sessions(conn.shop)
             config = await self.ctx.config(conn.shop)
             changed = tell_state or conn.told is None or conn.told[0] in ("queued", "assigned")
-            for entry in await sessions.entries(conn.session_id, conn.last_id):
+            # At most a page per catch-up: a socket far behind gets the rest at the next one.
+            entries = await sessions.entries(conn.session_id, conn.last_id, count=CATCH_UP_LINES)
+            for entry in entries:
                 conn.last_id = entry.id
                 changed = changed or entry.sender in ("system", "agent")
                 frame = wire.shopper_frame(entry, config, conn.lang)
@@ -132,6 +139,7 @@ class Delivery:
                     self.ctx.metrics.messages_out.labels(conn.shop, entry.sender).inc()
             if changed:  # a chat with the bot only has no queue or agent state to tell
                 await self._tell_state(conn, sessions, tell_state)
+            conn.behind = len(entries) >= CATCH_UP_LINES  # more may wait: the backstop sends them
 
     async def _tell_state(self, conn: ShopperConn, sessions: Sessions, force: bool) -> None:
         conversation = await sessions.current(conn.session_id)
@@ -181,7 +189,7 @@ class Delivery:
                 await send(conn.ws, wire.conversation_closed(conversation_id, by or reason))
                 del conn.known[conversation_id]
             for conversation_id, (session_id, last) in list(conn.known.items()):
-                entries = await sessions.entries(session_id, last)
+                entries = await sessions.entries(session_id, last, count=CATCH_UP_LINES)
                 for entry in entries:
                     if entry.conversation_id == conversation_id and entry.sender == "shopper":
                         await send(conn.ws, wire.shopper_message(conversation_id, entry))
@@ -202,10 +210,9 @@ class Delivery:
         if conversation is None:
             return None
         config = await self.ctx.config(shop)
-        lines = [
-            wire.line(e, config, conversation.lang)
-            for e in await sessions.transcript(conversation.session, conversation_id)
-        ]
+        entries = await sessions.transcript(conversation.session, conversation_id)
+        earlier = max(0, len(entries) - TRANSCRIPT_LINES)
+        lines = [wire.line(e, config, conversation.lang) for e in entries[earlier:]]
         return wire.conversation(
             conversation_id,
             conversation.group,
@@ -213,6 +220,7 @@ class Delivery:
             conversation.session,
             conversation.lang,
             lines,
+            earlier=earlier,
         )
 
     async def queue_frame(self, shop: str) -> wire.Queue:
@@ -333,7 +341,7 @@ class Delivery:
     async def backstop(self) -> None:
         """Catch up sockets that wait on other parties (queued, with an agent, agents)."""
         for conn in self.registry.all_shoppers():
-            if conn.told and conn.told[0] in ("queued", "assigned"):
+            if conn.behind or (conn.told and conn.told[0] in ("queued", "assigned")):
                 await self.shopper(conn)
         for agent_conn in self.registry.all_agents():
             await self.agent(agent_conn)

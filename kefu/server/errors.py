@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from kefu.errors import RateLimited, RequestError, Unavailable
 from kefu.server import wire
 
-__all__ = ["error_middleware", "error_response", "frame_for", "unavailable_frame"]
+__all__ = ["error_middleware", "error_response", "frame_for", "incomplete_frame", "unavailable_frame"]
 
 log = structlog.get_logger(__name__)
 
@@ -54,6 +54,20 @@ def frame_for(exc: RequestError, raw: str | None = None) -> wire.Error:
             if reply_to:
                 frame["in_reply_to"] = reply_to
     return frame
+
+
+# Redis failed after the shopper's message was stored and acked: it stays stored; what should
+# have followed (the reply, the transfer) did not happen or has not been delivered yet.
+INCOMPLETE = RequestError(
+    "your message was received, but the reply is delayed: it will follow, or ask again",
+    code="incomplete",
+)
+
+
+def incomplete_frame(exc: Exception, raw: str) -> wire.Error:
+    """The error frame for a frame whose effect is stored (acked) but whose follow-up failed."""
+    log.warning("frame_incomplete", error=f"{type(exc).__name__}: {exc}")
+    return frame_for(INCOMPLETE, raw)
 
 
 def unavailable_frame(exc: Exception, raw: str) -> wire.Error:

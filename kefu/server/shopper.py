@@ -16,6 +16,7 @@ from kefu.server import frames, wire
 from kefu.server.appkeys import context_key
 from kefu.server.conns import ShopperConn, send
 from kefu.server.context import Context
+from kefu.server.delivery import TRANSCRIPT_LINES
 from kefu.server.learning import WATCH_TURNS
 from kefu.server.security import check_origin
 from kefu.server.sockets import check_text, offered_session_token, serve, websocket
@@ -56,17 +57,27 @@ async def shopper_socket(request: web.Request) -> web.StreamResponse:
         )
     token = offered_session_token(request)
     lang = _language(request)
-
-    ws = websocket(ctx.settings)
-    await ws.prepare(request)
+    client = ctx.guard.client(request)
     sessions = ctx.sessions(shop)
     session_id = await sessions.resume(token) if token else None
     resumed = session_id is not None
     expired = token is not None and not resumed
+    if not resumed:
+        # Refused before the upgrade (429): one address cannot mint sessions by the thousand.
+        await ctx.limits(shop).take(
+            "sessions",
+            client,
+            limit=ctx.settings.sessions_per_client_per_min,
+            window_s=60,
+            message="too many new chats from your network; try again in a minute",
+        )
+
+    ws = websocket(ctx.settings)
+    await ws.prepare(request)
     if session_id is None:
         session_id, token, _ = await sessions.create(lang=lang, group=config.default_group)
     assert token is not None
-    conn = ShopperConn(ws=ws, shop=shop, session_id=session_id, lang=lang)
+    conn = ShopperConn(ws=ws, shop=shop, session_id=session_id, lang=lang, client=client)
     ctx.delivery.add(conn)
     with bound_contextvars(shop=shop, session_id=session_id):
         try:
@@ -94,7 +105,8 @@ async def _send_history(
     conn: ShopperConn, sessions: Sessions, config: ShopConfig, last_id: str | None
 ) -> None:
     """What the shopper had been shown after `last_id` (or everything); the state follows."""
-    entries = await sessions.entries(conn.session_id, last_id)
+    # The latest lines only: one frame stays small however long the chat was.
+    entries = (await sessions.entries(conn.session_id, last_id))[-TRANSCRIPT_LINES:]
     await send(conn.ws, wire.history([wire.line(e, config, conn.lang) for e in entries]))
     conn.last_id = entries[-1].id if entries else (last_id or await sessions.last_id(conn.session_id))
 
@@ -108,6 +120,7 @@ async def _greet(ctx: Context, conn: ShopperConn, sessions: Sessions, config: Sh
         "bot",
         config.greeting.get(conn.lang),
         extra={"decision": "greeting", "transfer": True},
+        ttl_s=sessions.silent_ttl_s,  # until the shopper says something
     )
     await ctx.delivery.shopper(conn)
 
@@ -115,6 +128,13 @@ async def _greet(ctx: Context, conn: ShopperConn, sessions: Sessions, config: Sh
 async def _handle(ctx: Context, conn: ShopperConn, raw: str) -> None:
     frame = frames.parse_shopper(raw)
     sessions = ctx.sessions(conn.shop)
+    if isinstance(frame, frames.ShopperMessage | frames.ShopperTransfer | frames.LeaveMessage):
+        if isinstance(frame, frames.ShopperMessage):
+            ctx.guard.message(conn.session_id, conn.client)
+        if not conn.spoke:
+            # The shopper acts: this is a conversation now, kept for its full life.
+            await sessions.spoke(conn.session_id)
+            conn.spoke = True
     if isinstance(frame, frames.Ping):
         await send(conn.ws, wire.pong())
     elif isinstance(frame, frames.ShopperMessage):
@@ -210,6 +230,13 @@ async def _leave_message(
     ctx: Context, conn: ShopperConn, sessions: Sessions, frame: frames.LeaveMessage
 ) -> None:
     check_text(frame.text, ctx.settings)
+    await ctx.limits(conn.shop).take(
+        "tickets",
+        conn.client,
+        limit=ctx.settings.tickets_per_client_per_hour,
+        window_s=3600,
+        message="too many messages left from your network; try again later",
+    )
     conversation = await _open_conversation(ctx, conn, sessions)
     await ctx.tickets(conn.shop).add(
         session_id=conn.session_id,

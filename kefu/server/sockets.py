@@ -11,8 +11,8 @@ from redis.exceptions import RedisError
 
 from kefu.errors import InvalidInput, RateLimited, RequestError
 from kefu.server import wire
-from kefu.server.conns import Conn, send
-from kefu.server.errors import frame_for, unavailable_frame
+from kefu.server.conns import Conn, ShopperConn, send
+from kefu.server.errors import frame_for, incomplete_frame, unavailable_frame
 from kefu.server.security import TokenBucket
 from kefu.settings import Settings
 
@@ -64,6 +64,8 @@ async def serve(conn: Conn, settings: Settings, handle: Callable[[str], Awaitabl
     bucket = TokenBucket(settings.rate_burst, settings.rate_per_s)
     async for msg in conn.ws:
         if msg.type == WSMsgType.TEXT:
+            if isinstance(conn, ShopperConn):
+                conn.acked = None
             try:
                 bucket.take()
                 await handle(msg.data)
@@ -75,7 +77,13 @@ async def serve(conn: Conn, settings: Settings, handle: Callable[[str], Awaitabl
             except RequestError as exc:
                 await send(conn.ws, frame_for(exc, msg.data))
             except (RedisError, OSError) as exc:
-                await send(conn.ws, unavailable_frame(exc, msg.data))
+                if isinstance(conn, ShopperConn) and conn.acked is not None:
+                    # The message is stored and was acked: "unavailable" (nothing was done)
+                    # would be a lie. What should have followed comes with the next catch-up.
+                    conn.behind = True
+                    await send(conn.ws, incomplete_frame(exc, msg.data))
+                else:
+                    await send(conn.ws, unavailable_frame(exc, msg.data))
         elif msg.type == WSMsgType.BINARY:
             await send(conn.ws, wire.error("invalid_frame", "binary frames are not supported"))
         elif msg.type == WSMsgType.ERROR:

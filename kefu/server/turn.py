@@ -7,6 +7,7 @@ import datetime as dt
 
 import structlog
 
+from kefu.errors import RateLimited
 from kefu.faq.matcher import Decision
 from kefu.server import frames, wire
 from kefu.server.bot import compose_reply, miss_key
@@ -22,6 +23,7 @@ log = structlog.get_logger(__name__)
 
 async def acked(ctx: Context, conn: ShopperConn, frame: frames.ShopperMessage, stored: Stored) -> None:
     await send(conn.ws, wire.ack(frame.client_msg_id, stored.id))
+    conn.acked = frame.client_msg_id  # from here on, a failure is "incomplete", never "unavailable"
     if stored.duplicate:
         # A resend: the reply (if any) was already written; make sure this socket has it.
         await ctx.delivery.shopper(conn)
@@ -38,8 +40,12 @@ async def bot_turn(
 ) -> None:
     """Match, then store the question and the reply in one step, ack, deliver."""
     config = await ctx.config(conn.shop)
+    ctx.guard.can_match(conn.client)
     matcher = await ctx.bots.matcher(conn.shop)
-    result = matcher.match(frame.text)
+    # Off the loop, the shops taking turns; a long message is read only as far as a question goes.
+    question = frame.text[: ctx.settings.match_chars]
+    result, cpu_s = await ctx.matching.run(conn.shop, lambda: matcher.match(question))
+    ctx.guard.spent_matching(conn.client, cpu_s)
     ctx.metrics.bot_decisions.labels(conn.shop, result.decision.value).inc()
     if conversation.learn_pick and frame.pick is None:
         retract = result.decision == Decision.TRANSFER or result.dissatisfied
@@ -106,11 +112,28 @@ async def transfer(ctx: Context, conn: ShopperConn, sessions: Sessions, conversa
         status = "offline"
         await sessions.incr(conversation.id, "offline_notices")
     else:
-        result = await ctx.queue(conn.shop).request(conversation.id, config.default_group)
+        result = await ctx.queue(conn.shop).request(
+            conversation.id,
+            config.default_group,
+            client=conn.client,
+            places=ctx.settings.waiting_per_client,
+        )
         status = result.status
     ctx.metrics.transfers.labels(conn.shop, status).inc()
+    log.info("transfer_requested", conversation_id=conversation.id, result=status)
+    if status == "limited":
+        raise RateLimited(
+            "too many chats from your network are already waiting for an agent",
+            code="too_many_waiting",
+            retry_after=30,
+        )
     if status == "offline":
         ctx.metrics.offline_notices.labels(conn.shop).inc()
+        last = await sessions.last_entry(conn.session_id)
+        if last is not None and last.event == "offline" and last.conversation_id == conversation.id:
+            # Asked again while the notice is the last thing said: show the form again, do not
+            # say the same thing twice.
+            await send(conn.ws, wire.offline(None, config, conn.lang, again=True))
+            return
         await sessions.append(conn.session_id, conversation.id, "system", "", extra={"event": "offline"})
-    log.info("transfer_requested", conversation_id=conversation.id, result=status)
     await ctx.delivery.shopper(conn, tell_state=status.startswith("already_"))

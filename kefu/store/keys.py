@@ -94,6 +94,13 @@ class ShopKeys:
     def login_attempts(self, username: str) -> str:  # STRING with TTL: logins tried since the last success
         return self.prefix + "login-attempts:" + username
 
+    # ---- limits per client (a keyed hash of its address; kefu/server/guard.py) ----
+    def rate(self, kind: str, client: str) -> str:  # STRING with TTL: actions in the current window
+        return self.prefix + "rate:" + kind + ":" + client
+
+    def client_waiting(self, client: str) -> str:  # SET with TTL: the client's conversations in a queue
+        return self.prefix + "waiting:" + client
+
     # ---- shoppers ----
     def session(self, session_id: str) -> str:  # HASH: conversation, created, seen
         return self.prefix + "session:" + session_id

@@ -87,7 +87,14 @@ class Sessions:
     even after a conversation closed and a new one began."""
 
     def __init__(
-        self, redis: Redis, scripts: Scripts, shop: str, *, token_ttl_s: int, retention_s: int
+        self,
+        redis: Redis,
+        scripts: Scripts,
+        shop: str,
+        *,
+        token_ttl_s: int,
+        retention_s: int,
+        silent_ttl_s: int | None = None,
     ) -> None:
         self.redis = redis
         self.scripts = scripts
@@ -95,6 +102,8 @@ class Sessions:
         self.keys = ShopKeys(shop)
         self.token_ttl_s = token_ttl_s
         self.retention_s = retention_s
+        # A session whose shopper never wrote lives this long (anyone can open thousands).
+        self.silent_ttl_s = min(silent_ttl_s or token_ttl_s, token_ttl_s)
 
     # ---- sessions ----
 
@@ -102,25 +111,59 @@ class Sessions:
         """A new session with a fresh conversation; returns (session id, token, conversation)."""
         session_id = secrets.token_hex(8)
         token = secrets.token_urlsafe(32)
+        token_hash = _token_hash(token)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.keys.session(session_id), mapping={"created": now_ms(), "lang": lang})
-            pipe.expire(self.keys.session(session_id), self.token_ttl_s)
-            pipe.set(self.keys.shopper_token(_token_hash(token)), session_id, ex=self.token_ttl_s)
+            pipe.hset(
+                self.keys.session(session_id), mapping={"created": now_ms(), "lang": lang, "th": token_hash}
+            )
+            pipe.expire(self.keys.session(session_id), self.silent_ttl_s)
+            pipe.set(self.keys.shopper_token(token_hash), session_id, ex=self.silent_ttl_s)
             await pipe.execute()
-        conversation = await self.new_conversation(session_id, lang=lang, group=group)
+        # Not in the shop's conversation index yet: a page view is no conversation until the
+        # shopper says something (`spoke`).
+        conversation = await self.new_conversation(
+            session_id, lang=lang, group=group, ttl_s=self.silent_ttl_s, indexed=False
+        )
         return session_id, token, conversation
+
+    async def spoke(self, session_id: str) -> None:
+        """The shopper wrote (a message, a left message): the session lives its full life now."""
+        key = self.keys.session(session_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, "spoke", 1)
+            pipe.expire(key, self.token_ttl_s)
+            pipe.hget(key, "th")
+            pipe.hget(key, "conv")
+            _, _, token_hash, conversation_id = await pipe.execute()
+        created = (
+            await self.redis.hget(self.keys.conversation(str(conversation_id)), "created")
+            if conversation_id
+            else None
+        )
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if token_hash:
+                pipe.expire(self.keys.shopper_token(str(token_hash)), self.token_ttl_s)
+            if conversation_id and created:
+                pipe.expire(self.keys.conversation(str(conversation_id)), self.retention_s)
+                pipe.zadd(self.keys.conversations, {str(conversation_id): int(created)}, nx=True)
+            pipe.expire(self.keys.log(session_id), self.retention_s)
+            await pipe.execute()
 
     async def resume(self, token: str) -> str | None:
         """The session a token belongs to (in this shop only), refreshing its lifetime."""
         key = self.keys.shopper_token(_token_hash(token))
         raw = await self.redis.get(key)
         session_id = None if raw is None else str(raw)
-        if session_id is None or not await self.redis.exists(self.keys.session(session_id)):
+        if session_id is None:
             return None
+        spoke = await self.redis.hget(self.keys.session(session_id), "spoke")
+        if spoke is None and not await self.redis.exists(self.keys.session(session_id)):
+            return None
+        ttl = self.token_ttl_s if spoke else self.silent_ttl_s
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.expire(key, self.token_ttl_s)
-            pipe.expire(self.keys.session(session_id), self.token_ttl_s)
-            pipe.expire(self.keys.log(session_id), max(self.token_ttl_s, self.retention_s))
+            pipe.expire(key, ttl)
+            pipe.expire(self.keys.session(session_id), ttl)
+            pipe.expire(self.keys.log(session_id), max(ttl, self.retention_s) if spoke else ttl)
             await pipe.execute()
         return session_id
 
@@ -137,7 +180,9 @@ class Sessions:
         data = await self.redis.hgetall(self.keys.conversation(conversation_id))
         return Conversation.from_hash({str(k): str(v) for k, v in data.items()}) if data else None
 
-    async def new_conversation(self, session_id: str, *, lang: str, group: str) -> Conversation:
+    async def new_conversation(
+        self, session_id: str, *, lang: str, group: str, ttl_s: int | None = None, indexed: bool = True
+    ) -> Conversation:
         conversation_id = f"{now_ms():x}{secrets.token_hex(4)}"
         created = now_ms()
         record: dict[FieldT, EncodableT] = {
@@ -150,8 +195,9 @@ class Sessions:
         }
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.keys.conversation(conversation_id), mapping=record)
-            pipe.expire(self.keys.conversation(conversation_id), self.retention_s)
-            pipe.zadd(self.keys.conversations, {conversation_id: created})
+            pipe.expire(self.keys.conversation(conversation_id), ttl_s or self.retention_s)
+            if indexed:
+                pipe.zadd(self.keys.conversations, {conversation_id: created})
             pipe.hset(self.keys.session(session_id), "conv", conversation_id)
             await pipe.execute()
         return Conversation(
@@ -188,6 +234,7 @@ class Sessions:
         require_agent: str | None = None,
         notify: LogWritten | None = None,
         extra: dict[str, Any] | None = None,
+        ttl_s: int | None = None,
     ) -> Stored | None:
         """Store a line before anyone is told of it. A `client_msg_id` seen before returns the
         first id (resends are idempotent). With `require_state`/`require_agent` the line is
@@ -208,7 +255,7 @@ class Sessions:
             require_state or "",
             require_agent or "",
             encode(notify) if notify else "",
-            self.retention_s,
+            ttl_s or self.retention_s,
             *fields,
         )
         if int(status) == 2:
@@ -266,6 +313,10 @@ class Sessions:
 
     async def transcript(self, session_id: str, conversation_id: str) -> list[Entry]:
         return [e for e in await self.entries(session_id) if e.conversation_id == conversation_id]
+
+    async def last_entry(self, session_id: str) -> Entry | None:
+        raw = await stream_range(self.redis, self.keys.log(session_id), count=1, reverse=True)
+        return Entry.from_stream(*raw[0]) if raw else None
 
     async def last_id(self, session_id: str) -> str | None:
         raw = await self.redis.xrevrange(self.keys.log(session_id), count=1)

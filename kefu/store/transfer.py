@@ -27,6 +27,7 @@ class TransferResult(BaseModel):
         "missing",
         "no_agents",
         "not_yours",
+        "limited",
     ]
     agent: str | None = None
     group: str | None = None
@@ -55,10 +56,20 @@ class Queue:
         self.scripts = scripts
         self.keys = ShopKeys(shop)
 
-    async def request(self, conversation_id: str, group: str, *, priority: int = 0) -> TransferResult:
-        """The shopper asks for a human: assigned at once, queued, or told the shop is offline."""
+    async def request(
+        self, conversation_id: str, group: str, *, priority: int = 0, client: str = "", places: int = 0
+    ) -> TransferResult:
+        """The shopper asks for a human: assigned at once, queued, or told the shop is offline;
+        "limited" when `client` already holds `places` places in the shop's queues."""
         out = await self.scripts.json(
-            "transfer", self.keys.queues, self.keys.prefix, conversation_id, group, priority
+            "transfer",
+            self.keys.queues,
+            self.keys.prefix,
+            conversation_id,
+            group,
+            priority,
+            client,
+            places,
         )
         return TransferResult.model_validate(out)
 

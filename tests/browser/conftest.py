@@ -25,6 +25,7 @@ from kefu.redisserver import RedisServer, free_port
 from kefu.store.accounts import Accounts
 from kefu.store.client import connect
 from kefu.store.shops import ShopConfig, ShopStore
+from tests.limits import loose_env
 
 ARTIFACTS = Path(__file__).parent.parent.parent / "test-artifacts"
 PASSWORD = "browser-test-password"
@@ -54,6 +55,7 @@ def server(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) 
         "KEFU_PRESENCE_INTERVAL_S": "0.5",
         "KEFU_FAQ_POLL_S": "0.3",
         "KEFU_LOG_JSON": "true",
+        **loose_env(),
     }
     log = (tmp_path_factory.mktemp("logs") / "kefu.log").open("w")
     proc = subprocess.Popen(

@@ -41,7 +41,6 @@ def parse_text(text: str) -> tuple[str, str, int, bool] | None:
     return parts[0], parts[1], int(parts[2]), parts[-1] == "end"
 
 
-@dataclass
 async def ticket(http: aiohttp.ClientSession, base: str, token: str) -> dict[str, str]:
     """Query parameters that open one agent socket: a fresh single-use ticket for `token`."""
     async with http.post(base + "/api/socket-ticket", headers={"Authorization": f"Bearer {token}"}) as resp:
@@ -50,6 +49,7 @@ async def ticket(http: aiohttp.ClientSession, base: str, token: str) -> dict[str
         return {"ticket": str((await resp.json())["ticket"])}
 
 
+@dataclass
 class Sent:
     """A message a client sent (once or more), and the ids the server acked it with."""
 

@@ -21,6 +21,7 @@ from kefu.faq.corpus import default_corpus
 from kefu.redisserver import RedisServer, free_port
 from kefu.store.accounts import Accounts
 from kefu.store.shops import ShopConfig, ShopStore
+from tests.limits import loose_env
 
 __all__ = ["PASSWORD", "SHOP", "Cluster", "KefuProcess"]
 
@@ -40,6 +41,7 @@ DEFAULT_ENV = {
     "KEFU_FAQ_POLL_S": "1.0",
     "KEFU_LOG_JSON": "true",
     "KEFU_LOG_LEVEL": "INFO",
+    **loose_env(),
 }
 
 

@@ -18,6 +18,7 @@ from kefu.server.app import create_app
 from kefu.settings import Settings
 from kefu.store.accounts import Accounts
 from kefu.store.shops import ShopConfig, ShopStore
+from tests.limits import LOOSE_LIMITS
 
 SHOP = "demo"
 PASSWORD = "correct horse battery"
@@ -36,6 +37,7 @@ def make_settings(redis_server: RedisServer, **overrides: Any) -> Settings:
         "shopper_grace_s": 1.0,
         "agent_grace_s": 1.0,
         "log_json": True,
+        **LOOSE_LIMITS,
     }
     values.update(overrides)
     return Settings(**values)

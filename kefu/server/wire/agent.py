@@ -70,15 +70,24 @@ class Queue(TypedDict):
 
 
 def conversation(
-    conversation_id: str, group: str, waited_s: int, session_id: str, lang: str, transcript: list[Line]
+    conversation_id: str,
+    group: str,
+    waited_s: int,
+    session_id: str,
+    lang: str,
+    transcript: list[Line],
+    *,
+    earlier: int = 0,
 ) -> dict[str, Any]:
-    """An agent's view of a conversation it holds (in `hello` and `assigned`)."""
+    """An agent's view of a conversation it holds (in `hello` and `assigned`): the latest lines
+    of its transcript, and how many `earlier` ones are left out (the REST view has them all)."""
     return {
         "id": conversation_id,
         "group": group,
         "waited_s": waited_s,
         "shopper": {"session_id": session_id, "lang": lang},
         "transcript": transcript,
+        "earlier": earlier,
     }
 
 

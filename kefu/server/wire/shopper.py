@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 from kefu.server.wire.common import UNSERVED, AgentInfo, Line, system_text, transfer_actions
 from kefu.store.log import Entry
@@ -18,6 +18,7 @@ __all__ = [
     "TypingToShopper",
     "agent_joined",
     "history",
+    "offline",
     "queued",
     "session",
     "shopper_frame",
@@ -53,9 +54,24 @@ class AgentJoined(TypedDict):
 
 class Offline(TypedDict):
     type: Literal["offline"]
-    id: str
+    # The log line announcing it; None (with `again`) when the shopper asked again and the
+    # notice already stands as the last thing said: show the form, add no second notice.
+    id: str | None
     text: str
     leave_message: bool
+    again: NotRequired[bool]
+
+
+def offline(entry_id: str | None, config: ShopConfig, lang: str, *, again: bool = False) -> Offline:
+    frame: Offline = {
+        "type": "offline",
+        "id": entry_id,
+        "text": config.offline.get(lang),
+        "leave_message": True,
+    }
+    if again:
+        frame["again"] = True
+    return frame
 
 
 class Closed(TypedDict):
@@ -128,13 +144,7 @@ def shopper_frame(entry: Entry, config: ShopConfig, lang: str) -> dict[str, Any]
         closed: Closed = {"type": "closed", "id": entry.id, "by": entry.by}
         return dict(closed)
     if event == "offline" or (event == "left_queue" and entry.reason in UNSERVED):
-        offline: Offline = {
-            "type": "offline",
-            "id": entry.id,
-            "text": config.offline.get(lang),
-            "leave_message": True,
-        }
-        return dict(offline)
+        return dict(offline(entry.id, config, lang))
     text = system_text(entry, config, lang)
     if text is None:
         return None

@@ -23,11 +23,10 @@ for i = 9, #ARGV do
   fields[#fields + 1] = ARGV[i]
 end
 local log = K.log(sid)
-local id = redis.call('XADD', log, '*', unpack(fields))
+local id = redis.call('XADD', log, 'MAXLEN', '~', LOG_MAX, '*', unpack(fields))
 redis.call('EXPIRE', log, retention)
 if cmid ~= '' then
-  redis.call('HSET', cmids, cmid, id)
-  redis.call('EXPIRE', cmids, retention)
+  remember_cmid(sid, cmid, id, retention)
 end
 if cid ~= '' then
   -- The idle timeout measures from the last line said (the janitor reads it); the counts of

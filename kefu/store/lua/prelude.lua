@@ -3,6 +3,13 @@
 -- any key of the shop, so that Redis Cluster routes the script to the shop's slot; every key
 -- in `K` shares the prefix's hash tag, so they all live in that same slot.
 
+-- Caps on what grows with what anonymous shoppers send (docs/deployment.md, "Limits").
+-- A session's log keeps about this many lines (the oldest are trimmed); its idempotency map
+-- (client message id → line) starts over past twice that.
+local LOG_MAX = 2000
+-- A shop keeps this many distinct unanswered questions; past it, the rarest go first.
+local MISSES_MAX = 2000
+
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -26,8 +33,31 @@ local function log_event(sid, cid, event, fields)
   fields['event'] = event
   local t = redis.call('TIME')
   local ts = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  return redis.call('XADD', K.log(sid), '*',
+  return redis.call('XADD', K.log(sid), 'MAXLEN', '~', LOG_MAX, '*',
                     'c', cid, 'f', 'system', 't', '', 'ts', ts, 'x', cjson.encode(fields))
+end
+
+-- Remember which line a client message id became (a resend is then answered, not stored).
+local function remember_cmid(sid, cmid, id, retention)
+  local cmids = K.client_ids(sid)
+  if redis.call('HLEN', cmids) >= 2 * LOG_MAX then
+    redis.call('DEL', cmids)
+  end
+  redis.call('HSET', cmids, cmid, id)
+  redis.call('EXPIRE', cmids, retention)
+end
+
+-- Count an unanswered question for the admin's list, which stays at MISSES_MAX entries.
+local function count_miss(miss, example)
+  redis.call('ZINCRBY', K.misses, 1, miss)
+  redis.call('HSET', K.miss_examples, miss, example)
+  local over = redis.call('ZCARD', K.misses) - MISSES_MAX
+  if over > 0 then
+    local gone = redis.call('ZPOPMIN', K.misses, over)
+    for i = 1, #gone, 2 do
+      redis.call('HDEL', K.miss_examples, gone[i])
+    end
+  end
 end
 
 -- An agent of `group` who is online and below capacity: the least loaded, then the one who

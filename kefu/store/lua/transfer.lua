@@ -1,5 +1,7 @@
--- Ask for a human. ARGV: prefix, conversation id, group, priority (0 normal, higher first).
+-- Ask for a human. ARGV: prefix, conversation id, group, priority (0 normal, higher first),
+-- client ('' for none) and how many places one client may hold in the shop's queues (0: any).
 local cid, group, priority = ARGV[2], ARGV[3], tonumber(ARGV[4]) or 0
+local client, places = ARGV[5] or '', tonumber(ARGV[6]) or 0
 local conv = K.conversation(cid)
 local c = redis.call('HMGET', conv, 'state', 'agent', 'group', 'session')
 if not c[1] then
@@ -18,6 +20,20 @@ end
 if not online_in_group(group) then
   redis.call('HINCRBY', conv, 'offline_notices', 1)
   return result({status = 'offline'})
+end
+-- One client cannot fill the queue with fake shoppers: it holds at most `places` at once.
+if client ~= '' and places > 0 then
+  local held = K.client_waiting(client)
+  for _, other in ipairs(redis.call('SMEMBERS', held)) do
+    if redis.call('HGET', K.conversation(other), 'state') ~= 'queued' then
+      redis.call('SREM', held, other)
+    end
+  end
+  if redis.call('SCARD', held) >= places then
+    return result({status = 'limited'})
+  end
+  redis.call('SADD', held, cid)
+  redis.call('EXPIRE', held, 86400)
 end
 local now = now_ms()
 local seq = redis.call('INCR', K.queue_seq)

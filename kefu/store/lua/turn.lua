@@ -13,23 +13,23 @@ local existing = redis.call('HGET', cmids, cmid)
 if existing then
   return {existing, 1, 0}
 end
-local id = redis.call('XADD', log, '*', 'c', cid, 'f', 'shopper', 't', text, 'ts', now, 'm', cmid)
-redis.call('HSET', cmids, cmid, id)
+local id = redis.call('XADD', log, 'MAXLEN', '~', LOG_MAX, '*',
+                      'c', cid, 'f', 'shopper', 't', text, 'ts', now, 'm', cmid)
+remember_cmid(sid, cmid, id, retention)
 redis.call('HINCRBY', conv, 'n_shopper', 1)
 local written = 0
 if redis.call('HGET', conv, 'state') == 'bot' then
   for i = 10, #ARGV, 3 do
-    redis.call('XADD', log, '*', 'c', cid, 'f', 'bot', 't', ARGV[i], 'ts', now, 'x', ARGV[i + 1])
+    redis.call('XADD', log, 'MAXLEN', '~', LOG_MAX, '*',
+               'c', cid, 'f', 'bot', 't', ARGV[i], 'ts', now, 'x', ARGV[i + 1])
     redis.call('HINCRBY', conv, 'n_bot', 1)
     redis.call('HINCRBY', conv, 'd_' .. ARGV[i + 2], 1)
     written = written + 1
   end
   if miss ~= '' then
-    redis.call('ZINCRBY', K.misses, 1, miss)
-    redis.call('HSET', K.miss_examples, miss, example)
+    count_miss(miss, example)
   end
 end
 redis.call('HSET', conv, 'last_activity', string.match(id, '^(%d+)'))
 redis.call('EXPIRE', log, retention)
-redis.call('EXPIRE', cmids, retention)
 return {id, 0, written}

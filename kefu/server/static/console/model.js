@@ -30,6 +30,7 @@ export function createConversation(raw, agentId) {
     id: raw.id,
     group: raw.group || "",
     waited_s: raw.waited_s || 0,
+    earlier: raw.earlier || 0, // older transcript lines the server did not send
     shopper: raw.shopper || {},
     lines: [], // sorted by id; the agent's unacknowledged messages (no id yet) last
     ids: new Set(),

@@ -201,6 +201,8 @@ export class ThreadView {
     this.title = h("h3", { class: "section-title" });
     this.historyLines = h("div", { class: "lines" });
     this.historyEmpty = h("p", { class: "muted small" }, t("botTranscriptEmpty"));
+    // Lines the server left out of a very long transcript (it sends the latest ones).
+    this.earlier = h("p", { class: "muted small", "data-testid": "earlier-lines", hidden: true });
     this.dividerText = h("span");
     this.liveLines = h("section", { class: "live", "data-testid": "live-chat", "aria-label": t("liveChat") });
     this.nodes = [
@@ -208,6 +210,7 @@ export class ThreadView {
         "section",
         { class: "history", "data-testid": "bot-transcript", "aria-label": t("botTranscript") },
         this.title,
+        this.earlier,
         this.historyLines,
         this.historyEmpty,
       ),
@@ -236,7 +239,9 @@ export class ThreadView {
       }
     }
     this.title.textContent = humans ? t("historyTranscript") : t("botTranscript");
-    this.historyEmpty.hidden = history.length > 0;
+    this.historyEmpty.hidden = history.length > 0 || conv.earlier > 0;
+    this.earlier.hidden = !(conv.earlier > 0);
+    this.earlier.textContent = conv.earlier > 0 ? t("earlierLines", conv.earlier) : "";
     this.dividerText.textContent = t("liveChat") + (joined ? ` · ${eventText(joined)} ${timeOf(joined)}` : "");
     this.sync(this.historyLines, history, this.caches.history, "bot");
     this.sync(this.liveLines, live, this.caches.live, "live");

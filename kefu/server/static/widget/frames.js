@@ -215,7 +215,8 @@ function onQueued(w, f) {
 
 function onOffline(w, f, replay) {
   setBusy(w.view.transferBtn, false);
-  w.log.notice(f.text, { id: f.id, event: "offline", ts: f.ts });
+  // `again`: asked once more while the notice is the last thing said — the form, no repeat.
+  if (!f.again) w.log.notice(f.text, { id: f.id, event: "offline", ts: f.ts });
   w.setMode("bot");
   if (f.leave_message !== false) w.showOffline(!replay);
   w.countUnread(replay);
@@ -235,7 +236,7 @@ function onClosed(w, f) {
 function onError(w, f) {
   const { state, T } = w;
   const code = f.code || "";
-  if (code === "rate_limited") {
+  if (code === "rate_limited" || code === "unavailable") {
     // Whatever was refused gets another try: resends carry the same client_msg_id.
     setTimeout(() => w.outbox.resendUnacked(), 2500);
   }

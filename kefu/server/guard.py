@@ -1,0 +1,144 @@
+"""What one client may cost: who a request comes from, and the budgets it draws on.
+
+Every limit a hostile anonymous client meets is here or named here (docs/deployment.md lists
+them): per socket (`sockets.serve`), per session and per client address (messages, matcher
+CPU), and — where the thing outlives the socket, in Redis through `kefu.store.limits` — new
+sessions, waiting places and left messages per client address.
+
+A client is its address as the first proxy we do not trust saw it (`KEFU_FORWARDED_ALLOW_IPS`
+names the proxies whose `X-Forwarded-For` we believe), kept as a keyed hash: Redis never holds
+a shopper's IP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+
+from aiohttp import web
+
+from kefu.errors import RateLimited
+from kefu.settings import Settings
+
+__all__ = ["Budget", "Guard", "client_address"]
+
+# Budgets keep at most this many clients each; the least recently seen are forgotten first
+# (a forgotten client starts with a full budget, so memory stays bounded under a spray of
+# addresses without letting any one address do more than its budget in a row).
+_MAX_KEYS = 100_000
+
+
+def _networks(specs: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(s.strip(), strict=False) for s in specs if s.strip() and s.strip() != "*"]
+
+
+def client_address(request: web.Request, trusted: Iterable[str]) -> str:
+    """The client's address: the peer, or — when the peer is a trusted proxy — the rightmost
+    address in X-Forwarded-For that is not itself a trusted proxy."""
+    specs = list(trusted)
+    trust_all = "*" in specs
+    networks = _networks(specs)
+
+    def is_trusted(address: str) -> bool:
+        if trust_all:
+            return True
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in net for net in networks)
+
+    peer = request.remote or ""
+    if not is_trusted(peer):
+        return peer
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    for hop in reversed(hops[-20:]):
+        if not is_trusted(hop):
+            return hop
+    return hops[0] if hops else peer
+
+
+class Budget:
+    """Token buckets by key: `burst` units, refilled at `per_s` a second. `take` spends before
+    the work (refused when empty); `charge` spends after it (CPU measured once it is used), and
+    may run the bucket into debt, down to minus one burst."""
+
+    __slots__ = ("_buckets", "burst", "name", "per_s")
+
+    def __init__(self, name: str, burst: float, per_s: float) -> None:
+        self.name = name
+        self.burst = float(burst)
+        self.per_s = float(per_s)
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def _level(self, key: str, now: float) -> float:
+        tokens, updated = self._buckets.pop(key, (self.burst, now))
+        return min(self.burst, tokens + (now - updated) * self.per_s)
+
+    def _store(self, key: str, tokens: float, now: float) -> None:
+        self._buckets[key] = (tokens, now)
+        while len(self._buckets) > _MAX_KEYS:
+            self._buckets.popitem(last=False)
+
+    def take(self, key: str, cost: float = 1.0, *, message: str = "too many messages; slow down") -> None:
+        now = time.monotonic()
+        tokens = self._level(key, now)
+        if tokens < cost:
+            self._store(key, tokens, now)
+            raise RateLimited(message, retry_after=(cost - tokens) / self.per_s)
+        self._store(key, tokens - cost, now)
+
+    def charge(self, key: str, cost: float) -> None:
+        now = time.monotonic()
+        self._store(key, max(-self.burst, self._level(key, now) - cost), now)
+
+    def available(self, key: str) -> float:
+        now = time.monotonic()
+        tokens = self._level(key, now)
+        self._store(key, tokens, now)
+        return tokens
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+
+class Guard:
+    """The budgets of this instance, and the client identity every limit is keyed on."""
+
+    def __init__(self, settings: Settings, secret: str) -> None:
+        self.settings = settings
+        self._key = hashlib.sha256(b"kefu-client:" + secret.encode()).digest()
+        # Messages of one session, over all its tabs and sockets.
+        self.session_messages = Budget(
+            "session_messages", settings.session_burst, settings.session_rate_per_s
+        )
+        # Messages of one client address, over all its sessions and shops.
+        self.client_messages = Budget("client_messages", settings.client_burst, settings.client_rate_per_s)
+        # Matcher CPU seconds of one client address.
+        self.client_cpu = Budget("client_cpu", settings.client_cpu_burst_s, settings.client_cpu_per_s)
+
+    def client(self, request: web.Request) -> str:
+        """The requesting client as a keyed hash of its address (what limits are keyed on)."""
+        address = client_address(request, self.settings.forwarded_allow_ips)
+        return hmac.new(self._key, address.encode(), "sha256").hexdigest()[:24]
+
+    def message(self, session_id: str, client: str) -> None:
+        """A shopper message is about to be handled: within its session's and client's budget?"""
+        self.session_messages.take(session_id, message="too many messages in this chat; slow down")
+        self.client_messages.take(client, message="too many messages from your network; slow down")
+
+    def can_match(self, client: str) -> None:
+        """Whether the client still has matcher CPU left (spent as `spent_matching` reports)."""
+        left = self.client_cpu.available(client)
+        if left <= 0:
+            raise RateLimited(
+                "too many questions from your network; wait a moment",
+                retry_after=-left / self.client_cpu.per_s + 0.1,
+            )
+
+    def spent_matching(self, client: str, cpu_s: float) -> None:
+        self.client_cpu.charge(client, cpu_s)

@@ -1,0 +1,271 @@
+"""A hostile anonymous client against the per-client budgets (kefu/server/guard.py): what it can
+do is bounded, and the limits it meets are the documented ones. Each test sets the limit it
+tests (the other tests run with loose ones: every test client is 127.0.0.1)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from kefu.redisserver import RedisServer
+from kefu.server.app import create_app
+from kefu.server.appkeys import context_key
+from kefu.server.delivery import Delivery
+from kefu.server.matching import MatchPool
+from kefu.store.keys import ShopKeys
+from kefu.store.sessions import Sessions
+from tests.fuzz.conftest import close_client, start_client
+from tests.server.conftest import SHOP, Socket, add_agent, agent, make_settings, session_protocols, setup_shop
+
+Client = TestClient[web.Request, web.Application]
+KEYS = ShopKeys(SHOP)
+
+
+@pytest.fixture
+async def limited(redis_server: RedisServer, redis: Redis) -> AsyncIterator[Any]:
+    """`await limited(**settings)`: a client of an app with those limits (shop demo set up)."""
+    await setup_shop(redis)
+    clients: list[Client] = []
+
+    async def make(**overrides: Any) -> Client:
+        client = await start_client(create_app(make_settings(redis_server, **overrides)))
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await close_client(client)
+
+
+async def greeted(client: Client, *, token: str | None = None, address: str | None = None) -> Socket:
+    headers = {"X-Forwarded-For": address} if address else {}
+    ws = await client.ws_connect(
+        "/ws/shopper", params={"shop": SHOP}, protocols=session_protocols(token), headers=headers
+    )
+    sock = Socket(ws)
+    await sock.expect("session")
+    return sock
+
+
+async def outcomes(sock: Socket, count: int, timeout: float = 5.0) -> dict[str, dict[str, Any]]:
+    """The ack or error each of `count` messages got, by client_msg_id."""
+    got: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + timeout
+    while len(got) < count and time.monotonic() < deadline:
+        frame = await sock.next(timeout=max(0.1, deadline - time.monotonic()))
+        if frame["type"] == "ack":
+            got[frame["client_msg_id"]] = frame
+        elif frame["type"] == "error" and "client_msg_id" in frame.get("in_reply_to", {}):
+            got[frame["in_reply_to"]["client_msg_id"]] = frame
+    return got
+
+
+async def shopper_lines(redis: Redis, session_id: str) -> list[str]:
+    return [f["t"] for _, f in await redis.xrange(KEYS.log(session_id)) if f["f"] == "shopper"]
+
+
+async def test_ten_tabs_of_one_session_share_one_budget(limited: Any, redis: Redis) -> None:
+    client = await limited(session_burst=5, session_rate_per_s=0.5)
+    first = await greeted(client)
+    session = first.frames[0]
+    tabs = [first] + [await greeted(client, token=session["token"]) for _ in range(4)]
+    for n, tab in enumerate(tabs):
+        for i in range(4):
+            await tab.send({"type": "message", "text": f"在吗 {n}-{i}", "client_msg_id": f"t{n}-{i}"})
+    results: dict[str, dict[str, Any]] = {}
+    for tab in tabs:
+        results |= await outcomes(tab, 4)
+    acked = [cid for cid, f in results.items() if f["type"] == "ack"]
+    refused = [f for f in results.values() if f["type"] == "error"]
+    assert len(results) == 20
+    assert 5 <= len(acked) <= 7  # the burst, and what refilled meanwhile
+    assert all(f["code"] == "rate_limited" and f["retry_after"] > 0 for f in refused)
+    # What was refused was not stored: the log holds exactly the acked lines.
+    assert len(await shopper_lines(redis, session["session_id"])) == len(acked)
+
+
+async def test_one_address_shares_one_budget_across_its_sessions(limited: Any, redis: Redis) -> None:
+    client = await limited(client_burst=6, client_rate_per_s=0.5)
+    socks = [await greeted(client, address="203.0.113.7") for _ in range(3)]
+    for n, sock in enumerate(socks):
+        for i in range(4):
+            await sock.send({"type": "message", "text": f"你好 {i}", "client_msg_id": f"a{n}-{i}"})
+    results: dict[str, dict[str, Any]] = {}
+    for sock in socks:
+        results |= await outcomes(sock, 4)
+    assert 6 <= sum(f["type"] == "ack" for f in results.values()) <= 8
+    # Another address is not held back by it.
+    other = await greeted(client, address="198.51.100.9")
+    await other.say("怎么退货")
+    await other.expect("bot", decision="answer")
+
+
+async def test_the_bot_reads_a_long_message_only_as_far_as_a_question_goes(limited: Any) -> None:
+    client = await limited(match_chars=40)
+    sock = await greeted(client)
+    await sock.say("怎么退货" + "。" * 1990)
+    assert (await sock.expect("bot", decision="answer"))["faq_id"]
+    await sock.say("啊" * 60 + "怎么退货")  # the question beyond what the bot reads
+    assert (await sock.expect("bot"))["decision"] != "answer"
+
+
+async def test_matcher_cpu_is_budgeted_per_address(limited: Any, redis: Redis) -> None:
+    client = await limited(client_cpu_burst_s=0.000001, client_cpu_per_s=0.000001)
+    sock = await greeted(client, address="203.0.113.8")
+    await sock.say("怎么退货")
+    await sock.expect("bot", decision="answer")  # the first question spends the budget
+    second = await sock.say("多久发货")
+    refused = await sock.expect("error", code="rate_limited")
+    assert refused["in_reply_to"]["client_msg_id"] == second
+    assert await shopper_lines(redis, sock.frames[0]["session_id"]) == ["怎么退货"]
+    fresh = await greeted(client, address="198.51.100.10")
+    await fresh.say("多久发货")
+    await fresh.expect("bot", decision="answer")
+
+
+async def test_new_sessions_per_address_are_limited_but_resuming_is_not(limited: Any) -> None:
+    client = await limited(sessions_per_client_per_min=3)
+    socks = [await greeted(client, address="203.0.113.9") for _ in range(3)]
+    refused = await client.get(
+        "/ws/shopper", params={"shop": SHOP}, headers={"X-Forwarded-For": "203.0.113.9"}
+    )
+    assert refused.status == 429 and (await refused.json())["error"]["code"] == "rate_limited"
+    assert int(refused.headers["Retry-After"]) > 0
+    back = await greeted(client, token=socks[0].frames[0]["token"], address="203.0.113.9")
+    assert back.frames[0]["resumed"] is True
+    await greeted(client, address="198.51.100.11")  # someone else is not held back
+
+
+async def test_a_session_where_nobody_spoke_expires_soon(limited: Any, redis: Redis) -> None:
+    client = await limited(silent_session_ttl_s=120)
+    silent = await greeted(client)
+    await silent.expect("bot", decision="greeting")
+    sid = silent.frames[0]["session_id"]
+    assert 0 < await redis.ttl(KEYS.session(sid)) <= 120
+    assert 0 < await redis.ttl(KEYS.log(sid)) <= 120
+    assert await redis.zcard(KEYS.conversations) == 0  # a page view is no conversation
+    await silent.say("怎么退货")
+    await silent.expect("bot", decision="answer")
+    assert await redis.ttl(KEYS.session(sid)) > 86400
+    assert await redis.ttl(KEYS.log(sid)) > 86400
+    assert await redis.zcard(KEYS.conversations) == 1
+
+
+async def test_one_address_cannot_fill_the_queue(limited: Any, redis: Redis) -> None:
+    client = await limited(waiting_per_client=2)
+    await add_agent(redis, "alice", capacity=0)
+    await agent(client, "alice")
+    fakes = [await greeted(client, address="203.0.113.10") for _ in range(3)]
+    for fake in fakes[:2]:
+        await fake.send({"type": "transfer"})
+        await fake.expect("queued")
+    await fakes[2].send({"type": "transfer"})
+    refused = await fakes[2].expect("error", code="too_many_waiting")
+    assert refused["retry_after"] > 0
+    real = await greeted(client, address="198.51.100.12")
+    await real.send({"type": "transfer"})
+    assert (await real.expect("queued"))["position"] == 3  # behind two fakes, not twenty-eight
+    await fakes[0].send({"type": "close"})  # leaving frees the place
+    await fakes[0].expect("bot", event="left_queue")
+    await fakes[2].send({"type": "transfer"})
+    await fakes[2].expect("queued")
+
+
+async def test_messages_left_per_address_are_limited(limited: Any, redis: Redis) -> None:
+    client = await limited(tickets_per_client_per_hour=2)
+    sock = await greeted(client, address="203.0.113.11")
+    for i in range(3):
+        await sock.send({"type": "leave_message", "text": f"回电 {i}", "contact": "13800000000"})
+    await sock.expect("bot", event="message_left")
+    await sock.expect("bot", event="message_left")
+    assert (await sock.expect("error", code="rate_limited"))["retry_after"] > 0
+    assert await redis.xlen(KEYS.tickets) == 2
+
+
+async def test_asking_again_while_offline_shows_the_form_without_repeating_the_notice(
+    limited: Any, redis: Redis
+) -> None:
+    client = await limited()
+    sock = await greeted(client)
+    for _ in range(3):
+        await sock.send({"type": "transfer"})
+    first = await sock.expect("offline")
+    assert first["id"] and not first.get("again")
+    for _ in range(2):
+        again = await sock.expect("offline")
+        assert again["again"] is True and again["id"] is None
+    events = [f.get("x", "") for _, f in await redis.xrange(KEYS.log(sock.frames[0]["session_id"]))]
+    assert sum('"offline"' in x for x in events) == 1
+
+
+async def test_a_failure_after_the_ack_is_incomplete_and_the_reply_still_comes(
+    limited: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = await limited()
+    sock = await greeted(client)
+    await sock.expect("bot", decision="greeting")
+    real = Delivery.shopper
+    failed = []
+
+    async def once_broken(self: Delivery, conn: Any, **kw: Any) -> None:
+        if conn.acked is not None and not failed:
+            failed.append(conn.acked)
+            raise RedisConnectionError("Redis went away after the ack")
+        await real(self, conn, **kw)
+
+    monkeypatch.setattr(Delivery, "shopper", once_broken)
+    sent = await sock.say("怎么退货")
+    ack = await sock.expect("ack", client_msg_id=sent)
+    error = await sock.expect("error", in_reply_to={"type": "message", "client_msg_id": sent})
+    assert error["code"] == "incomplete" and failed == [sent]  # not "unavailable": it is stored
+    answer = await sock.expect("bot", decision="answer")  # the backstop delivers the reply
+    assert answer["id"] > ack["id"]
+
+
+async def test_capped_growth_of_logs_and_unanswered_questions(redis: Redis, limited: Any) -> None:
+    client = await limited()
+    ctx = client.app[context_key]
+    sessions: Sessions = ctx.sessions(SHOP)
+    session_id, _, conversation = await sessions.create(lang="zh", group="general")
+    for i in range(2300):
+        await sessions.bot_turn(
+            session_id, conversation.id, f"c{i}", f"问题 {i}", [("?", {"decision": "fallback"})], miss=f"q{i}"
+        )
+    assert await redis.xlen(KEYS.log(session_id)) <= 2200  # LOG_MAX, trimmed in whole nodes
+    assert await redis.hlen(KEYS.client_ids(session_id)) <= 4000
+    assert await redis.zcard(KEYS.misses) == 2000
+    assert await redis.hlen(KEYS.miss_examples) == 2000
+    assert await redis.zscore(KEYS.misses, "q2299") is not None  # the newest stay
+
+
+async def test_the_match_pool_serves_shops_in_turn() -> None:
+    pool = MatchPool(workers=1, queue_per_shop=50)
+    order: list[str] = []
+    gate = threading.Event()
+
+    def job(name: str) -> Any:
+        def run() -> str:
+            gate.wait(5)
+            order.append(name)
+            return name
+
+        return run
+
+    flood = [asyncio.ensure_future(pool.run("noisy", job(f"noisy{i}"))) for i in range(10)]
+    await asyncio.sleep(0.05)
+    quiet = asyncio.ensure_future(pool.run("quiet", job("quiet")))
+    await asyncio.sleep(0.05)
+    gate.set()
+    await asyncio.gather(*flood, quiet)
+    pool.close()
+    # The quiet shop's one question waits for one of the noisy shop's, not for all ten.
+    assert order.index("quiet") <= 2
