@@ -63,8 +63,15 @@ class Settings(BaseSettings):
     # Delivery backstop: how often sockets catch up from the log in case an event was missed.
     catch_up_s: float = Field(default=2.0, gt=0)
 
+    # Wrong passwords in a row for one account from one client before that client is locked
+    # out of it for login_lockout_s (others, the owner included, still log in), and from one
+    # client over every account and shop within that time (guessing usernames).
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_s: float = Field(default=300.0, gt=0)
+    login_client_max_failures: int = Field(default=30, ge=1)
+    # Password checks (argon2, ~0.1 s of a core and 64 MiB each) waiting at once; more logins
+    # arriving meanwhile are refused at once (429, Retry-After) instead of queuing for seconds.
+    login_queue: int = Field(default=16, ge=1)
 
     # ---- what one client may cost (kefu/server/guard.py; docs/deployment.md "Limits") ----
     # Proxies whose X-Forwarded-For names the client ("*": any; default: a proxy on this host).
@@ -92,7 +99,7 @@ class Settings(BaseSettings):
     waiting_per_client: int = Field(default=3, ge=1)
     tickets_per_client_per_hour: int = Field(default=5, ge=1)
 
-    # When set, /metrics needs `Authorization: Bearer <this>` (Prometheus' bearer_token).
+    # /metrics needs `Authorization: Bearer <this>` (Prometheus' bearer_token); unset: 403.
     metrics_token: str | None = None
 
     log_level: str = "INFO"

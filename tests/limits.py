@@ -13,6 +13,8 @@ LOOSE_LIMITS: dict[str, int | float] = {
     "client_cpu_per_s": 100_000.0,
     "waiting_per_client": 100_000,
     "tickets_per_client_per_hour": 100_000,
+    "login_client_max_failures": 100_000,
+    "login_queue": 100_000,
 }
 
 

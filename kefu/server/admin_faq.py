@@ -3,6 +3,7 @@ refuses agents and sees only the admin's shop."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Literal
 
 from aiohttp import web
@@ -13,8 +14,9 @@ from kefu.faq.corpus import FAQ, Corpus
 from kefu.faq.matcher import MatchResult
 from kefu.faq.normalize import normalize
 from kefu.server.api import json_response, read_json, read_text, require_admin
-from kefu.server.appkeys import bots_key, redis_key
+from kefu.server.appkeys import context_key, redis_key
 from kefu.server.faqs import corpus_from_csv, corpus_from_yaml, corpus_to_csv, faq_from_form, new_faq_id
+from kefu.server.matching import admin_lane
 from kefu.server.openapi import ApiRoutes
 from kefu.store.faqs import add_phrasing, edit_corpus, replace_faq
 from kefu.store.shops import ShopStore
@@ -183,8 +185,10 @@ async def add_faq_phrasing(request: web.Request) -> web.Response:
 async def try_question(request: web.Request) -> web.Response:
     shop, _ = await require_admin(request)
     body = await read_json(request, TryIn)
-    matcher = await request.app[bots_key].matcher(shop)
-    return json_response(matcher.match(body.text))
+    ctx = request.app[context_key]
+    matcher = await ctx.bots.matcher(shop)
+    result, _ = await ctx.matching.run(admin_lane(shop), lambda: matcher.match(body.text))
+    return json_response(result)
 
 
 def _format(request: web.Request) -> Literal["yaml", "csv"]:
@@ -226,6 +230,8 @@ async def import_corpus(request: web.Request) -> web.Response:
     shop, _ = await require_admin(request)
     fmt = _format(request)
     text = await read_text(request)
-    corpus = corpus_from_csv(text, shop) if fmt == "csv" else corpus_from_yaml(text, shop)
-    _, version = await edit_corpus(request.app[redis_key], shop, lambda _: corpus)
+    # Parsing a 2 MiB upload takes a while: off the event loop.
+    parse = corpus_from_csv if fmt == "csv" else corpus_from_yaml
+    corpus = await asyncio.to_thread(parse, text, shop)
+    version = await ShopStore(request.app[redis_key], shop).save_corpus(corpus)
     return json_response(ImportAnswer(faqs=len(corpus.faqs), version=version))

@@ -3,22 +3,22 @@ questions (grouped) and the learned phrasings to approve or reject."""
 
 from __future__ import annotations
 
+import functools
 import re
-from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
-from rapidfuzz import fuzz
 
 from kefu.errors import InvalidInput, NotFound
 from kefu.faq.corpus import FAQ
-from kefu.faq.matcher import Suggestion
+from kefu.faq.matcher import Matcher, Suggestion
 from kefu.server.admin_faq import PhrasingIn
 from kefu.server.api import json_response, read_json, require_admin
-from kefu.server.appkeys import bots_key, context_key, redis_key
+from kefu.server.appkeys import context_key, redis_key
 from kefu.server.bot import miss_key
+from kefu.server.matching import admin_lane
 from kefu.server.openapi import ApiRoutes
-from kefu.store.faqs import SAME_QUESTION, forget_miss, misses
+from kefu.store.faqs import forget_miss, group_misses, misses
 from kefu.store.learned import LearnedPhrasing
 from kefu.store.shops import ShopStore
 
@@ -54,25 +54,30 @@ async def unanswered(request: web.Request) -> web.Response:
         limit = max(1, min(200, int(request.query.get("limit", "50"))))
     except ValueError:
         raise InvalidInput("limit must be a number", code="invalid_limit") from None
-    groups: list[dict[str, Any]] = []
-    for text, count, example in await misses(request.app[redis_key], shop, limit * 4):
-        # Near-identical questions ("包邮吗" / "包邮吗亲") count as one.
-        home = next((g for g in groups if fuzz.ratio(g["text"], text) >= SAME_QUESTION), None)
-        if home is None:
-            groups.append({"text": text, "count": int(count), "examples": [str(example or text)]})
-        else:
-            home["count"] += int(count)
-            if len(home["examples"]) < 5:
-                home["examples"].append(str(example or text))
-    groups.sort(key=lambda g: -g["count"])
-    matcher = await request.app[bots_key].matcher(shop)
+    ctx = request.app[context_key]
+    lane = admin_lane(shop)  # the admin's work takes its own turns beside the shoppers'
+    rows = await misses(ctx.redis, shop, limit * 4)
+    groups, _ = await ctx.matching.run(lane, lambda: group_misses(rows))
+    matcher = await ctx.bots.matcher(shop)
+    version = ctx.bots.version(shop)
     items = []
     for group in groups[:limit]:
-        best = [
-            c for c in matcher.candidates(group["examples"][0], k=1) if c.score >= matcher.suggest_threshold
-        ]
-        items.append(Unanswered(**group, best=best[0] if best else None))
+        question = group["examples"][0][: ctx.settings.match_chars]
+        key = (shop, version, question)
+        cached = ctx.suggestions.get(key)
+        if cached is None:
+            # One question per turn, remembered per corpus version: a reload costs nothing.
+            best, _ = await ctx.matching.run(lane, functools.partial(_best, matcher, question))
+            cached = (best,)
+            ctx.suggestions.put(key, cached)
+        items.append(Unanswered(**group, best=cached[0]))
     return json_response(UnansweredList(items=items))
+
+
+def _best(matcher: Matcher, question: str) -> Suggestion | None:
+    """The FAQ the bot would suggest for an unanswered question, if any comes close."""
+    best = [c for c in matcher.candidates(question, k=1) if c.score >= matcher.suggest_threshold]
+    return best[0] if best else None
 
 
 class LearnedItem(LearnedPhrasing):

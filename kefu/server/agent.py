@@ -18,7 +18,7 @@ from kefu.server.auth import TokenSigner
 from kefu.server.conns import AgentConn, send
 from kefu.server.context import Context
 from kefu.server.security import check_origin
-from kefu.server.sockets import check_text, serve, websocket
+from kefu.server.sockets import check_text, opening, serve, websocket
 from kefu.store.accounts import Accounts, Claims, User
 from kefu.store.events import LogWritten, Typing, publish
 from kefu.store.sessions import now_ms
@@ -30,33 +30,34 @@ log = structlog.get_logger(__name__)
 
 async def agent_socket(request: web.Request) -> web.StreamResponse:
     ctx = request.app[context_key]
-    claims, user = await _ticket_holder(request)  # refused before the upgrade
-    shop = claims.shop
-    check_origin(request, ctx.settings.allowed_origins)
     ws = websocket(ctx.settings)
-    await ws.prepare(request)
-    conn = AgentConn(
-        ws=ws,
-        shop=shop,
-        agent_id=user.id,
-        name=user.name,
-        username=user.username,
-        token_version=claims.ver,
-        expires_at=float(claims.aexp or claims.exp),
-    )
-    ctx.delivery.add(conn)
-    with bound_contextvars(shop=shop, agent_id=user.id):
-        try:
-            await ctx.delivery.touch(conn)
-            await _hello(ctx, conn, user)
-            # Back within the grace period and still online: waiting shoppers may take the slots
-            # (after `hello`, so each such chat arrives as `assigned`, with its alert).
-            await ctx.queue(shop).set_agent(user.id)
-            log.info("agent_connected")
-            await serve(conn, ctx.settings, functools.partial(_handle, ctx, conn))
-        finally:
-            ctx.delivery.discard(conn)
-            log.info("agent_disconnected", code=ws.close_code)
+    async with opening(request, ws):
+        claims, user = await _ticket_holder(request)  # refused before the upgrade
+        shop = claims.shop
+        check_origin(request, ctx.settings.allowed_origins)
+        await ws.prepare(request)
+        conn = AgentConn(
+            ws=ws,
+            shop=shop,
+            agent_id=user.id,
+            name=user.name,
+            username=user.username,
+            token_version=claims.ver,
+            expires_at=float(claims.aexp or claims.exp),
+        )
+        ctx.delivery.add(conn)
+        with bound_contextvars(shop=shop, agent_id=user.id):
+            try:
+                await ctx.delivery.touch(conn)
+                await _hello(ctx, conn, user)
+                # Back within the grace period and still online: waiting shoppers may take the slots
+                # (after `hello`, so each such chat arrives as `assigned`, with its alert).
+                await ctx.queue(shop).set_agent(user.id)
+                log.info("agent_connected")
+                await serve(conn, ctx.settings, functools.partial(_handle, ctx, conn))
+            finally:
+                ctx.delivery.discard(conn)
+                log.info("agent_disconnected", code=ws.close_code)
     return ws
 
 

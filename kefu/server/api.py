@@ -4,16 +4,18 @@ health check and the OpenAPI document. Admin endpoints live in admin_api.py."""
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
+import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
-from redis.exceptions import RedisError
+from redis.exceptions import OutOfMemoryError, RedisError
 
 from kefu import __version__
-from kefu.errors import Forbidden, InvalidInput, NotFound, Unauthorized, Unprocessable
+from kefu.errors import Forbidden, InvalidInput, NotFound, RequestError, Unauthorized, Unprocessable
 from kefu.server import wire
 from kefu.server.appkeys import (
     context_key,
@@ -27,9 +29,12 @@ from kefu.server.appkeys import (
 )
 from kefu.server.openapi import ApiRoutes
 from kefu.server.security import check_origin
-from kefu.store.accounts import Accounts, Claims, User, UserView
+from kefu.store.accounts import Accounts, Claims, User, UserView, add_login_failure, check_login_failures
+from kefu.store.client import probe_writes
 from kefu.store.shops import shop_exists
 from kefu.store.tickets import Ticket, Tickets
+
+log = structlog.get_logger(__name__)
 
 __all__ = ["QuickReply", "QuickReplies", "current_user", "read_json", "require_admin", "routes"]
 
@@ -178,16 +183,28 @@ async def login(request: web.Request) -> web.Response:
     redis = request.app[redis_key]
     settings = request.app[settings_key]
     passwords = request.app[passwords_key]
-    if not await shop_exists(redis, body.shop):
-        # Same answer, in the same time, as a wrong password: do not reveal which shops exist.
-        await passwords.verify(None, body.password)
-        raise Unauthorized("wrong username or password", code="bad_credentials")
-    user = await Accounts(redis, body.shop, passwords).login(
-        body.username,
-        body.password,
-        max_failures=settings.login_max_failures,
-        lockout_s=settings.login_lockout_s,
-    )
+    client = request.app[context_key].guard.client(request)
+    try:
+        if not await shop_exists(redis, body.shop):
+            # Same answer, in the same time, as a wrong password: do not reveal which shops exist.
+            await check_login_failures(redis, client, limit=settings.login_client_max_failures)
+            await passwords.verify(None, body.password)
+            await add_login_failure(redis, client, lockout_s=settings.login_lockout_s)
+            raise Unauthorized("wrong username or password", code="bad_credentials")
+        user = await Accounts(redis, body.shop, passwords).login(
+            body.username,
+            body.password,
+            client=client,
+            max_failures=settings.login_max_failures,
+            lockout_s=settings.login_lockout_s,
+            client_max_failures=settings.login_client_max_failures,
+        )
+    except RequestError as exc:
+        # Who tried what, for the operator (the client as its keyed hash, like every limit).
+        log.warning(
+            "login_failed", shop=body.shop[:64], username=body.username[:64], client=client, reason=exc.code
+        )
+        raise
     token, expires = request.app[signer_key].issue(user, body.shop)
     return json_response(LoginAnswer(token=token, expires_at=expires, shop=body.shop, user=user.view()))
 
@@ -205,20 +222,36 @@ async def healthz(request: web.Request) -> web.Response:
     }
     if loops.failing():
         body["status"] = "degraded"
+    # A write, not a PING: a full Redis (maxmemory, noeviction) answers PING and refuses writes.
+    # The reason is said in a word; addresses and server messages stay in the log.
     try:
-        await request.app[redis_key].ping()
-    except (RedisError, OSError) as exc:
-        body.update(status="unavailable", redis=str(exc))
+        await probe_writes(request.app[redis_key])
+    except OutOfMemoryError as exc:
+        log.warning("health_redis_full", error=str(exc))
+        body.update(status="unavailable", redis="full")
         return json_response(body, status=503)
+    except (RedisError, OSError) as exc:
+        log.warning("health_redis_failed", error=f"{type(exc).__name__}: {exc}")
+        body.update(status="unavailable", redis="unreachable")
+        return json_response(body, status=503)
+    body["redis"] = "ok"
     return json_response(body)
 
 
 @routes.route(
-    "GET", "/metrics", summary="Prometheus metrics of this instance", access="public", response="text/plain"
+    "GET",
+    "/metrics",
+    summary="Prometheus metrics of this instance (Bearer KEFU_METRICS_TOKEN; off without one)",
+    access="public",
+    response="text/plain",
 )
 async def metrics(request: web.Request) -> web.Response:
     settings = request.app[settings_key]
-    if settings.metrics_token and request.headers.get("Authorization") != f"Bearer {settings.metrics_token}":
+    # Metrics name every shop and its volumes: never public. Without a token they are off.
+    if not settings.metrics_token:
+        raise Forbidden("metrics are off: set KEFU_METRICS_TOKEN and scrape with it", code="metrics_off")
+    given = request.headers.get("Authorization", "").encode()
+    if not hmac.compare_digest(given, f"Bearer {settings.metrics_token}".encode()):
         raise Unauthorized("metrics need the KEFU_METRICS_TOKEN bearer token", code="token_missing")
     body = request.app[metrics_key].render()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -77,7 +78,7 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
 async def _passwords(app: web.Application) -> AsyncIterator[None]:
     # argon2 takes a core and 64 MiB per hash: a few at a time, however many logins arrive.
     executor = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="argon2")
-    app[passwords_key] = Passwords(executor)
+    app[passwords_key] = Passwords(executor, max_waiting=app[settings_key].login_queue)
     try:
         yield
     finally:
@@ -137,7 +138,23 @@ def _loop_contexts(app: web.Application) -> list[CleanupContext]:
     def ctx() -> Context:
         return app[context_key]
 
+    grace_s = max(settings.agent_grace_s, settings.shopper_grace_s)
+
     async def janitor() -> None:
+        # The janitor takes an expired presence key for a closed browser. While this instance
+        # cannot refresh its own sockets' keys (a full Redis refuses the writes) an expired key
+        # proves nothing, so it waits, and after they work again it waits one grace period
+        # more, until every instance has refreshed its keys: a full Redis never tears down a
+        # live chat.
+        health = loops.health["janitor"]
+        presence = loops.health.get("presence")
+        if presence is None or not presence.ok:
+            health.extra["paused"] = "presence writes failing"
+            return
+        if presence.recovered_at is not None and time.time() - presence.recovered_at < grace_s:
+            health.extra["paused"] = "presence recovering"
+            return
+        health.extra.pop("paused", None)
         await Janitor(
             ctx().redis, ctx().scripts, interval_s=0, retention_s=settings.retention_days * 86400
         ).run_once()

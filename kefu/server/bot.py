@@ -9,6 +9,7 @@ from typing import Any
 
 import structlog
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from kefu.faq.analyzer import Resources
 from kefu.faq.matcher import Decision, Matcher, MatcherConfig, MatchResult
@@ -34,6 +35,11 @@ class Bots:
         self.config = config or MatcherConfig()
         self._matchers: dict[str, tuple[int, Matcher]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+
+    def version(self, shop: str) -> int | None:
+        """The corpus version of the shop's loaded matcher (None before it is loaded)."""
+        loaded = self._matchers.get(shop)
+        return loaded[0] if loaded else None
 
     async def matcher(self, shop: str) -> Matcher:
         loaded = self._matchers.get(shop)
@@ -64,14 +70,25 @@ class Bots:
             return matcher
 
     async def refresh(self, shop: str | None = None) -> None:
-        """Reload every loaded shop (or one) whose corpus version moved."""
+        """Reload every loaded shop (or one) whose corpus version moved. A shop whose stored
+        corpus cannot be read keeps its previous matcher and does not hold up the others; the
+        first such failure is raised at the end (the loop logs it and health shows it)."""
         shops = [shop] if shop else list(self._matchers)
         if not shops:
             return
+        failed: list[tuple[str, Exception]] = []
         for s, version in zip(shops, await corpus_versions(self.redis, shops), strict=True):
             loaded = self._matchers.get(s)
             if loaded is not None and loaded[0] != version:
-                await self._load(s)
+                try:
+                    await self._load(s)
+                except RedisError:
+                    raise
+                except Exception as exc:
+                    failed.append((s, exc))
+        if failed:
+            names = ", ".join(s for s, _ in failed)
+            raise RuntimeError(f"corpus of {len(failed)} shop(s) unreadable ({names})") from failed[0][1]
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,6 +65,8 @@ class AgentConn:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Set, under `lock`, once `hello` is sent: nothing may reach the socket before it.
     ready: bool = False
+    # Set when its login ended: the socket is closing (once, whoever noticed first).
+    signed_out: bool = False
 
     @property
     def key(self) -> tuple[str, str]:

@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
+from kefu.faq.matcher import Suggestion
 from kefu.server.bot import Bots
 from kefu.server.conns import Registry
 from kefu.server.guard import Guard
 from kefu.server.learning import Learning
-from kefu.server.matching import MatchPool
+from kefu.server.matching import MatchPool, ResultCache
 from kefu.server.metrics import Metrics
 from kefu.settings import Settings
 from kefu.store.limits import Limits
@@ -49,6 +50,8 @@ class Context:
         self.metrics = metrics
         self.guard = guard
         self.matching = matching
+        # The admin's suggestion for an unanswered question, by (shop, corpus version, text).
+        self.suggestions: ResultCache[tuple[Suggestion | None]] = ResultCache(20_000)
         self.registry = Registry(metrics)
         # Set by the delivery itself (it needs the context to be built first).
         self.delivery: Delivery

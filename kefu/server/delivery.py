@@ -311,6 +311,9 @@ class Delivery:
     async def sign_out(self, conn: AgentConn, reason: str) -> None:
         """The login behind this socket ended: close it (4001 with the reason), nothing more
         reaches it. The console goes back to its login form."""
+        if conn.signed_out:
+            return  # the event and the periodic check can both notice; one close is enough
+        conn.signed_out = True
         log.info("agent_signed_out", shop=conn.shop, agent_id=conn.agent_id, reason=reason)
         await conn.ws.close(code=SIGNED_OUT, message=reason.encode()[:120])
 

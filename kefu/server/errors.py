@@ -9,18 +9,33 @@ import orjson
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from redis.exceptions import RedisError
+from redis.exceptions import OutOfMemoryError, RedisError
 
 from kefu.errors import RateLimited, RequestError, Unavailable
 from kefu.server import wire
 
-__all__ = ["error_middleware", "error_response", "frame_for", "incomplete_frame", "unavailable_frame"]
+__all__ = [
+    "error_middleware",
+    "error_response",
+    "frame_for",
+    "incomplete_frame",
+    "unavailable",
+    "unavailable_frame",
+]
 
 log = structlog.get_logger(__name__)
 
 # Redis restarting, paused or failing over: nothing was done, the same request may come again
 # (messages are idempotent by client_msg_id). Sockets stay open; REST answers 503.
 UNAVAILABLE = Unavailable("storage is unavailable for a moment; try again")
+# Redis at its memory limit (maxmemory with noeviction): reads work, nothing new can be stored
+# until an operator frees memory; kefu retries on its own once it can.
+FULL = Unavailable("storage is full: nothing new can be stored for now; try again later")
+
+
+def unavailable(exc: Exception) -> Unavailable:
+    """The refusal for a Redis failure: full, or not answering."""
+    return FULL if isinstance(exc, OutOfMemoryError) else UNAVAILABLE
 
 
 def error_response(exc: RequestError) -> web.Response:
@@ -73,7 +88,7 @@ def incomplete_frame(exc: Exception, raw: str) -> wire.Error:
 def unavailable_frame(exc: Exception, raw: str) -> wire.Error:
     """The error frame for a frame that failed because Redis did not answer."""
     log.warning("frame_failed", error=f"{type(exc).__name__}: {exc}")
-    return frame_for(UNAVAILABLE, raw)
+    return frame_for(unavailable(exc), raw)
 
 
 @web.middleware
@@ -84,7 +99,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(exc)
     except RedisError as exc:
         log.warning("request_failed_redis", path=request.path, error=f"{type(exc).__name__}: {exc}")
-        return error_response(UNAVAILABLE)
+        return error_response(unavailable(exc))
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json":
             raise

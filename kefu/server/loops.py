@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,15 @@ __all__ = ["LoopHealth", "Loops", "listen", "stop"]
 
 log = structlog.get_logger(__name__)
 
+# host:port, IPv4 or bracketed IPv6 addresses, as error messages of Redis clients and sockets
+# name them ("Error 111 connecting to 10.0.0.5:6379", "('10.0.0.5', 6379)").
+_ADDRESS = re.compile(
+    r"\[[0-9a-fA-F:.]+\](:\d+)?"  # [::1]:6379
+    r"|\b\d{1,3}(\.\d{1,3}){3}(:\d+)?\b"  # 10.0.0.5, 10.0.0.5:6379
+    r"|\b[\w.-]+:\d{2,5}\b"  # redis.internal:6379
+    r"|(?<=, )\d{2,5}(?=\))"  # the port in ('10.0.0.5', 6379)
+)
+
 # A loop that just failed waits this long before its next run (doubling up to the maximum).
 _RETRY_S = 0.1
 _RETRY_MAX_S = 2.0
@@ -37,10 +47,14 @@ class LoopHealth:
     runs: int = 0
     failures: int = 0
     last_ok: float | None = None
+    # When it last succeeded again after failing (None: it never failed).
+    recovered_at: float | None = None
     last_error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def succeeded(self) -> None:
+        if self.failures:
+            self.recovered_at = time.time()
         self.ok, self.failures, self.last_error = True, 0, None
         self.runs += 1
         self.last_ok = time.time()
@@ -55,7 +69,9 @@ class LoopHealth:
             log.error("loop_failed", loop=self.name, failures=self.failures, exc_info=exc)
 
     def view(self) -> dict[str, Any]:
-        return {"ok": self.ok, "failures": self.failures, "last_error": self.last_error, **self.extra}
+        # /healthz is public: the error without the addresses it may name (the log has them).
+        error = _ADDRESS.sub("<address>", self.last_error) if self.last_error else None
+        return {"ok": self.ok, "failures": self.failures, "last_error": error, **self.extra}
 
 
 class Loops:

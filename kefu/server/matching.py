@@ -13,15 +13,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections import deque
-from collections.abc import Callable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from kefu.errors import RateLimited
 
-__all__ = ["MatchPool"]
+__all__ = ["MatchPool", "ResultCache", "admin_lane"]
 
 T = TypeVar("T")
 
@@ -91,6 +91,32 @@ class MatchPool:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def admin_lane(shop: str) -> str:
+    """The queue an admin's matching work for `shop` waits in: a turn of its own beside the
+    shop's shoppers, so a page of suggestions never stands in front of their questions."""
+    return "admin:" + shop
+
+
+class ResultCache(Generic[T]):
+    """The last `size` results by key (least recently used first out)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, T] = OrderedDict()
+
+    def get(self, key: Hashable) -> T | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: Hashable, value: T) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
 
 
 def _timed(work: Callable[[], T]) -> tuple[T, float]:

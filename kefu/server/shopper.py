@@ -19,7 +19,7 @@ from kefu.server.context import Context
 from kefu.server.delivery import TRANSCRIPT_LINES
 from kefu.server.learning import WATCH_TURNS
 from kefu.server.security import check_origin
-from kefu.server.sockets import check_text, offered_session_token, serve, websocket
+from kefu.server.sockets import check_text, offered_session_token, opening, serve, websocket
 from kefu.server.turn import acked, bot_turn, transfer
 from kefu.store.events import LogWritten, Typing, publish
 from kefu.store.log import is_stream_id
@@ -41,63 +41,66 @@ def _language(request: web.Request) -> str:
 
 async def shopper_socket(request: web.Request) -> web.StreamResponse:
     ctx = request.app[context_key]
-    shop = request.query.get("shop", "")
-    if not valid_shop_id(shop) or not await shop_exists(ctx.redis, shop):
-        raise NotFound(f"no shop {shop!r}", code="unknown_shop")
-    config = await ctx.config(shop)
-    check_origin(request, config.allowed_origins or ctx.settings.allowed_origins)
-    last_id = request.query.get("last_id") or None
-    if last_id is not None and not is_stream_id(last_id):
-        raise InvalidInput("last_id must be a message id like 1732290000000-0", code="invalid_last_id")
-    if "token" in request.query:
-        # A session token in a URL ends up in proxy logs and browser history.
-        raise InvalidInput(
-            "send the session token as the subprotocol kefu.session.TOKEN, never in the URL",
-            code="token_in_url",
-        )
-    token = offered_session_token(request)
-    lang = _language(request)
-    client = ctx.guard.client(request)
-    sessions = ctx.sessions(shop)
-    session_id = await sessions.resume(token) if token else None
-    resumed = session_id is not None
-    expired = token is not None and not resumed
-    if not resumed:
-        # Refused before the upgrade (429): one address cannot mint sessions by the thousand.
-        await ctx.limits(shop).take(
-            "sessions",
-            client,
-            limit=ctx.settings.sessions_per_client_per_min,
-            window_s=60,
-            message="too many new chats from your network; try again in a minute",
-        )
-
     ws = websocket(ctx.settings)
-    await ws.prepare(request)
-    if session_id is None:
-        session_id, token, _ = await sessions.create(lang=lang, group=config.default_group)
-    assert token is not None
-    conn = ShopperConn(ws=ws, shop=shop, session_id=session_id, lang=lang, client=client)
-    ctx.delivery.add(conn)
-    with bound_contextvars(shop=shop, session_id=session_id):
-        try:
-            await ctx.delivery.touch(conn)
-            async with conn.lock:
-                await send(ws, wire.session(session_id, token, resumed=resumed))
-                if expired:
-                    await send(ws, wire.error("session_expired", "that chat has expired; a new one began"))
+    async with opening(request, ws):
+        shop = request.query.get("shop", "")
+        if not valid_shop_id(shop) or not await shop_exists(ctx.redis, shop):
+            raise NotFound(f"no shop {shop!r}", code="unknown_shop")
+        config = await ctx.config(shop)
+        check_origin(request, config.allowed_origins or ctx.settings.allowed_origins)
+        last_id = request.query.get("last_id") or None
+        if last_id is not None and not is_stream_id(last_id):
+            raise InvalidInput("last_id must be a message id like 1732290000000-0", code="invalid_last_id")
+        if "token" in request.query:
+            # A session token in a URL ends up in proxy logs and browser history.
+            raise InvalidInput(
+                "send the session token as the subprotocol kefu.session.TOKEN, never in the URL",
+                code="token_in_url",
+            )
+        token = offered_session_token(request)
+        lang = _language(request)
+        client = ctx.guard.client(request)
+        sessions = ctx.sessions(shop)
+        session_id = await sessions.resume(token) if token else None
+        resumed = session_id is not None
+        expired = token is not None and not resumed
+        if not resumed:
+            # Refused before the upgrade (429): one address cannot mint sessions by the thousand.
+            await ctx.limits(shop).take(
+                "sessions",
+                client,
+                limit=ctx.settings.sessions_per_client_per_min,
+                window_s=60,
+                message="too many new chats from your network; try again in a minute",
+            )
+
+        await ws.prepare(request)
+        if session_id is None:
+            session_id, token, _ = await sessions.create(lang=lang, group=config.default_group)
+        assert token is not None
+        conn = ShopperConn(ws=ws, shop=shop, session_id=session_id, lang=lang, client=client)
+        ctx.delivery.add(conn)
+        with bound_contextvars(shop=shop, session_id=session_id):
+            try:
+                await ctx.delivery.touch(conn)
+                async with conn.lock:
+                    await send(ws, wire.session(session_id, token, resumed=resumed))
+                    if expired:
+                        await send(
+                            ws, wire.error("session_expired", "that chat has expired; a new one began")
+                        )
+                    if resumed:
+                        await _send_history(conn, sessions, config, last_id)
+                    conn.ready = True
                 if resumed:
-                    await _send_history(conn, sessions, config, last_id)
-                conn.ready = True
-            if resumed:
-                await ctx.delivery.shopper(conn, tell_state=True)
-            else:
-                await _greet(ctx, conn, sessions, config)
-            log.info("shopper_connected", resumed=resumed)
-            await serve(conn, ctx.settings, functools.partial(_handle, ctx, conn))
-        finally:
-            ctx.delivery.discard(conn)
-            log.info("shopper_disconnected", code=ws.close_code)
+                    await ctx.delivery.shopper(conn, tell_state=True)
+                else:
+                    await _greet(ctx, conn, sessions, config)
+                log.info("shopper_connected", resumed=resumed)
+                await serve(conn, ctx.settings, functools.partial(_handle, ctx, conn))
+            finally:
+                ctx.delivery.discard(conn)
+                log.info("shopper_disconnected", code=ws.close_code)
     return ws
 
 

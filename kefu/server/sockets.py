@@ -3,7 +3,8 @@ rate limit, flood close, and each failure mapped to an error frame — written o
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -12,11 +13,11 @@ from redis.exceptions import RedisError
 from kefu.errors import InvalidInput, RateLimited, RequestError
 from kefu.server import wire
 from kefu.server.conns import Conn, ShopperConn, send
-from kefu.server.errors import frame_for, incomplete_frame, unavailable_frame
+from kefu.server.errors import frame_for, incomplete_frame, unavailable, unavailable_frame
 from kefu.server.security import TokenBucket
 from kefu.settings import Settings
 
-__all__ = ["check_text", "serve", "websocket"]
+__all__ = ["check_text", "opening", "serve", "websocket"]
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +51,24 @@ def websocket(settings: Settings) -> web.WebSocketResponse:
         compress=False,
         timeout=5.0,
     )
+
+
+@contextlib.asynccontextmanager
+async def opening(request: web.Request, ws: web.WebSocketResponse) -> AsyncIterator[None]:
+    """Wrap a socket handler: when Redis fails (full, or not answering) before the socket is
+    serving, the client still gets the upgrade, one `unavailable` error frame saying why, and a
+    close with 1013 (try again later) at once, instead of a bare 503 a browser cannot read or a
+    socket left hanging. Refusals of the request itself (4xx) pass through."""
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        log.warning("socket_open_failed", error=f"{type(exc).__name__}: {exc}")
+        with contextlib.suppress(Exception):
+            if not ws.prepared:
+                await ws.prepare(request)
+            if not ws.closed:
+                await send(ws, frame_for(unavailable(exc)))
+                await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"unavailable")
 
 
 def check_text(text: str, settings: Settings) -> None:

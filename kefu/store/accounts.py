@@ -18,9 +18,21 @@ from redis.asyncio import Redis
 from kefu.errors import Conflict, NotFound, RateLimited, Unauthorized, Unprocessable
 from kefu.ids import GroupName, Username
 from kefu.store.agents import register_agent, unregister_agent
-from kefu.store.keys import SECRET, ShopKeys
+from kefu.store.keys import SECRET, ShopKeys, login_failures
+from kefu.store.stored import read_stored
 
-__all__ = ["Accounts", "Claims", "Passwords", "Role", "User", "UserView", "check_groups", "load_secret"]
+__all__ = [
+    "Accounts",
+    "Claims",
+    "Passwords",
+    "Role",
+    "User",
+    "UserView",
+    "add_login_failure",
+    "check_groups",
+    "check_login_failures",
+    "load_secret",
+]
 
 Role = Literal["agent", "admin"]
 
@@ -112,11 +124,21 @@ class Passwords:
     `executor` bounds how many run at once, so a flood of logins queues instead of spawning
     threads; None means asyncio's default executor (fine for the CLI and tests)."""
 
-    def __init__(self, executor: Executor | None = None) -> None:
+    def __init__(self, executor: Executor | None = None, *, max_waiting: int | None = None) -> None:
         self._executor = executor
+        self.max_waiting = max_waiting
+        self._waiting = 0
 
     async def _run(self, call: Callable[..., _T], *args: object) -> _T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
+        # A bounded queue: past `max_waiting` checks in flight, refuse at once rather than make
+        # a real login wait behind a flood of bogus ones.
+        if self.max_waiting is not None and self._waiting >= self.max_waiting:
+            raise RateLimited("too many logins at once; try again in a moment", retry_after=1.0, code="busy")
+        self._waiting += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
+        finally:
+            self._waiting -= 1
 
     async def hash(self, password: str) -> str:
         return await self._run(_hasher.hash, password)
@@ -128,6 +150,34 @@ class Passwords:
     @staticmethod
     def needs_rehash(password_hash: str) -> bool:
         return _hasher.check_needs_rehash(password_hash)
+
+
+async def _count(redis: Redis, key: str, window_ms: int) -> tuple[int, int]:
+    """One more in a counter whose window starts with its first count: (count, ms left)."""
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.set(key, 0, nx=True, px=window_ms)  # the first attempt sets the expiry
+        pipe.incr(key)  # (INCR keeps it)
+        pipe.pttl(key)
+        _, count, ttl = await pipe.execute()
+    return int(count), int(ttl)
+
+
+async def check_login_failures(redis: Redis, client: str, *, limit: int) -> None:
+    """RateLimited when `client` failed `limit` logins (over every shop and account, shops that
+    do not exist included) within the lockout window: guessing usernames, each a full password
+    hash, gets nowhere either. (Checked before, counted after: guesses in flight at once can
+    pass by as many as the hashing queue holds.)"""
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.get(login_failures(client))
+        pipe.pttl(login_failures(client))
+        count, ttl = await pipe.execute()
+    if int(count or 0) >= limit:
+        message = "too many failed logins from your network; try again later"
+        raise RateLimited(message, retry_after=max(int(ttl), 1000) / 1000)
+
+
+async def add_login_failure(redis: Redis, client: str, *, lockout_s: float) -> None:
+    await _count(redis, login_failures(client), int(lockout_s * 1000))
 
 
 def check_groups(groups: list[str], shop_groups: list[str], *, held: list[str] | None = None) -> None:
@@ -212,7 +262,7 @@ class Accounts:
         raw = await self.redis.hget(self.keys.users, username)
         if raw is None:
             raise NotFound(f"no user {username!r}")
-        return User.model_validate_json(raw)
+        return read_stored(User, raw, "user")
 
     async def by_id(self, user_id: str) -> User:
         for user in await self.all():
@@ -222,7 +272,7 @@ class Accounts:
 
     async def all(self) -> list[User]:
         raw = await self.redis.hvals(self.keys.users)
-        return sorted((User.model_validate_json(r) for r in raw), key=lambda u: u.username)
+        return sorted((read_stored(User, r, "user") for r in raw), key=lambda u: u.username)
 
     async def update(
         self,
@@ -258,27 +308,38 @@ class Accounts:
         await self._seat(updated)
         return updated
 
-    async def login(self, username: str, password: str, *, max_failures: int, lockout_s: float) -> User:
-        """Check a password. After `max_failures` wrong ones in a row the account is locked for
-        `lockout_s` (per shop and username), whatever the password: brute force gets nowhere.
+    async def login(
+        self,
+        username: str,
+        password: str,
+        *,
+        client: str,
+        max_failures: int,
+        lockout_s: float,
+        client_max_failures: int | None = None,
+    ) -> User:
+        """Check a password. After `max_failures` wrong ones in a row from one client, that
+        client is locked out of the account for `lockout_s`, whatever the password: brute force
+        gets nowhere, and a stranger cannot lock the owner out (the count is per client and
+        account). `client_max_failures` bounds one client's failures over all accounts and shops
+        (see `check_login_failures`).
 
         Each attempt is counted before its password is checked, so guesses sent at once cannot
         all pass the lockout test; a right password resets the count."""
-        attempts_key = self.keys.login_attempts(username.lower())
+        attempts_key = self.keys.login_attempts(username.lower(), client)
         lockout_ms = int(lockout_s * 1000)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(attempts_key, 0, nx=True, px=lockout_ms)  # the first attempt sets the expiry
-            pipe.incr(attempts_key)  # (INCR keeps it)
-            pipe.pttl(attempts_key)
-            _, attempts, ttl = await pipe.execute()
-        if int(attempts) > max_failures:
+        attempts, ttl = await _count(self.redis, attempts_key, lockout_ms)
+        if attempts > max_failures:
             raise RateLimited("too many failed logins; try again later", retry_after=max(ttl, 1000) / 1000)
+        if client_max_failures is not None:
+            await check_login_failures(self.redis, client, limit=client_max_failures)
         try:
             user: User | None = await self.get(username)
         except NotFound:
             user = None
         if not await self.passwords.verify(user.password_hash if user else None, password) or user is None:
             await self.redis.pexpire(attempts_key, lockout_ms)  # locked for lockout_s after the last
+            await add_login_failure(self.redis, client, lockout_s=lockout_s)
             raise Unauthorized("wrong username or password", code="bad_credentials")
         await self.redis.delete(attempts_key)
         if user.disabled:
@@ -306,7 +367,7 @@ class Accounts:
         raw = await self.redis.hget(self.keys.users, username)
         if raw is None:
             return False
-        user = User.model_validate_json(raw)
+        user = read_stored(User, raw, "user")
         return not user.disabled and user.token_version == token_version
 
     async def authenticate(self, claims: Claims) -> User:

@@ -20,7 +20,9 @@ from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError
 
-__all__ = ["redacted", "StreamEntry", "connect", "stream_range"]
+from kefu.store.keys import HEALTH_PROBE
+
+__all__ = ["redacted", "StreamEntry", "connect", "probe_writes", "stream_range"]
 
 # (entry id, fields): a stream entry with the client's decode_responses=True.
 StreamEntry = tuple[str, dict[str, str]]
@@ -43,6 +45,11 @@ async def stream_range(
     return [
         (str(entry_id), {str(k): str(v) for k, v in (fields or {}).items()}) for entry_id, fields in raw or []
     ]
+
+
+async def probe_writes(redis: Redis) -> None:
+    """Raise unless Redis takes a write now (a full Redis answers PING but refuses writes)."""
+    await redis.set(HEALTH_PROBE, "1", px=10_000)
 
 
 def redacted(url: str) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 
 import orjson
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
@@ -17,8 +17,17 @@ from kefu.faq.corpus import FAQ, Corpus, parse_corpus
 from kefu.faq.normalize import normalize
 from kefu.store.events import FaqChanged, publish
 from kefu.store.keys import ShopKeys
+from kefu.store.stored import stored_corpus
 
-__all__ = ["SAME_QUESTION", "add_phrasing", "edit_corpus", "forget_miss", "misses", "replace_faq"]
+__all__ = [
+    "SAME_QUESTION",
+    "add_phrasing",
+    "edit_corpus",
+    "forget_miss",
+    "group_misses",
+    "misses",
+    "replace_faq",
+]
 
 _PROBLEM = re.compile(r"^faqs\[(\d+)\] \(([^)]*)\): (.*)$")
 
@@ -84,9 +93,7 @@ async def edit_corpus(redis: Redis, shop: str, change: Callable[[Corpus], Corpus
                 await pipe.watch(keys.faq)
                 raw = await pipe.get(keys.faq)
                 current = (
-                    parse_corpus(orjson.loads(raw), source=f"shop {shop}")
-                    if raw is not None
-                    else Corpus(shop=shop, faqs=())
+                    stored_corpus(raw, shop, editing=True) if raw is not None else Corpus(shop=shop, faqs=())
                 )
                 changed = change(current)
                 data = changed.model_dump(mode="json", exclude_defaults=True)
@@ -117,6 +124,29 @@ async def misses(redis: Redis, shop: str, limit: int) -> list[tuple[str, int, st
         (str(text), int(count), str(example or text))
         for (text, count), example in zip(ranked, examples, strict=True)
     ]
+
+
+def group_misses(rows: list[tuple[str, int, str]]) -> list[dict[str, Any]]:
+    """Near-identical unanswered questions ("包邮吗" / "包邮吗亲") as one group, most asked
+    first: {text, count, examples (up to 5)}. One rapidfuzz matrix, not a Python double loop
+    (a few hundred questions: milliseconds; callers run it off the event loop all the same)."""
+    if not rows:
+        return []
+    texts = [text for text, _, _ in rows]
+    similar = process.cdist(texts, texts, scorer=fuzz.ratio, score_cutoff=SAME_QUESTION, workers=1)
+    groups: list[dict[str, Any]] = []
+    heads: list[int] = []  # the row each group started with
+    for i, (text, count, example) in enumerate(rows):
+        home = next((g for g, head in enumerate(heads) if similar[head][i] >= SAME_QUESTION), None)
+        if home is None:
+            heads.append(i)
+            groups.append({"text": text, "count": int(count), "examples": [example or text]})
+        else:
+            groups[home]["count"] += int(count)
+            if len(groups[home]["examples"]) < 5:
+                groups[home]["examples"].append(example or text)
+    groups.sort(key=lambda g: -g["count"])
+    return groups
 
 
 async def forget_miss(redis: Redis, shop: str, key: str) -> None:

@@ -9,12 +9,23 @@ every script, and a test fails when a script builds a key name of its own.
 
 from __future__ import annotations
 
-__all__ = ["EVENTS_PATTERN", "SECRET", "SHOPS", "ShopKeys", "lua_keys"]
+__all__ = ["EVENTS_PATTERN", "HEALTH_PROBE", "SECRET", "SHOPS", "ShopKeys", "login_failures", "lua_keys"]
 
 # SET of every shop id (the janitor and `kefu` CLI iterate it). Not tagged: it belongs to no shop.
 SHOPS = "kefu:shops"
 # STRING: the token-signing secret every instance shares when KEFU_SECRET_KEY is unset.
 SECRET = "kefu:secret"
+# STRING (expires in seconds): what /healthz writes to learn whether Redis still takes writes
+# (a full Redis answers PING but refuses every write that needs memory).
+HEALTH_PROBE = "kefu:health"
+
+
+def login_failures(client: str) -> str:
+    """STRING with TTL: failed logins of one client over every shop and account (not tagged:
+    a client belongs to no shop)."""
+    return "kefu:login-failures:" + client
+
+
 # Pattern every instance subscribes to; one channel per shop (ShopKeys.events).
 EVENTS_PATTERN = "kefu:{*}:events"
 
@@ -91,8 +102,9 @@ class ShopKeys:
     def socket_ticket(self, jti: str) -> str:  # STRING with TTL: a socket ticket already used
         return self.prefix + "ticket:" + jti
 
-    def login_attempts(self, username: str) -> str:  # STRING with TTL: logins tried since the last success
-        return self.prefix + "login-attempts:" + username
+    def login_attempts(self, username: str, client: str) -> str:
+        # STRING with TTL: logins to the account tried by one client since its last success
+        return self.prefix + "login-attempts:" + username + ":" + client
 
     # ---- limits per client (a keyed hash of its address; kefu/server/guard.py) ----
     def rate(self, kind: str, client: str) -> str:  # STRING with TTL: actions in the current window

@@ -12,10 +12,11 @@ from pydantic_core import PydanticCustomError
 from redis.asyncio import Redis
 
 from kefu.errors import NotFound
-from kefu.faq.corpus import Corpus, parse_corpus
+from kefu.faq.corpus import Corpus
 from kefu.ids import DisplayName, GroupName, valid_shop_id
 from kefu.store.events import ConfigChanged, FaqChanged, publish
 from kefu.store.keys import SHOPS, ShopKeys
+from kefu.store.stored import read_stored, stored_corpus
 
 __all__ = [
     "BusinessHours",
@@ -274,7 +275,7 @@ class ShopStore:
         raw = await self.redis.get(self.keys.config)
         if raw is None:
             raise NotFound(f"shop {self.shop!r} does not exist")
-        return ShopConfig.model_validate_json(raw)
+        return read_stored(ShopConfig, raw, "shop config")
 
     async def save_config(self, config: ShopConfig) -> None:
         await self.redis.set(self.keys.config, config.model_dump_json())
@@ -284,7 +285,7 @@ class ShopStore:
         raw = await self.redis.get(self.keys.faq)
         if raw is None:
             return Corpus(shop=self.shop, faqs=())
-        return parse_corpus(orjson.loads(raw), source=f"shop {self.shop}")
+        return stored_corpus(raw, self.shop)
 
     async def quick_replies(self) -> str | None:
         """The shop's canned agent replies as stored (JSON), or None."""

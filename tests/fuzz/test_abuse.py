@@ -23,8 +23,17 @@ from kefu.server.delivery import Delivery
 from kefu.server.matching import MatchPool
 from kefu.store.keys import ShopKeys
 from kefu.store.sessions import Sessions
-from tests.fuzz.conftest import close_client, start_client
-from tests.server.conftest import SHOP, Socket, add_agent, agent, make_settings, session_protocols, setup_shop
+from tests.fuzz.conftest import ServerLog, close_client, start_client
+from tests.server.conftest import (
+    PASSWORD,
+    SHOP,
+    Socket,
+    add_agent,
+    agent,
+    make_settings,
+    session_protocols,
+    setup_shop,
+)
 
 Client = TestClient[web.Request, web.Application]
 KEYS = ShopKeys(SHOP)
@@ -269,3 +278,65 @@ async def test_the_match_pool_serves_shops_in_turn() -> None:
     pool.close()
     # The quiet shop's one question waits for one of the noisy shop's, not for all ten.
     assert order.index("quiet") <= 2
+
+
+async def log_in(client: Client, address: str, username: str, password: str, shop: str = SHOP) -> Any:
+    resp = await client.post(
+        "/api/login",
+        json={"shop": shop, "username": username, "password": password},
+        headers={"X-Forwarded-For": address},
+    )
+    return resp.status, await resp.json()
+
+
+async def test_a_stranger_cannot_lock_the_owner_out(
+    limited: Any, redis: Redis, fast_hashing: None, server_log: ServerLog
+) -> None:
+    client = await limited()
+    await add_agent(redis, "alice")
+    for _ in range(5):
+        assert (await log_in(client, "203.0.113.7", "alice", "guess-guess"))[0] == 401
+    status, body = await log_in(client, "203.0.113.7", "alice", PASSWORD)
+    assert status == 429, body  # the guesser is locked out, even with the right password
+    status, body = await log_in(client, "198.51.100.2", "alice", PASSWORD)
+    assert status == 200, body  # alice, from her own network, is not
+    failed = [e for e in server_log.events if e.get("event") == "login_failed"]
+    assert len(failed) == 6 and {e["reason"] for e in failed} == {"bad_credentials", "rate_limited"}
+    assert all(e["username"] == "alice" and e["shop"] == SHOP and e["client"] for e in failed)
+
+
+async def test_guessing_usernames_is_limited_per_client(
+    limited: Any, redis: Redis, fast_hashing: None
+) -> None:
+    client = await limited(login_client_max_failures=6)
+    await add_agent(redis, "alice")
+    for i in range(3):
+        assert (await log_in(client, "203.0.113.7", f"user{i}", "guess-guess"))[0] == 401
+    for i in range(3):  # shops that do not exist count too
+        assert (await log_in(client, "203.0.113.7", "admin", "guess-guess", shop=f"nope{i}"))[0] == 401
+    status, body = await log_in(client, "203.0.113.7", "someone", "guess-guess")
+    assert status == 429 and "network" in body["error"]["message"]
+    assert (await log_in(client, "198.51.100.2", "alice", PASSWORD))[0] == 200
+
+
+async def test_a_flood_of_logins_is_refused_at_once_not_queued(limited: Any, redis: Redis) -> None:
+    client = await limited(login_queue=2)  # real argon2: each check takes a good fraction of a second
+    await add_agent(redis, "alice")
+    results = await asyncio.gather(
+        *[log_in(client, f"203.0.113.{i}", f"bogus{i}", "guess-guess") for i in range(10)]
+    )
+    busy = [body for status, body in results if status == 429]
+    assert busy and all(b["error"]["code"] == "busy" for b in busy)
+    assert len(busy) <= 8  # the queue took its two
+    assert (await log_in(client, "198.51.100.2", "alice", PASSWORD))[0] == 200  # and it drains
+
+
+async def test_metrics_are_off_without_a_token_and_need_it_with_one(limited: Any) -> None:
+    off = await limited(metrics_token=None)
+    resp = await off.get("/metrics")
+    assert resp.status == 403 and (await resp.json())["error"]["code"] == "metrics_off"
+    on = await limited(metrics_token="scrape-me")
+    assert (await on.get("/metrics")).status == 401
+    assert (await on.get("/metrics", headers={"Authorization": "Bearer nope"})).status == 401
+    resp = await on.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+    assert resp.status == 200 and "kefu_sockets_open" in await resp.text()

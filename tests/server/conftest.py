@@ -22,6 +22,7 @@ from tests.limits import LOOSE_LIMITS
 
 SHOP = "demo"
 PASSWORD = "correct horse battery"
+METRICS_TOKEN = "test-metrics-token"
 
 AppClient = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
 
@@ -37,6 +38,7 @@ def make_settings(redis_server: RedisServer, **overrides: Any) -> Settings:
         "shopper_grace_s": 1.0,
         "agent_grace_s": 1.0,
         "log_json": True,
+        "metrics_token": METRICS_TOKEN,
         **LOOSE_LIMITS,
     }
     values.update(overrides)

@@ -366,6 +366,11 @@ async def test_a_redis_outage_is_a_503_then_service_resumes(
         down = await client.get("/api/admin/faqs", headers=headers)
         assert down.status == 503
         assert (await down.json())["error"]["code"] == "unavailable"
+        health = await client.get("/healthz")
+        assert health.status == 503
+        text = await health.text()
+        assert (await health.json())["redis"] == "unreachable"
+        assert str(own.port) not in text and "127.0.0.1" not in text  # no internal addresses
         own.start()
         assert (await client.get("/api/admin/faqs", headers=headers)).status == 200
     finally:

@@ -9,13 +9,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
 from kefu.store.shops import ShopConfig, ShopStore
-from tests.server.conftest import SHOP, add_agent, agent, login, shopper
+from tests.server.conftest import METRICS_TOKEN, SHOP, add_agent, agent, login, shopper
 
 Client = TestClient[web.Request, web.Application]
 
 
 async def metrics(client: Client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = await (await client.get("/metrics")).text()
+    resp = await client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert resp.status == 200, await resp.text()
+    text = await resp.text()
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for family in text_string_to_metric_families(text)
