@@ -56,7 +56,10 @@ def rss_bytes(pid: int) -> int:
 
 
 class Server:
-    def __init__(self, redis_url: str, data: Path, core: int) -> None:
+    """`loose`: per-client limits out of the way (every simulated shopper is 127.0.0.1);
+    bench/abuse.py runs with the defaults instead."""
+
+    def __init__(self, redis_url: str, data: Path, core: int, *, loose: bool = True) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
@@ -67,13 +70,12 @@ class Server:
             "KEFU_SECRET_KEY": "bench-secret-0123456789-0123456789-0123",
             "KEFU_DATA_DIR": str(data),
             "KEFU_LOG_LEVEL": "WARNING",
-            # Every simulated shopper comes from 127.0.0.1: one client to the per-client limits.
-            **loose_env(),
             "KEFU_LOG_JSON": "true",
-            # The load generator is one host: no per-socket rate limit in the way.
-            "KEFU_RATE_BURST": "1000",
-            "KEFU_RATE_PER_S": "1000",
         }
+        if loose:
+            # Every simulated shopper comes from 127.0.0.1: one client to the per-client limits,
+            # and the load generator is one host: no per-socket rate limit in the way.
+            env.update(loose_env(), KEFU_RATE_BURST="1000", KEFU_RATE_PER_S="1000")
         self.log = (data / f"kefu-{self.port}.log").open("w")
         self.proc = subprocess.Popen(
             pinned(core, [sys.executable, "-m", "kefu", "serve"]),

@@ -81,11 +81,12 @@ class Settings(BaseSettings):
     session_rate_per_s: float = Field(default=1.0, gt=0)
     client_burst: int = Field(default=60, ge=1)
     client_rate_per_s: float = Field(default=5.0, gt=0)
-    # Matcher CPU per client address: a burst of seconds, refilled at this many per second.
-    client_cpu_burst_s: float = Field(default=2.0, gt=0)
-    client_cpu_per_s: float = Field(default=0.2, gt=0)
+    # Matcher CPU per client address: a burst of seconds, refilled at this many per second
+    # (a typical question costs ~1 ms, the longest one the bot reads ~40 ms).
+    client_cpu_burst_s: float = Field(default=0.5, gt=0)
+    client_cpu_per_s: float = Field(default=0.05, gt=0)
     # The bot reads at most this many characters of a message (longer is no FAQ question).
-    match_chars: int = Field(default=300, ge=20)
+    match_chars: int = Field(default=150, ge=20)
     # Matching runs on these worker threads, shops served in turn; a shop waits with at most
     # this many questions before the next is told the bot is busy.
     match_workers: int = Field(default=2, ge=1, le=16)

@@ -1,13 +1,15 @@
-"""The protocol document describes every frame and event the code knows."""
+"""The documents describe every frame, event and setting the code knows."""
 
 import re
 import typing
 from pathlib import Path
 
 from kefu.server import frames, wire
+from kefu.settings import Settings
 from kefu.store.events import Event
 
-PROTOCOL = (Path(__file__).parent.parent / "docs" / "protocol.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).parent.parent
+PROTOCOL = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
 
 
 def documented(name: str) -> bool:
@@ -41,3 +43,12 @@ def test_every_event_is_documented() -> None:
     union = typing.get_args(typing.get_args(Event)[0])
     kinds = {model.model_fields["event"].default for model in union}
     assert sorted(k for k in kinds if not documented(k)) == []
+
+
+def test_every_setting_is_documented() -> None:
+    """docs/deployment.md and the README name every KEFU_… variable (the limits among them)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8") + "".join(
+        p.read_text(encoding="utf-8") for p in (ROOT / "docs").glob("*.md")
+    )
+    missing = [name for name in Settings.model_fields if f"KEFU_{name.upper()}" not in text]
+    assert missing == []

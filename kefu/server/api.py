@@ -185,6 +185,7 @@ async def login(request: web.Request) -> web.Response:
     passwords = request.app[passwords_key]
     client = request.app[context_key].guard.client(request)
     try:
+        passwords.check_room()  # before any work: a flood is turned away for the least cost
         if not await shop_exists(redis, body.shop):
             # Same answer, in the same time, as a wrong password: do not reveal which shops exist.
             await check_login_failures(redis, client, limit=settings.login_client_max_failures)

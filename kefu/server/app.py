@@ -76,8 +76,10 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _passwords(app: web.Application) -> AsyncIterator[None]:
-    # argon2 takes a core and 64 MiB per hash: a few at a time, however many logins arrive.
-    executor = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="argon2")
+    # argon2 takes a core and 19 MiB per hash: a few at a time, however many logins arrive.
+    # Half the cores at most: a flood of logins cannot take the cores the sockets run on.
+    threads = max(1, min(4, (os.cpu_count() or 2) // 2))
+    executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2")
     app[passwords_key] = Passwords(executor, max_waiting=app[settings_key].login_queue)
     try:
         yield

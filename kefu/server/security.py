@@ -50,7 +50,9 @@ class TokenBucket:
         self.rate = rate
         self.tokens = float(burst)
         self.updated = time.monotonic()
-        # How many times in a row the bucket was empty: a flood, not a fast typist.
+        # Refusals, less one for each action let through since: a client that keeps sending
+        # many times faster than the rate piles them up (a flood); a fast typist who touches
+        # the limit now and then does not.
         self.strikes = 0
 
     def take(self, cost: float = 1.0) -> None:
@@ -61,4 +63,4 @@ class TokenBucket:
             self.strikes += 1
             raise RateLimited("too many frames; slow down", retry_after=(cost - self.tokens) / self.rate)
         self.tokens -= cost
-        self.strikes = 0
+        self.strikes = max(0, self.strikes - 1)

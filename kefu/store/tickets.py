@@ -18,6 +18,9 @@ __all__ = ["Ticket", "Tickets"]
 
 # The console shows this many, newest first.
 LIST_LIMIT = 500
+# A shop keeps about this many left messages (older ones are trimmed as new ones come; each
+# client may leave only a few an hour, settings.tickets_per_client_per_hour).
+TICKETS_MAX = 10_000
 
 
 class Ticket(BaseModel):
@@ -67,6 +70,8 @@ class Tickets:
                 "lang": lang,
                 "ts": now_ms(),
             },
+            maxlen=TICKETS_MAX,
+            approximate=True,
         )
         await publish(self.redis, self.shop, TicketsChanged())
         return str(entry_id)

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp import web
+from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -340,3 +340,27 @@ async def test_metrics_are_off_without_a_token_and_need_it_with_one(limited: Any
     assert (await on.get("/metrics", headers={"Authorization": "Bearer nope"})).status == 401
     resp = await on.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
     assert resp.status == 200 and "kefu_sockets_open" in await resp.text()
+
+
+async def test_a_paced_flood_is_cut_off_though_some_frames_get_through(limited: Any) -> None:
+    """Sending 20× the rate lets a frame through now and then; the socket is closed all the same."""
+    client = await limited(rate_burst=5, rate_per_s=10)
+    sock = await greeted(client)
+    closed = None
+    for _ in range(600):
+        try:
+            await sock.ws.send_json({"type": "ping"})
+        except ConnectionError:
+            break
+        await asyncio.sleep(0.005)
+        if sock.ws.closed:
+            break
+    pongs = 0
+    while closed is None:
+        msg = await sock.ws.receive(timeout=5)
+        if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING):
+            closed = sock.ws.close_code
+        elif msg.type == WSMsgType.TEXT:
+            pongs += msg.json()["type"] == "pong"
+    assert closed == WSCloseCode.POLICY_VIOLATION
+    assert pongs > 5  # frames within the rate were answered before the cut

@@ -245,5 +245,7 @@ function onError(w, f) {
   if (state.awaiting === "rate" && code !== "session_expired") w.rating.setBusy(false);
   if (code !== "session_expired" && code !== "already_closed") state.awaiting = null;
   setBusy(w.view.transferBtn, false);
+  // Not about a message: the chat could not open (storage full or away); the socket retries.
+  if (code === "unavailable" && !f.in_reply_to) return w.view.toast(T.serviceBusy);
   w.view.toast(T.errors[code] || (f.message ? T.genericError + "（" + f.message + "）" : T.genericError));
 }

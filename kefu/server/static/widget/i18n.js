@@ -89,6 +89,7 @@ const STRINGS = {
       unavailable: "网络不太稳定，消息没有发出，正在重试",
     },
     genericError: "出了点问题，请稍后再试",
+    serviceBusy: "客服系统暂时无法接待，正在重新连接…",
   },
   en: {
     launcher: "Chat with us",
@@ -161,5 +162,6 @@ const STRINGS = {
       unavailable: "The connection is unsteady: your message was not sent, retrying",
     },
     genericError: "Something went wrong, please try again",
+    serviceBusy: "Customer service is unavailable for a moment; reconnecting…",
   },
 };
