@@ -3,6 +3,7 @@ Playwright (executable_path; Playwright downloads nothing)."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import http.server
 import itertools
@@ -13,7 +14,7 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -183,19 +184,14 @@ def shop_page_html(server: str, shop: str, *, hostile_css: bool = False, lang: s
       </body></html>"""
 
 
-@pytest.fixture(scope="session", autouse=True)
-def shop_site(server: str) -> Iterator[str]:
-    """Serves /SHOP (and /SHOP?hostile=1, with CSS that attacks everything) embedding the widget."""
+@contextlib.contextmanager
+def html_site(port: int, page: Callable[[urllib.parse.SplitResult], str]) -> Iterator[None]:
+    """A real HTTP server on 127.0.0.1:`port` answering every GET with `page(url)` as HTML (a
+    page Playwright fulfils counts as public, and Chromium then refuses its loopback requests)."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            url = urllib.parse.urlsplit(self.path)
-            shop = url.path.strip("/") or "demo"
-            query = urllib.parse.parse_qs(url.query)
-            lang = query.get("lang", ["zh"])[0]
-            body = shop_page_html(
-                server, shop, hostile_css="hostile" in query, lang=None if lang == "browser" else lang
-            ).encode()
+            body = page(urllib.parse.urlsplit(self.path)).encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
@@ -205,12 +201,31 @@ def shop_site(server: str) -> Iterator[str]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", SHOP_PORT), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield SHOP_ORIGIN
-    httpd.shutdown()
-    httpd.server_close()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shop_site(server: str) -> Iterator[str]:
+    """Serves /SHOP (and /SHOP?hostile=1, with CSS that attacks everything) embedding the widget."""
+
+    def page(url: urllib.parse.SplitResult) -> str:
+        query = urllib.parse.parse_qs(url.query)
+        lang = query.get("lang", ["zh"])[0]
+        return shop_page_html(
+            server,
+            url.path.strip("/") or "demo",
+            hostile_css="hostile" in query,
+            lang=None if lang == "browser" else lang,
+        )
+
+    with html_site(SHOP_PORT, page):
+        yield SHOP_ORIGIN
 
 
 async def open_shop(

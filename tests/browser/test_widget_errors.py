@@ -6,10 +6,8 @@ not retry a socket that can never open (static/widget/shopinfo.js asks /api/widg
 from __future__ import annotations
 
 import html
-import http.server
 import itertools
 import os
-import threading
 import urllib.parse
 from collections.abc import Iterator
 
@@ -20,7 +18,7 @@ from redis.asyncio import Redis
 from kefu.faq.corpus import default_corpus
 from kefu.redisserver import free_port
 from kefu.store.shops import ShopConfig, ShopStore
-from tests.browser.conftest import SHOP_ORIGIN, Watch, new_shop, open_widget
+from tests.browser.conftest import SHOP_ORIGIN, Watch, html_site, new_shop, open_widget
 
 _ids = itertools.count(1)
 WATCH_SOCKETS_MS = 3500  # today's backoff would try 3-4 sockets in this time
@@ -54,33 +52,19 @@ class Recorder:
 @pytest.fixture(scope="module")
 def tag_site(server: str) -> Iterator[str]:
     """A second pretend shop site whose widget tag carries `?data_shop=` exactly as written
-    (SHOP_ORIGIN's pages take the shop id from the path). A real server, as in conftest: a page
-    that Playwright fulfils counts as public, and Chromium then refuses its loopback requests."""
+    (SHOP_ORIGIN's pages take the shop id from the path)."""
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query, keep_blank_values=True)
-            data_shop = html.escape(query.get("data_shop", [""])[0], quote=True)
-            body = f"""<!doctype html><html lang="zh"><head><meta charset="utf-8"><title>Shop</title></head>
-              <body><h1>Another shop</h1>
-              <script src="{server}/widget.js" data-shop="{data_shop}" data-lang="zh" async></script>
-              </body></html>""".encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
+    def page(url: urllib.parse.SplitResult) -> str:
+        query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+        data_shop = html.escape(query.get("data_shop", [""])[0], quote=True)
+        return f"""<!doctype html><html lang="zh"><head><meta charset="utf-8"><title>Shop</title></head>
+          <body><h1>Another shop</h1>
+          <script src="{server}/widget.js" data-shop="{data_shop}" data-lang="zh" async></script>
+          </body></html>"""
 
     port = free_port()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://localhost:{port}"
-    httpd.shutdown()
-    httpd.server_close()
+    with html_site(port, page):
+        yield f"http://localhost:{port}"
 
 
 async def open_tag_page(
