@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import time
 from collections.abc import AsyncIterator, Callable
@@ -98,6 +99,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         return resources
 
     app[resources_key] = await asyncio.to_thread(load)
+    # The language resources live as long as the process: out of the collector's way, so a
+    # full collection does not rescan them (before serving: this collect is the only pause).
+    gc.collect()
+    gc.freeze()
     yield
 
 
@@ -169,6 +174,8 @@ def _loop_contexts(app: web.Application) -> list[CleanupContext]:
 
     return [
         loops.context("backstop", settings.catch_up_s, lambda: ctx().delivery.backstop()),
+        loops.context("positions", 1.0, lambda: ctx().delivery.positions()),
+        loops.context("places", settings.catch_up_s, lambda: ctx().delivery.check_places()),
         loops.context("presence", settings.presence_interval_s, lambda: ctx().delivery.touch_all()),
         loops.context("logins", settings.presence_interval_s, lambda: ctx().delivery.check_logins()),
         loops.context("janitor", settings.janitor_interval_s, janitor),

@@ -14,6 +14,7 @@ from aiohttp import WSCloseCode, web
 
 from kefu.server.metrics import Metrics
 from kefu.server.wire import dumps
+from kefu.store.transfer import Place
 
 __all__ = ["AgentConn", "Conn", "Registry", "ShopperConn", "send"]
 
@@ -28,6 +29,8 @@ class ShopperConn:
     last_id: str | None = None
     # The last queue/agent state this socket was told, to push only changes.
     told: tuple[str, str | int | None] | None = None
+    # While the conversation waits: its place, moved on by `queue` events (no Redis per event).
+    place: Place | None = None
     # The session's current conversation as this socket last saw it (saves a lookup per message).
     conversation_id: str | None = None
     # Bot misses in a row, for offering a human after a few.
@@ -94,6 +97,8 @@ class Registry:
         self.metrics = metrics
         self.shoppers: dict[tuple[str, str], set[ShopperConn]] = {}
         self.agents: dict[tuple[str, str], set[AgentConn]] = {}
+        # Shopper sockets whose conversation waits, by (shop, group).
+        self.waiting: dict[tuple[str, str], set[ShopperConn]] = {}
         self.sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
 
     def add(self, conn: Conn) -> None:
@@ -110,6 +115,8 @@ class Registry:
         self.sockets.discard(conn.ws)
         table: dict[tuple[str, str], Any] = self.shoppers if isinstance(conn, ShopperConn) else self.agents
         self.metrics.sockets.labels("shopper" if isinstance(conn, ShopperConn) else "agent").dec()
+        if isinstance(conn, ShopperConn):
+            self.set_place(conn, None)
         conns = table.get(conn.key)
         if conns is None:
             return False
@@ -118,6 +125,22 @@ class Registry:
             return False
         del table[conn.key]
         return True
+
+    def set_place(self, conn: ShopperConn, place: Place | None) -> None:
+        """Record where the socket's conversation waits (None: it does not)."""
+        if conn.place is not None:
+            key = (conn.shop, conn.place.group)
+            waiting = self.waiting.get(key)
+            if waiting is not None:
+                waiting.discard(conn)
+                if not waiting:
+                    del self.waiting[key]
+        conn.place = place
+        if place is not None:
+            self.waiting.setdefault((conn.shop, place.group), set()).add(conn)
+
+    def waiting_in(self, shop: str, group: str) -> list[ShopperConn]:
+        return list(self.waiting.get((shop, group), ()))
 
     def shopper_conns(self, shop: str, session_id: str) -> list[ShopperConn]:
         return list(self.shoppers.get((shop, session_id), ()))

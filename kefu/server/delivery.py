@@ -39,6 +39,7 @@ from kefu.store.events import (
 )
 from kefu.store.presence import forget_live, touch
 from kefu.store.sessions import Sessions
+from kefu.store.transfer import Place
 
 __all__ = ["SIGNED_OUT", "Delivery"]
 
@@ -61,6 +62,9 @@ class Delivery:
         ctx.delivery = self
         self._tasks: set[asyncio.Task[Any]] = set()
         self._queue_pending: set[str] = set()
+        # Waiting sockets whose position moved since the last `positions` run.
+        self._moved: set[ShopperConn] = set()
+        self._wait_bases: dict[tuple[str, str], tuple[float, tuple[float, int]]] = {}
 
     # ---- tasks ----
 
@@ -146,12 +150,14 @@ class Delivery:
         if conversation is None:
             return
         conn.conversation_id = conversation.id
+        if conversation.state != "queued":
+            self.registry.set_place(conn, None)
         if conversation.state == "queued":
-            queue = self.ctx.queue(conn.shop)
-            position = await queue.position(conversation.id, conversation.group)
-            if position is not None and (force or conn.told != ("queued", position)):
-                wait = await queue.estimated_wait_s(conversation.group, position)
-                await send(conn.ws, wire.queued(position, wait, conversation.group))
+            place = await self.ctx.queue(conn.shop).place(conversation.id, conversation.group)
+            self.registry.set_place(conn, place)
+            position = place.position if place else None
+            if place is not None and (force or conn.told != ("queued", position)):
+                await self._tell_place(conn, place)
             conn.told = ("queued", position)
         elif conversation.state == "assigned":
             if force and conversation.agent:
@@ -160,6 +166,60 @@ class Delivery:
             conn.told = ("assigned", conversation.agent)
         else:
             conn.told = (conversation.state, None)
+
+    async def _tell_place(self, conn: ShopperConn, place: Place) -> None:
+        per_conversation, slots = await self._wait_basis(conn.shop, place.group)
+        wait = round(place.position * per_conversation / max(slots, 1))
+        await send(conn.ws, wire.queued(place.position, wait, place.group))
+
+    async def _wait_basis(self, shop: str, group: str) -> tuple[float, int]:
+        """The wait estimate's parts, read at most once a second per group (not per shopper)."""
+        now = time.monotonic()
+        cached = self._wait_bases.get((shop, group))
+        if cached is not None and now - cached[0] < 1.0:
+            return cached[1]
+        basis = await self.ctx.queue(shop).wait_basis(group)
+        self._wait_bases[(shop, group)] = (now, basis)
+        return basis
+
+    def _places_moved(self, shop: str, event: QueueMoved) -> None:
+        """A group's queue changed: each waiting socket here moves its own position (no Redis);
+        one that missed an event reads its place again. Frames go out coalesced (`positions`)."""
+        for conn in self.registry.waiting_in(shop, event.group):
+            place = conn.place
+            if place is None:
+                continue
+            moved = place.apply(event.version, event.joined, event.left)
+            if moved is None:
+                self.spawn(self.shopper(conn))
+            elif moved:
+                self._moved.add(conn)
+
+    async def positions(self) -> None:
+        """Tell each waiting shopper whose position moved its new one: at most one frame per
+        shopper per run (a burst of assignments is one frame), the wait estimate read once per
+        group. Run every second by a loop."""
+        moved, self._moved = self._moved, set()
+        for conn in moved:
+            place = conn.place
+            if place is None or conn.ws.closed or conn.told == ("queued", place.position):
+                continue
+            async with conn.lock:
+                if conn.place is place and conn.ready:
+                    await self._tell_place(conn, place)
+                    conn.told = ("queued", place.position)
+
+    async def check_places(self) -> None:
+        """A missed `queue` event (a reconnect of the event stream) shows as a group version
+        ahead of what a socket counted: one round trip per shop, not per waiting shopper."""
+        by_shop: dict[str, list[str]] = {}
+        for shop, group in list(self.registry.waiting):
+            by_shop.setdefault(shop, []).append(group)
+        for shop, groups in by_shop.items():
+            for group, version in zip(groups, await self.ctx.queue(shop).versions(groups), strict=True):
+                for conn in self.registry.waiting_in(shop, group):
+                    if conn.place is not None and conn.place.version < version:
+                        self.spawn(self.shopper(conn))
 
     # ---- agents ----
 
@@ -247,18 +307,21 @@ class Delivery:
                 self.ctx.forget_config(shop)
             case TicketsChanged():
                 pass  # consoles poll their ticket list
-            case AgentGone() | SignedOut() | QueueMoved():
+            case QueueMoved():
+                self._places_moved(shop, event)
+                self._queue_counts(shop)
+            case AgentGone() | SignedOut():
                 self._agents_moved(shop, event)
             case _:
                 self._conversation_moved(shop, event)
 
-    def _agents_moved(self, shop: str, event: AgentGone | SignedOut | QueueMoved) -> None:
+    def _agents_moved(self, shop: str, event: AgentGone | SignedOut) -> None:
         if isinstance(event, AgentGone):
             self._route(shop, None, event.agent_id)
-        elif isinstance(event, SignedOut):
+        else:
             for conn in self.registry.agent_conns(shop, event.agent_id):
                 self.spawn(self.sign_out(conn, event.reason))
-        self._queue_moved(shop)
+        self._queue_counts(shop)
 
     def _conversation_moved(self, shop: str, event: Event) -> None:
         match event:
@@ -268,10 +331,8 @@ class Delivery:
                 self._route(shop, event.session_id, event.agent_id)
             case Queued() | LeftQueue():
                 self._route(shop, event.session_id, None)
-                self._queue_moved(shop)
             case Requeued():
                 self._route(shop, event.session_id, event.agent_id)
-                self._queue_moved(shop)
             case LogWritten() | Transferred() | Closed():
                 self._route(shop, event.session_id, event.agent_id or None)
 
@@ -291,11 +352,8 @@ class Delivery:
         if event.at:
             metrics.assignment_latency.labels(shop).observe(max(0.0, time.time() - event.at / 1000))
 
-    def _queue_moved(self, shop: str) -> None:
-        """Positions changed: queued shoppers get theirs, agents the counts (once per burst)."""
-        for conn in self.registry.shop_shoppers(shop):
-            if conn.told and conn.told[0] == "queued":
-                self.spawn(self.shopper(conn))
+    def _queue_counts(self, shop: str) -> None:
+        """Agents get the queue counts (once per burst of changes)."""
         if shop not in self._queue_pending:
             self._queue_pending.add(shop)
             self.spawn(self._push_queue_counts(shop))
@@ -344,7 +402,9 @@ class Delivery:
     async def backstop(self) -> None:
         """Catch up sockets that wait on other parties (queued, with an agent, agents)."""
         for conn in self.registry.all_shoppers():
-            if conn.behind or (conn.told and conn.told[0] in ("queued", "assigned")):
+            # Waiting shoppers are not polled: `queue` events move them, check_places catches
+            # what an interrupted event stream missed.
+            if conn.behind or (conn.told and conn.told[0] == "assigned"):
                 await self.shopper(conn)
         for agent_conn in self.registry.all_agents():
             await self.agent(agent_conn)

@@ -127,10 +127,15 @@ class Queued(_Event):
 
 
 class QueueMoved(_Event):
-    """A group's queue changed (someone joined, left or was served): positions moved."""
+    """A group's queue changed: the scores that joined and left (served, cancelled, gone) in one
+    script, and the group's queue version after it. A waiting socket that knows its own score
+    and the version before works out its new position without asking Redis."""
 
     event: Literal["queue"] = "queue"
     group: str
+    version: int = 0
+    joined: list[float] = []
+    left: list[float] = []
 
 
 class LeftQueue(_Event):

@@ -148,6 +148,10 @@ class ShopKeys:
     def queue_seq(self) -> str:  # STRING: INCR gives FIFO scores
         return self.prefix + "queue:seq"
 
+    @property
+    def queue_versions(self) -> str:  # HASH: group → version, +1 per script that changed its queue
+        return self.prefix + "queue:versions"
+
     def handle_times(self, group: str) -> str:  # LIST: recent handling seconds (wait estimates)
         return self.prefix + "handle-times:" + group
 

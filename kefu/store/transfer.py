@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel
@@ -11,9 +12,33 @@ from redis.asyncio import Redis
 from kefu.store.keys import ShopKeys
 from kefu.store.scripts import Scripts
 
-__all__ = ["AgentSlots", "CloseResult", "Queue", "TransferResult"]
+__all__ = ["AgentSlots", "CloseResult", "Place", "Queue", "TransferResult"]
 
 AgentStatus = Literal["online", "away", "offline"]
+
+
+@dataclass(slots=True)
+class Place:
+    """Where a waiting conversation stands: its position, its score (lower is served first)
+    and the group's queue version these were read at. `QueueMoved` events move it on."""
+
+    group: str
+    position: int
+    score: float
+    version: int
+
+    def apply(self, version: int, joined: list[float], left: list[float]) -> bool | None:
+        """Move on by one event: True if the position changed, False if not, None when an
+        event was missed in between (read the place again)."""
+        if version <= self.version:
+            return False  # already counted in what was read
+        if version != self.version + 1:
+            return None
+        before = self.position
+        self.position += sum(s < self.score for s in joined) - sum(s < self.score for s in left)
+        self.position = max(1, self.position)
+        self.version = version
+        return self.position != before
 
 
 class TransferResult(BaseModel):
@@ -133,9 +158,23 @@ class Queue:
         name = await self.redis.hget(self.keys.agent(agent_id), "name")
         return None if name is None else str(name)
 
-    async def position(self, conversation_id: str, group: str) -> int | None:
-        rank: int | None = await self.redis.zrank(self.keys.queue(group), conversation_id)  # type: ignore[assignment]
-        return None if rank is None else rank + 1
+    async def place(self, conversation_id: str, group: str) -> Place | None:
+        """The conversation's place in its group's queue, read at one version (None: it is
+        not waiting there)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrank(self.keys.queue(group), conversation_id)
+            pipe.zscore(self.keys.queue(group), conversation_id)
+            pipe.hget(self.keys.queue_versions, group)
+            rank, score, version = await pipe.execute()
+        if rank is None or score is None:
+            return None
+        return Place(group, int(rank) + 1, float(score), int(version or 0))
+
+    async def versions(self, groups: list[str]) -> list[int]:
+        """The queue version of each group (one round trip)."""
+        if not groups:
+            return []
+        return [int(v or 0) for v in await self.redis.hmget(self.keys.queue_versions, groups)]
 
     async def waiting(self) -> dict[str, int]:
         """How many shoppers wait, per group."""
@@ -148,8 +187,9 @@ class Queue:
             counts = await pipe.execute()
         return {g: int(n) for g, n in zip(groups, counts, strict=True) if n}
 
-    async def estimated_wait_s(self, group: str, position: int) -> int:
-        """position × recent handling time ÷ free-able slots of the group's online agents."""
+    async def wait_basis(self, group: str) -> tuple[float, int]:
+        """What a wait estimate is made of: the recent handling time of one conversation and
+        the slots of the group's online agents. Estimate: position × time ÷ slots."""
         handled = [float(x) for x in await self.redis.lrange(self.keys.handle_times(group), 0, 49)]
         per_conversation = statistics.median(handled) if handled else 180.0
         slots = 0
@@ -157,4 +197,4 @@ class Queue:
             status, capacity = await self.redis.hmget(self.keys.agent(str(agent_id)), "status", "capacity")
             if status == "online":
                 slots += int(capacity or 0)
-        return round(position * per_conversation / max(slots, 1))
+        return per_conversation, slots

@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
 from kefu.store import Queue, Scripts, ShopKeys, register_agent, touch
+from kefu.store.transfer import Place
 
 # The chat and queue flows run on one Redis and again on a three-master Redis Cluster.
 REDIS_BACKENDS = ("single", "cluster")
@@ -107,7 +108,7 @@ async def test_busy_agents_queue_fifo_with_positions(queue: Queue, redis: Redis)
     assert (third.status, third.position) == ("queued", 2)
     vip = await queue.request("c4", "general", priority=1)
     assert (vip.status, vip.position) == ("queued", 1)
-    assert await queue.position("c2", "general") == 2
+    assert (await position(queue, "c2")) == 2
     assert await queue.waiting() == {"general": 3}
 
 
@@ -143,9 +144,11 @@ async def test_a_freed_slot_goes_to_the_oldest_waiting(
     conv = await state(redis, "c2")
     assert conv["state"] == "assigned"
     assert (await state(redis, "c3"))["state"] == "queued"
-    assert await queue.position("c3", "general") == 1
+    assert (await position(queue, "c3")) == 1
     seen = await drain_events(events)
-    assert {"event": "queue", "group": "general"} in seen
+    # One event for the group: the score that left (c2's), at the group's next version.
+    (moved,) = [e for e in seen if e["event"] == "queue"]
+    assert moved["group"] == "general" and len(moved["left"]) == 1 and "joined" not in moved
     assert any(e["event"] == "assigned" and e["conversation_id"] == "c2" for e in seen)
 
 
@@ -189,7 +192,7 @@ async def test_shopper_who_left_the_page_leaves_the_queue_after_the_grace(queue:
     assert result["left"] == 1
     assert (await state(redis, "c2"))["state"] == "bot"
     assert (await state(redis, "c2"))["left_queue_reason"] == "gone"
-    assert await queue.position("c3", "general") == 1
+    assert (await position(queue, "c3")) == 1
 
 
 async def test_vanished_agent_hands_conversations_back_to_the_head(queue: Queue, redis: Redis) -> None:
@@ -256,10 +259,24 @@ async def test_queue_timeout_from_the_shop_config(queue: Queue, redis: Redis) ->
     assert (await state(redis, "c2"))["left_queue_reason"] == "timeout"
 
 
+async def position(queue: Queue, cid: str) -> int | None:
+    place = await queue.place(cid, "general")
+    return place.position if place else None
+
+
+def test_a_place_moves_by_the_scores_that_joined_and_left_before_it() -> None:
+    place = Place("general", position=3, score=30.0, version=7)
+    assert place.apply(8, joined=[40.0], left=[10.0]) is True and place.position == 2
+    assert place.apply(9, joined=[5.0, -1e12], left=[]) is True and place.position == 4  # ahead
+    assert place.apply(9, joined=[1.0], left=[]) is False and place.position == 4  # seen already
+    assert place.apply(11, joined=[], left=[1.0]) is None  # version 10 was missed: read again
+    assert place.apply(10, joined=[], left=[50.0]) is False and place.version == 10
+
+
 async def test_estimated_wait_uses_recent_handling_times(queue: Queue, redis: Redis) -> None:
     await agent(queue, "a1", capacity=2)
     await redis.lpush(KEYS.handle_times("general"), 100, 120, 140)
-    assert await queue.estimated_wait_s("general", 3) == 3 * 120 // 2
+    assert await queue.wait_basis("general") == (120.0, 2)  # 3rd in line: 3 × 120 s ÷ 2 slots
 
 
 async def test_idle_chats_close_by_timeout(queue: Queue, redis: Redis) -> None:

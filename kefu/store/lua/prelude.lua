@@ -19,7 +19,33 @@ local function publish(event)
   redis.call('PUBLISH', K.events, cjson.encode(event))
 end
 
+-- What this script did to the groups' queues: per group, the scores that joined and left.
+-- Sent as one 'queue' event per group when the script returns (`result`), with the group's
+-- queue version, so each waiting socket works out its own position from its score without
+-- asking Redis, and a burst of assignments is one event.
+local moves = {}
+
+local function moved(group, kind, score)
+  local m = moves[group]
+  if not m then
+    m = {joined = {}, left = {}}
+    moves[group] = m
+  end
+  m[kind][#m[kind] + 1] = tonumber(score)
+end
+
+local function flush_moves()
+  for g, m in pairs(moves) do
+    local event = {event = 'queue', group = g, version = redis.call('HINCRBY', K.queue_versions, g, 1)}
+    if #m.joined > 0 then event.joined = m.joined end
+    if #m.left > 0 then event.left = m.left end
+    publish(event)
+  end
+  moves = {}
+end
+
 local function result(tbl)
+  flush_moves()
   return cjson.encode(tbl)
 end
 
@@ -112,6 +138,7 @@ end
 local function enqueue(cid, group, score, now)
   local conv = K.conversation(cid)
   redis.call('ZADD', K.queue(group), score, cid)
+  moved(group, 'joined', score)
   redis.call('SADD', K.queues, group)
   redis.call('HSET', conv, 'state', 'queued', 'group', group, 'queued_at', now, 'score', score)
   redis.call('HSETNX', conv, 'first_queued_at', now)
@@ -130,9 +157,8 @@ local function head_score(group)
 end
 
 -- Serve waiting shoppers while some agent has a free slot: always the oldest head among the
--- groups a free agent can serve. Publishes one 'queue' event per group whose positions moved.
+-- groups a free agent can serve.
 local function drain(now)
-  local moved = {}
   while true do
     local heads = {}
     for _, g in ipairs(redis.call('SMEMBERS', K.queues)) do
@@ -149,8 +175,8 @@ local function drain(now)
       local aid = free_agent(h[1])
       if aid then
         redis.call('ZREM', K.queue(h[1]), h[2])
+        moved(h[1], 'left', h[3])
         assign(h[2], aid, now)
-        moved[h[1]] = true
         served = true
         break
       end
@@ -159,9 +185,6 @@ local function drain(now)
       break
     end
   end
-  for g, _ in pairs(moved) do
-    publish({event = 'queue', group = g})
-  end
 end
 
 -- Take a conversation out of its queue without serving it; the shopper stays with the bot.
@@ -169,7 +192,11 @@ local function leave_queue(cid, reason, now)
   local conv = K.conversation(cid)
   local c = redis.call('HMGET', conv, 'group', 'session')
   if c[1] then
-    redis.call('ZREM', K.queue(c[1]), cid)
+    local score = redis.call('ZSCORE', K.queue(c[1]), cid)
+    if score then
+      redis.call('ZREM', K.queue(c[1]), cid)
+      moved(c[1], 'left', score)
+    end
   end
   redis.call('HSET', conv, 'state', 'bot', 'left_queue_at', now, 'left_queue_reason', reason)
   redis.call('HINCRBY', conv, 'abandoned', 1)
@@ -177,9 +204,6 @@ local function leave_queue(cid, reason, now)
   local id = log_event(c[2], cid, 'left_queue', {reason = reason})
   publish({event = 'left_queue', conversation_id = cid, session_id = c[2], group = c[1], reason = reason,
            entry_id = id})
-  if c[1] then
-    publish({event = 'queue', group = c[1]})
-  end
 end
 
 -- A conversation just put in `group`'s queue: serve the queues, then say where it ended up
@@ -233,7 +257,6 @@ local function requeue_agent(aid, now)
       local id = log_event(c[4], cid, 'requeued', {agent_id = aid})
       publish({event = 'requeued', conversation_id = cid, session_id = c[4], group = c[3], agent_id = aid,
                entry_id = id})
-      publish({event = 'queue', group = c[3]})
     end
   end
   redis.call('DEL', K.agent_conversations(aid))
