@@ -25,6 +25,7 @@ import asyncio
 import itertools
 import json
 import multiprocessing
+import os
 import random
 import statistics
 import subprocess
@@ -297,7 +298,7 @@ def main() -> None:
     redis = RedisServer(tmp / "redis", port=free_port(), appendonly=False).start()
     if TASKSET:
         subprocess.run([TASKSET, "-p", "-c", "1", str(redis.process.pid)], capture_output=True)  # type: ignore[union-attr]
-        subprocess.run([TASKSET, "-p", "-c", "1", str(__import__("os").getpid())], capture_output=True)
+        subprocess.run([TASKSET, "-p", "-c", "1", str(os.getpid())], capture_output=True)
     asyncio.run(setup(redis.url))
     server = Server(redis.url, tmp, core=0, loose=False)
     asyncio.run(warm_up(server.url))

@@ -59,7 +59,9 @@ class Server:
     """`loose`: per-client limits out of the way (every simulated shopper is 127.0.0.1);
     bench/abuse.py runs with the defaults instead."""
 
-    def __init__(self, redis_url: str, data: Path, core: int, *, loose: bool = True) -> None:
+    def __init__(
+        self, redis_url: str, data: Path, core: int, *, loose: bool = True, root: Path = ROOT
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
@@ -82,7 +84,7 @@ class Server:
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
-            cwd=ROOT,
+            cwd=root,  # `python -m kefu` runs the kefu of this checkout
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -185,11 +185,12 @@ class Delivery:
     def _places_moved(self, shop: str, event: QueueMoved) -> None:
         """A group's queue changed: each waiting socket here moves its own position (no Redis);
         one that missed an event reads its place again. Frames go out coalesced (`positions`)."""
+        joined, left = sorted(event.joined), sorted(event.left)
         for conn in self.registry.waiting_in(shop, event.group):
             place = conn.place
             if place is None:
                 continue
-            moved = place.apply(event.version, event.joined, event.left)
+            moved = place.apply(event.version, joined, left)
             if moved is None:
                 self.spawn(self.shopper(conn))
             elif moved:

@@ -19,6 +19,7 @@ from kefu.errors import Conflict, NotFound, RateLimited, Unauthorized, Unprocess
 from kefu.ids import GroupName, Username
 from kefu.store.agents import register_agent, unregister_agent
 from kefu.store.keys import SECRET, ShopKeys, login_failures
+from kefu.store.limits import window_count
 from kefu.store.stored import read_stored
 
 __all__ = [
@@ -159,16 +160,6 @@ class Passwords:
         return _hasher.check_needs_rehash(password_hash)
 
 
-async def _count(redis: Redis, key: str, window_ms: int) -> tuple[int, int]:
-    """One more in a counter whose window starts with its first count: (count, ms left)."""
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.set(key, 0, nx=True, px=window_ms)  # the first attempt sets the expiry
-        pipe.incr(key)  # (INCR keeps it)
-        pipe.pttl(key)
-        _, count, ttl = await pipe.execute()
-    return int(count), int(ttl)
-
-
 async def check_login_failures(redis: Redis, client: str, *, limit: int) -> None:
     """RateLimited when `client` failed `limit` logins (over every shop and account, shops that
     do not exist included) within the lockout window: guessing usernames, each a full password
@@ -184,7 +175,7 @@ async def check_login_failures(redis: Redis, client: str, *, limit: int) -> None
 
 
 async def add_login_failure(redis: Redis, client: str, *, lockout_s: float) -> None:
-    await _count(redis, login_failures(client), int(lockout_s * 1000))
+    await window_count(redis, login_failures(client), int(lockout_s * 1000))
 
 
 def check_groups(groups: list[str], shop_groups: list[str], *, held: list[str] | None = None) -> None:
@@ -335,7 +326,7 @@ class Accounts:
         all pass the lockout test; a right password resets the count."""
         attempts_key = self.keys.login_attempts(username.lower(), client)
         lockout_ms = int(lockout_s * 1000)
-        attempts, ttl = await _count(self.redis, attempts_key, lockout_ms)
+        attempts, ttl = await window_count(self.redis, attempts_key, lockout_ms)
         if attempts > max_failures:
             raise RateLimited("too many failed logins; try again later", retry_after=max(ttl, 1000) / 1000)
         if client_max_failures is not None:

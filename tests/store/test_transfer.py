@@ -267,7 +267,7 @@ async def position(queue: Queue, cid: str) -> int | None:
 def test_a_place_moves_by_the_scores_that_joined_and_left_before_it() -> None:
     place = Place("general", position=3, score=30.0, version=7)
     assert place.apply(8, joined=[40.0], left=[10.0]) is True and place.position == 2
-    assert place.apply(9, joined=[5.0, -1e12], left=[]) is True and place.position == 4  # ahead
+    assert place.apply(9, joined=[-1e12, 5.0], left=[]) is True and place.position == 4  # ahead
     assert place.apply(9, joined=[1.0], left=[]) is False and place.position == 4  # seen already
     assert place.apply(11, joined=[], left=[1.0]) is None  # version 10 was missed: read again
     assert place.apply(10, joined=[], left=[50.0]) is False and place.version == 10

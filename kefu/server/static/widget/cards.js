@@ -19,6 +19,18 @@ class Card {
     setBusy(this.submit, busy);
   }
 
+  /** The card's form, hidden at first: a submit while busy is ignored, a valid entry (from
+   * the card's `check()`) goes to onSubmit. */
+  form(attrs, onSubmit, ...children) {
+    const submit = (event) => {
+      event.preventDefault();
+      if (this.busy) return;
+      const entry = this.check();
+      if (entry) onSubmit(entry);
+    };
+    return h("form", { ...attrs, novalidate: true, hidden: true, onsubmit: submit }, ...children);
+  }
+
   /** Does the keyboard focus sit inside the card (`active`: the shadow root's activeElement)? */
   holds(active) {
     return this.el.contains(active);
@@ -56,21 +68,9 @@ export class OfflineCard extends Card {
     });
     this.error = h("p", { class: "kefu-field-error", id: "kefu-leave-error", "data-testid": "kefu-offline-error", role: "alert", hidden: true });
     this.submit = h("button", { type: "submit", class: "kefu-btn kefu-btn--primary", "data-testid": "kefu-offline-submit" }, T.submitLeave);
-    this.el = h(
-      "form",
-      {
-        class: "kefu-card kefu-offline",
-        "data-testid": "kefu-offline-form",
-        "aria-labelledby": "kefu-leave-title",
-        novalidate: true,
-        hidden: true,
-        onsubmit: (event) => {
-          event.preventDefault();
-          if (this.busy) return;
-          const entry = this.check();
-          if (entry) onSubmit(entry);
-        },
-      },
+    this.el = this.form(
+      { class: "kefu-card kefu-offline", "data-testid": "kefu-offline-form", "aria-labelledby": "kefu-leave-title" },
+      onSubmit,
       h("p", { class: "kefu-card-title", id: "kefu-leave-title" }, icon("mail"), T.offlineTitle),
       h("label", { class: "kefu-label", for: "kefu-leave-text" }, T.leaveText),
       this.text,
@@ -164,20 +164,9 @@ export class RatingCard extends Card {
     });
     this.error = h("p", { class: "kefu-field-error", "data-testid": "kefu-rating-error", role: "alert", hidden: true });
     this.submit = h("button", { type: "submit", class: "kefu-btn kefu-btn--primary", "data-testid": "kefu-rating-submit" }, T.submitRate);
-    this.el = h(
-      "form",
-      {
-        class: "kefu-card kefu-rating",
-        "data-testid": "kefu-rating",
-        novalidate: true,
-        hidden: true,
-        onsubmit: (event) => {
-          event.preventDefault();
-          if (this.busy) return;
-          const entry = this.check();
-          if (entry) onSubmit(entry);
-        },
-      },
+    this.el = this.form(
+      { class: "kefu-card kefu-rating", "data-testid": "kefu-rating" },
+      onSubmit,
       h("fieldset", { class: "kefu-stars" }, h("legend", { class: "kefu-card-title" }, T.rateTitle), h("div", { class: "kefu-star-line" }, row, this.hint)),
       h("label", { class: "kefu-label", for: "kefu-rate-comment" }, T.comment),
       this.comment,
