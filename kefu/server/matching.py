@@ -106,6 +106,9 @@ class ResultCache(Generic[T]):
         self.size = size
         self._items: OrderedDict[Hashable, T] = OrderedDict()
 
+    def __len__(self) -> int:
+        return len(self._items)
+
     def get(self, key: Hashable) -> T | None:
         value = self._items.get(key)
         if value is not None:
