@@ -15,8 +15,8 @@ __all__ = ["EVENTS_PATTERN", "HEALTH_PROBE", "SECRET", "SHOPS", "ShopKeys", "log
 SHOPS = "kefu:shops"
 # STRING: the token-signing secret every instance shares when KEFU_SECRET_KEY is unset.
 SECRET = "kefu:secret"
-# STRING (expires in seconds): what /healthz writes to learn whether Redis still takes writes
-# (a full Redis answers PING but refuses every write that needs memory).
+# STRING (expires in seconds): what /healthz and every presence refresh write to learn whether
+# Redis still takes writes (a full Redis answers PING but refuses every write that needs memory).
 HEALTH_PROBE = "kefu:health"
 
 

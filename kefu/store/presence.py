@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import structlog
 from redis.asyncio import Redis
 
-from kefu.store.keys import SHOPS, ShopKeys
+from kefu.store.keys import HEALTH_PROBE, SHOPS, ShopKeys
 from kefu.store.scripts import Scripts
 from kefu.store.transfer import Queue
 
@@ -30,8 +30,13 @@ async def touch(
     A key outlives its last refresh by its TTL: that is the grace period a reload gets. Agents
     also get a short "live" key (`live_ttl_s`, a few refresh intervals; default the grace):
     only live agents are given new chats.
+
+    The round trip always writes (the health probe key), so an instance holding no socket
+    also fails here while Redis refuses writes: the janitor of every instance then waits
+    (app.py), not only of those whose sockets' keys are expiring.
     """
     async with redis.pipeline(transaction=False) as pipe:
+        pipe.set(HEALTH_PROBE, "1", px=10_000)
         for shop, agent_id in agents:
             keys = ShopKeys(shop)
             pipe.set(keys.agent_presence(agent_id), "1", px=int(agent_ttl_s * 1000))
