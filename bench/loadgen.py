@@ -181,6 +181,7 @@ async def open_many(load: Load, n: int, connect_rate: float) -> list[Shopper]:
 
 async def mode_hold(args: argparse.Namespace) -> dict[str, Any]:
     async with Load(args.url, args.shop) as load:
+        print(json.dumps({"event": "connecting"}), file=sys.stderr, flush=True)
         started = time.perf_counter()
         shoppers = await open_many(load, args.sockets, args.connect_rate)
         opened = time.perf_counter() - started
@@ -201,7 +202,9 @@ async def mode_hold(args: argparse.Namespace) -> dict[str, Any]:
 
 async def mode_chat(args: argparse.Namespace) -> dict[str, Any]:
     async with Load(args.url, args.shop) as load:
+        print(json.dumps({"event": "connecting"}), file=sys.stderr, flush=True)
         shoppers = await open_many(load, args.sockets, args.connect_rate)
+        print(json.dumps({"event": "connected"}), file=sys.stderr, flush=True)
         rng = random.Random(7)
         # Warm-up: the server builds the shop's matcher on the first question.
         for s in shoppers[:20]:

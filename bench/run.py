@@ -60,9 +60,19 @@ class Server:
     bench/abuse.py runs with the defaults instead."""
 
     def __init__(
-        self, redis_url: str, data: Path, core: int, *, loose: bool = True, root: Path = ROOT
+        self,
+        redis_url: str,
+        data: Path,
+        core: int,
+        *,
+        loose: bool = True,
+        root: Path = ROOT,
+        command: list[str] | None = None,
+        port: int | None = None,
     ) -> None:
-        self.port = free_port()
+        """`core` -1: not pinned (a server with several workers); `command` with `port`: another
+        server than kefu (bench/floor.py) on that port."""
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
             **os.environ,
@@ -73,14 +83,16 @@ class Server:
             "KEFU_DATA_DIR": str(data),
             "KEFU_LOG_LEVEL": "WARNING",
             "KEFU_LOG_JSON": "true",
+            "KEFU_WORKERS": "1",  # `--workers` on the command line overrides it
         }
         if loose:
             # Every simulated shopper comes from 127.0.0.1: one client to the per-client limits,
             # and the load generator is one host: no per-socket rate limit in the way.
             env.update(loose_env(), KEFU_RATE_BURST="1000", KEFU_RATE_PER_S="1000")
         self.log = (data / f"kefu-{self.port}.log").open("w")
+        cmd = command or [sys.executable, "-m", "kefu", "serve"]
         self.proc = subprocess.Popen(
-            pinned(core, [sys.executable, "-m", "kefu", "serve"]),
+            pinned(core, cmd) if core >= 0 else cmd,
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -109,8 +121,9 @@ class Server:
 
 
 def loadgen(args: list[str], *, server_pid: int | None = None) -> dict[str, Any]:
-    """Run the load generator; with server_pid, measure the server's CPU between the
-    generator's "chatting" and "chat_done" events (connecting sockets is not counted)."""
+    """Run the load generator; with server_pid, read the server's CPU at each event the
+    generator reports (`cpu_at`), and between "chatting" and "chat_done" (`server_cpu_s`:
+    connecting sockets is not counted)."""
     cmd = pinned(1, [sys.executable, str(ROOT / "bench" / "loadgen.py"), *args])
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     assert proc.stderr is not None and proc.stdout is not None
@@ -119,7 +132,7 @@ def loadgen(args: list[str], *, server_pid: int | None = None) -> dict[str, Any]
     for line in proc.stderr:
         if server_pid is not None and line.startswith("{"):
             event = json.loads(line).get("event")
-            if event in ("chatting", "chat_done"):
+            if event:
                 cpu[event] = cpu_seconds(server_pid)
         else:
             errors.append(line)
@@ -127,7 +140,8 @@ def loadgen(args: list[str], *, server_pid: int | None = None) -> dict[str, Any]
     if proc.wait() != 0 or not stdout:
         raise RuntimeError(f"loadgen failed: {args}\n{''.join(errors[-30:])}")
     out = json.loads(stdout.splitlines()[-1])
-    if len(cpu) == 2:
+    out["cpu_at"] = cpu
+    if "chatting" in cpu and "chat_done" in cpu:
         out["server_cpu_s"] = round(cpu["chat_done"] - cpu["chatting"], 3)
     return out
 

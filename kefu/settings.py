@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path("kefu-data")
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    # Processes serving the port (`kefu serve --workers`), each a full instance; 0: one per core.
+    workers: int = Field(default=0, ge=0, le=64)
     # Signs agent/admin tokens. Unset: a random secret is created once in Redis and shared by
     # every instance using that Redis.
     secret_key: str | None = Field(default=None, min_length=32)

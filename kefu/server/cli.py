@@ -7,6 +7,8 @@ import argparse
 import asyncio
 import contextlib
 import getpass
+import multiprocessing.synchronize
+import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -22,6 +24,7 @@ from kefu.ids import valid_shop_id
 from kefu.logs import configure_logging
 from kefu.redisserver import embedded_redis
 from kefu.server.app import create_app
+from kefu.server.workers import Supervisor, exit_with_parent
 from kefu.settings import Settings
 from kefu.store.accounts import Accounts, check_groups
 from kefu.store.client import connect, redacted
@@ -47,6 +50,11 @@ def add_server_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     )
     serve.add_argument("--host", help="listen address (default KEFU_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default KEFU_PORT or 8080)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="processes serving the port, each a full instance (default KEFU_WORKERS, else one per core)",
+    )
     serve.set_defaults(handler=_serve)
 
     shop = commands.add_parser("shop", help="create and inspect shops")
@@ -136,15 +144,22 @@ async def _wait_for_redis(settings: Settings) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     settings = Settings()
-    updates = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
+    updates = {
+        k: v
+        for k, v in {"host": args.host, "port": args.port, "workers": args.workers}.items()
+        if v is not None
+    }
     settings = settings.model_copy(update=updates)
     configure_logging(settings.log_level, json=settings.log_json)
+    workers = settings.workers or os.cpu_count() or 1
     with embedded_redis(settings) as settings:
         if not Settings().redis_url:
             log.info("redis_embedded", data_dir=str(settings.data_dir.resolve()))
         asyncio.run(_wait_for_redis(settings))
         if args.demo:
             asyncio.run(_setup_demo(settings))
+        if workers > 1:
+            return Supervisor(settings, workers, _worker).run(lambda: _banner(settings, args.demo))
         web.run_app(
             create_app(settings),
             host=settings.host,
@@ -155,6 +170,23 @@ def _serve(args: argparse.Namespace) -> int:
             loop=_event_loop(),
         )
     return 0
+
+
+def _worker(settings: Settings, index: int, ready: multiprocessing.synchronize.Event) -> None:
+    """One of `kefu serve --workers N`'s processes (kefu/server/workers.py)."""
+    configure_logging(settings.log_level, json=settings.log_json)
+    structlog.contextvars.bind_contextvars(worker=index)
+    exit_with_parent()
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        reuse_port=True,
+        access_log=None,
+        print=lambda _: ready.set(),
+        shutdown_timeout=10,
+        loop=_event_loop(),
+    )
 
 
 def _event_loop() -> asyncio.AbstractEventLoop:

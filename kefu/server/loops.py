@@ -188,4 +188,4 @@ async def listen(
             backoff = min(backoff * 2, _RETRY_MAX_S)
         finally:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()

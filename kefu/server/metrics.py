@@ -7,7 +7,11 @@ instance holding the shopper's socket, so summing over instances does not count 
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+
+from kefu.server.workers import METRICS_DIR_ENV
 
 __all__ = ["Metrics"]
 
@@ -19,7 +23,12 @@ _LONG = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400)
 class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
-        self.sockets = Gauge("kefu_sockets_open", "Open websockets", ["role"], registry=r)
+        # With several workers (kefu/server/workers.py) each writes its values to a shared
+        # directory and /metrics sums them: open sockets over live workers, the queue length
+        # (read from Redis by each) as the largest one.
+        self.sockets = Gauge(
+            "kefu_sockets_open", "Open websockets", ["role"], registry=r, multiprocess_mode="livesum"
+        )
         self.messages_in = Counter(
             "kefu_messages_received", "Messages received", ["shop", "sender"], registry=r
         )
@@ -34,7 +43,13 @@ class Metrics:
             "kefu_transfers", "Requests for a human, by outcome", ["shop", "result"], registry=r
         )
         self.offline_notices = Counter("kefu_offline_notices", "Offline notices shown", ["shop"], registry=r)
-        self.queue_length = Gauge("kefu_queue_length", "Shoppers waiting", ["shop", "group"], registry=r)
+        self.queue_length = Gauge(
+            "kefu_queue_length",
+            "Shoppers waiting",
+            ["shop", "group"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
         self.queue_wait = Histogram(
             "kefu_queue_wait_seconds",
             "Queue wait until an agent took the chat",
@@ -78,4 +93,9 @@ class Metrics:
         )
 
     def render(self) -> bytes:
+        directory = os.environ.get(METRICS_DIR_ENV)
+        if directory:
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+            return bytes(generate_latest(registry))
         return bytes(generate_latest(self.registry))

@@ -170,7 +170,7 @@ def _sentinel(url: str, max_connections: int, timeout_s: float) -> Redis:
     for host in hosts.split(","):
         name, _, port = host.rpartition(":")
         nodes.append((name or host, int(port or 26379)))
-    sentinel = Sentinel(nodes, socket_timeout=timeout_s)  # type: ignore[no-untyped-call]
+    sentinel = Sentinel(nodes, socket_timeout=timeout_s)
     master = sentinel.master_for(
         service or "mymaster",
         redis_class=_SentinelRedis,

@@ -56,6 +56,7 @@ def server(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) 
         "KEFU_PRESENCE_INTERVAL_S": "0.5",
         "KEFU_FAQ_POLL_S": "0.3",
         "KEFU_LOG_JSON": "true",
+        "KEFU_WORKERS": "1",
         **loose_env(),
     }
     log = (tmp_path_factory.mktemp("logs") / "kefu.log").open("w")

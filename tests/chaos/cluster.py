@@ -33,6 +33,8 @@ SECRET = "chaos-test-secret-key-0123456789-0123456789"
 # outage the scenarios cause (a 5 s pause, a ~4 s restart), so a place in the queue or an
 # agent's chats are kept: what the tests check is delivery, not the grace period.
 DEFAULT_ENV = {
+    # One process per instance: a SIGKILL is the instance's crash.
+    "KEFU_WORKERS": "1",
     "KEFU_PRESENCE_INTERVAL_S": "0.5",
     "KEFU_JANITOR_INTERVAL_S": "0.5",
     "KEFU_AGENT_GRACE_S": "10",
