@@ -109,15 +109,16 @@ class Shopper:
         async for msg in self.ws:
             if msg.type != aiohttp.WSMsgType.TEXT:
                 break
-            frame = json.loads(msg.data)
-            kind = frame.get("type")
-            if kind == "bot" and frame.get("decision") == "greeting":
-                self.greeted.set()
-                continue
-            key = f"error_{frame.get('code')}" if kind == "error" else kind
-            self.counts[key] = self.counts.get(key, 0) + 1
-            if kind == "bot":
-                self.replies.put_nowait(time.perf_counter())
+            outer = json.loads(msg.data)
+            for frame in outer["frames"] if outer.get("type") == "batch" else [outer]:
+                kind = frame.get("type")
+                if kind == "bot" and frame.get("decision") == "greeting":
+                    self.greeted.set()
+                    continue
+                key = f"error_{frame.get('code')}" if kind == "error" else kind
+                self.counts[key] = self.counts.get(key, 0) + 1
+                if kind == "bot":
+                    self.replies.put_nowait(time.perf_counter())
 
     async def say(self, text: str) -> None:
         assert self.ws is not None

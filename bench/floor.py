@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import secrets
 import sys
 import time
@@ -27,7 +28,7 @@ from redis.asyncio import Redis
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from kefu.faq.analyzer import Resources  # noqa: E402
-from kefu.faq.matcher import Decision, Matcher  # noqa: E402
+from kefu.faq.matcher import Decision, Matcher, MatcherConfig  # noqa: E402
 from kefu.store.shops import ShopStore  # noqa: E402
 
 GREETING = "您好，有什么可以帮您？"
@@ -93,7 +94,9 @@ async def build(redis_url: str, shop: str) -> web.Application:
     resources = Resources.default()
     resources.encoder()
     app["redis"] = redis
-    app["matcher"] = Matcher.from_corpus(corpus, resources=resources)
+    # The same matcher as kefu's, its result cache sized as kefu's is (KEFU_MATCH_CACHE).
+    config = MatcherConfig(cache_size=int(os.environ.get("KEFU_MATCH_CACHE", "512")))
+    app["matcher"] = Matcher.from_corpus(corpus, config, resources=resources)
     gc.collect()
     gc.freeze()
     app.router.add_get("/ws/shopper", shopper)

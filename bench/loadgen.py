@@ -20,6 +20,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -102,24 +103,28 @@ class Load:
             if msg.type != aiohttp.WSMsgType.TEXT:
                 break
             self.received += 1
-            frame = json.loads(msg.data)
-            kind = frame.get("type")
-            if kind == "bot" and frame.get("decision") == "greeting":
-                s.ready.set()
-            elif kind == "bot" and s.waiting_reply is not None:
-                sent = s.pending.pop(s.waiting_reply, None)
-                if sent is not None:
-                    self.latencies.append(time.perf_counter() - sent)
-                s.waiting_reply = None
-            elif kind == "agent_joined":
-                s.joined_at = time.perf_counter()
-                s.joined.set()
-                s.placed.set()
-            elif kind == "queued":
-                s.placed.set()
-            elif kind == "error":
-                code = str(frame.get("code"))
-                self.errors[code] = self.errors.get(code, 0) + 1
+            outer = json.loads(msg.data)
+            for frame in outer["frames"] if outer.get("type") == "batch" else [outer]:
+                self._frame(s, frame)
+
+    def _frame(self, s: Shopper, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        if kind == "bot" and frame.get("decision") == "greeting":
+            s.ready.set()
+        elif kind == "bot" and s.waiting_reply is not None:
+            sent = s.pending.pop(s.waiting_reply, None)
+            if sent is not None:
+                self.latencies.append(time.perf_counter() - sent)
+            s.waiting_reply = None
+        elif kind == "agent_joined":
+            s.joined_at = time.perf_counter()
+            s.joined.set()
+            s.placed.set()
+        elif kind == "queued":
+            s.placed.set()
+        elif kind == "error":
+            code = str(frame.get("code"))
+            self.errors[code] = self.errors.get(code, 0) + 1
 
     async def ask(self, s: Shopper, text: str) -> None:
         cid = f"q{next(self.counter)}"
@@ -206,9 +211,14 @@ async def mode_chat(args: argparse.Namespace) -> dict[str, Any]:
         shoppers = await open_many(load, args.sockets, args.connect_rate)
         print(json.dumps({"event": "connected"}), file=sys.stderr, flush=True)
         rng = random.Random(7)
+        questions = QUESTIONS
+        if args.questions:
+            # Requests for a human (`@transfer`) leave the bot: the assign mode measures those.
+            cases = [json.loads(line) for line in args.questions.read_text().splitlines() if line]
+            questions = [c["q"] for c in cases if c.get("expect") != "@transfer"]
         # Warm-up: the server builds the shop's matcher on the first question.
         for s in shoppers[:20]:
-            await load.ask(s, rng.choice(QUESTIONS))
+            await load.ask(s, rng.choice(questions))
         await asyncio.sleep(3)
         load.latencies.clear()
         print(json.dumps({"event": "chatting", "sockets": len(shoppers)}), file=sys.stderr, flush=True)
@@ -219,7 +229,7 @@ async def mode_chat(args: argparse.Namespace) -> dict[str, Any]:
         while time.perf_counter() - started < args.duration:
             s = rng.choice(shoppers)
             if s.waiting_reply is None:
-                await load.ask(s, rng.choice(QUESTIONS))
+                await load.ask(s, rng.choice(questions))
                 sent += 1
             next_at += interval
             delay = next_at - time.perf_counter()
@@ -301,6 +311,7 @@ def main() -> None:
     parser.add_argument("--shop", default="bench")
     parser.add_argument("--sockets", type=int, default=1000)
     parser.add_argument("--connect-rate", type=float, default=1000)
+    parser.add_argument("--questions", type=Path, help="JSONL with a `q` per line (default: a fixed few)")
     parser.add_argument("--rate", type=float, default=200, help="questions per second, all sockets together")
     parser.add_argument("--duration", type=float, default=20)
     parser.add_argument("--rounds", type=int, default=200)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -36,6 +37,8 @@ from run import TASKSET, Server, loadgen, setup_shop  # noqa: E402
 from kefu.redisserver import RedisServer, free_port  # noqa: E402
 
 P99_LIMIT_MS = 50.0
+# The default FAQ's 629 labelled questions, drawn at random: varied, and repeating as a shop's do.
+QUESTIONS = ROOT / "tests/data/faq_dev_cases.jsonl"
 
 
 def start(kind: str, redis_url: str, tmp: Path, *, workers: int = 1) -> Server:
@@ -61,6 +64,8 @@ def chat(server: Server, sockets: int, rate: float, duration: float) -> dict[str
             str(duration),
             "--connect-rate",
             "500",
+            "--questions",
+            str(QUESTIONS),
         ],
         server_pid=server.pid,
     )
@@ -154,8 +159,11 @@ def main() -> None:
     parser.add_argument("--rates", type=float, nargs="*", default=[300, 500, 700, 900, 1100, 1300])
     parser.add_argument("--workers", type=int, default=0, help="also measure --workers N (0: skip)")
     parser.add_argument("--only", nargs="*", default=["turn", "saturation", "workers"])
+    parser.add_argument("--cold", action="store_true", help="no result cache in either server")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    if args.cold:
+        os.environ["KEFU_MATCH_CACHE"] = "0"  # the servers inherit it
 
     tmp = Path(tempfile.mkdtemp(prefix="kefu-turns-"))
     redis = RedisServer(tmp / "redis", port=free_port(), appendonly=True).start()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -62,6 +64,9 @@ class MatcherConfig(BaseModel):
     # Thresholds on the calibrated probability; None takes the calibration file's.
     answer_confidence: float | None = Field(default=None, ge=0, le=1)
     suggest_confidence: float | None = Field(default=None, ge=0, le=1)
+    # Results kept by normalized question (a shop's questions repeat: 包邮吗, 包邮吗？, 包郵嗎
+    # are one entry); ≈ 2 KiB each. 0: no cache (benchmarks of the matching itself).
+    cache_size: int = Field(default=512, ge=0)
 
 
 class Decision(StrEnum):
@@ -152,6 +157,11 @@ class Matcher:
             config.alpha, config.beta, config.long_query, config.profile_weight, config.profile_power
         )
         self.lexical = LexicalIndex(corpus, analyzer, shape)
+        # A result depends on the normalized text and the language only (a matcher never changes:
+        # a corpus edit builds a new one). Matching runs on several threads: one lock.
+        self._results: OrderedDict[tuple[str, Language], MatchResult] = OrderedDict()
+        self._results_lock = threading.Lock()
+        self._hits = self._misses = 0
         self.semantic: SemanticIndex | None = None
         if self.encoder is not None:
             self.semantic = SemanticIndex(
@@ -203,8 +213,41 @@ class Matcher:
     # ---- matching ----
 
     def match(self, text: str) -> MatchResult:
+        """The bot's decision for a shopper's question (the same object for a repeated one;
+        callers do not modify it)."""
         text = text[: self.config.max_query_chars]
-        language = detect_language(text)
+        key = (normalize(text), detect_language(text))
+        result = self._cached(key)
+        if result is None:
+            result = self._match(*key)
+            with self._results_lock:
+                self._misses += 1
+                if self.config.cache_size:
+                    self._results[key] = result
+                    if len(self._results) > self.config.cache_size:
+                        self._results.popitem(last=False)
+        return result if result.query == text else result.model_copy(update={"query": text})
+
+    def cached(self, text: str) -> MatchResult | None:
+        """The result for a question matched before (in any form that normalizes the same),
+        without matching: a few microseconds, so a server may call it on its event loop."""
+        text = text[: self.config.max_query_chars]
+        result = self._cached((normalize(text), detect_language(text)))
+        return result if result is None or result.query == text else result.model_copy(update={"query": text})
+
+    def _cached(self, key: tuple[str, Language]) -> MatchResult | None:
+        with self._results_lock:
+            result = self._results.get(key)
+            if result is not None:
+                self._results.move_to_end(key)
+                self._hits += 1
+        return result
+
+    def cache_info(self) -> tuple[int, int]:
+        """Questions answered from the cache, and matched anew, since this matcher was built."""
+        return self._hits, self._misses
+
+    def _match(self, text: str, language: Language) -> MatchResult:
         analysis = self.analyzer.analyze(text)
         exact = self.lexical.exact(analysis.normalized)
         # One of the shop's own phrasings answers its FAQ, whatever it looks like to the intents.

@@ -186,7 +186,7 @@ async def _message(ctx: Context, conn: AgentConn, frame: frames.AgentMessage) ->
     if stored is None:
         raise Conflict("this conversation is not assigned to you", code="not_assigned")
     if not stored.duplicate:
-        ctx.metrics.messages_in.labels(conn.shop, "agent").inc()
+        ctx.metrics.received(conn.shop, "agent").inc()
         sent_at = int(stored.id.split("-")[0])
         assigned_at = await sessions.first_reply(frame.conversation_id, sent_at)
         if assigned_at:

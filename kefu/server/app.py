@@ -114,7 +114,7 @@ async def _context(app: web.Application) -> AsyncIterator[None]:
         redis,
         app[resources_key],
         poll_s=settings.faq_poll_s,
-        config=MatcherConfig(semantic=settings.faq_semantic),
+        config=MatcherConfig(semantic=settings.faq_semantic, cache_size=settings.match_cache),
     )
     matching = MatchPool(settings.match_workers, settings.match_queue_per_shop)
     ctx = Context(redis, app[scripts_key], settings, bots, app[metrics_key], app[guard_key], matching)
@@ -166,6 +166,12 @@ def _loop_contexts(app: web.Application) -> list[CleanupContext]:
             ctx().redis, ctx().scripts, interval_s=0, retention_s=settings.retention_days * 86400
         ).run_once()
 
+    async def match_cache() -> None:
+        gauge = ctx().metrics.match_cache
+        for shop, (hits, misses) in ctx().bots.cache_info().items():
+            gauge.labels(shop, "hit").set(hits)
+            gauge.labels(shop, "miss").set(misses)
+
     async def qa() -> None:
         async def rules(shop: str) -> QaRules:
             return (await ctx().config(shop)).qa
@@ -180,6 +186,7 @@ def _loop_contexts(app: web.Application) -> list[CleanupContext]:
         loops.context("logins", settings.presence_interval_s, lambda: ctx().delivery.check_logins()),
         loops.context("janitor", settings.janitor_interval_s, janitor),
         loops.context("faq-watch", settings.faq_poll_s, lambda: ctx().bots.refresh()),
+        loops.context("match-cache", settings.presence_interval_s, match_cache),
         loops.context("qa", 1.0, qa),
     ]
 

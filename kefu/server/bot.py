@@ -41,6 +41,10 @@ class Bots:
         loaded = self._matchers.get(shop)
         return loaded[0] if loaded else None
 
+    def cache_info(self) -> dict[str, tuple[int, int]]:
+        """Per loaded shop: questions answered from its matcher's cache and matched anew."""
+        return {shop: matcher.cache_info() for shop, (_, matcher) in self._matchers.items()}
+
     async def matcher(self, shop: str) -> Matcher:
         loaded = self._matchers.get(shop)
         if loaded is not None:

@@ -31,8 +31,10 @@ class ShopperConn:
     told: tuple[str, str | int | None] | None = None
     # While the conversation waits: its place, moved on by `queue` events (no Redis per event).
     place: Place | None = None
-    # The session's current conversation as this socket last saw it (saves a lookup per message).
+    # The session's current conversation and its state as this socket last saw them: a hint
+    # that saves a lookup per message (the turn script checks the state before it writes).
     conversation_id: str | None = None
+    state: str | None = None
     # Bot misses in a row, for offering a human after a few.
     misses: int = 0
     # Who is asking (a keyed hash of the address; kefu/server/guard.py), whether the session

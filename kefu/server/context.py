@@ -19,7 +19,7 @@ from kefu.settings import Settings
 from kefu.store.limits import Limits
 from kefu.store.scripts import Scripts
 from kefu.store.sessions import Sessions
-from kefu.store.shops import ShopConfig, ShopStore
+from kefu.store.shops import ShopConfig, ShopStore, shop_exists
 from kefu.store.tickets import Tickets
 from kefu.store.transfer import Queue
 
@@ -56,6 +56,7 @@ class Context:
         # Set by the delivery itself (it needs the context to be built first).
         self.delivery: Delivery
         self._configs: dict[str, tuple[float, ShopConfig]] = {}
+        self._shops: dict[str, float] = {}
 
     # ---- stores of one shop ----
 
@@ -94,6 +95,19 @@ class Context:
         config = await ShopStore(self.redis, shop).config()
         self._configs[shop] = (time.monotonic(), config)
         return config
+
+    async def shop_exists(self, shop: str) -> bool:
+        """Whether the shop exists; a yes is remembered for a minute (shops are not removed
+        while kefu runs), a no is asked again every time."""
+        seen = self._shops.get(shop)
+        if seen is not None and time.monotonic() - seen < 60:
+            return True
+        if not await shop_exists(self.redis, shop):
+            return False
+        if len(self._shops) > 10_000:
+            self._shops.clear()
+        self._shops[shop] = time.monotonic()
+        return True
 
     def forget_config(self, shop: str) -> None:
         self._configs.pop(shop, None)

@@ -37,8 +37,9 @@ from kefu.store.events import (
     Transferred,
     Typing,
 )
+from kefu.store.log import id_after
 from kefu.store.presence import forget_live, touch
-from kefu.store.sessions import Sessions
+from kefu.store.sessions import Sessions, Turn
 from kefu.store.transfer import Place
 
 __all__ = ["SIGNED_OUT", "Delivery"]
@@ -140,16 +141,46 @@ class Delivery:
                 if not await send(conn.ws, frame):
                     return
                 if entry.sender in ("bot", "agent"):
-                    self.ctx.metrics.messages_out.labels(conn.shop, entry.sender).inc()
+                    self.ctx.metrics.delivered(conn.shop, entry.sender).inc()
             if changed:  # a chat with the bot only has no queue or agent state to tell
                 await self._tell_state(conn, sessions, tell_state)
             conn.behind = len(entries) >= CATCH_UP_LINES  # more may wait: the backstop sends them
+
+    async def turn(self, conn: ShopperConn, ack: wire.Ack, turn: Turn) -> None:
+        """A bot turn's ack and the lines read back with it, as one frame: the shopper's own
+        line is acked, not echoed (other tabs of the session get it as a `shopper` frame)."""
+        async with conn.lock:
+            if not conn.ready:
+                return
+            config = await self.ctx.config(conn.shop)
+            frames: list[Any] = [ack]
+            changed = False
+            for entry in turn.entries:
+                if not id_after(entry.id, conn.last_id):
+                    continue  # sent meanwhile by a catch-up
+                conn.last_id = entry.id
+                changed = changed or entry.sender in ("system", "agent")
+                frame = wire.shopper_frame(entry, config, conn.lang) if entry.id != ack["id"] else None
+                if frame is None:
+                    continue
+                frames.append(frame)
+                if entry.sender in ("bot", "agent"):
+                    self.ctx.metrics.delivered(conn.shop, entry.sender).inc()
+            if not await send(conn.ws, frames[0] if len(frames) == 1 else wire.batch(frames)):
+                return
+            if changed:
+                await self._tell_state(conn, self.ctx.sessions(conn.shop), False)
+            conn.behind = len(turn.entries) >= CATCH_UP_LINES
+        for other in self.registry.shopper_conns(conn.shop, conn.session_id):
+            if other is not conn:
+                self.spawn(self.shopper(other))
 
     async def _tell_state(self, conn: ShopperConn, sessions: Sessions, force: bool) -> None:
         conversation = await sessions.current(conn.session_id)
         if conversation is None:
             return
         conn.conversation_id = conversation.id
+        conn.state = conversation.state
         if conversation.state != "queued":
             self.registry.set_place(conn, None)
         if conversation.state == "queued":

@@ -79,6 +79,14 @@ class Metrics:
             registry=r,
         )
         self.ratings = Counter("kefu_ratings", "Ratings given", ["shop", "score"], registry=r)
+        self.match_cache = Gauge(
+            "kefu_match_cache",
+            "Questions a shop's bot answered from its cache (hit) or matched anew (miss) "
+            "since its FAQ was loaded",
+            ["shop", "result"],
+            registry=r,
+            multiprocess_mode="livesum",
+        )
         self.suggestions_shown = Counter(
             "kefu_suggestions_shown", "Bot replies that offered suggestions", ["shop"], registry=r
         )
@@ -91,6 +99,25 @@ class Metrics:
             ["shop", "outcome"],
             registry=r,
         )
+
+        # Labelled children of the per-message counters, looked up once (prometheus_client's
+        # `labels()` validates and locks on every call). Bounded: shops × a few values.
+        self._children: dict[tuple[str, ...], Counter] = {}
+
+    def received(self, shop: str, sender: str) -> Counter:
+        return self._child(self.messages_in, "in", shop, sender)
+
+    def delivered(self, shop: str, sender: str) -> Counter:
+        return self._child(self.messages_out, "out", shop, sender)
+
+    def decided(self, shop: str, decision: str) -> Counter:
+        return self._child(self.bot_decisions, "decision", shop, decision)
+
+    def _child(self, metric: Counter, *key: str) -> Counter:
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*key[1:])
+        return child
 
     def render(self) -> bytes:
         directory = os.environ.get(METRICS_DIR_ENV)

@@ -5,6 +5,7 @@ where a shopper's frame enters the server (the bot's turn is turn.py)."""
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -20,11 +21,11 @@ from kefu.server.delivery import TRANSCRIPT_LINES
 from kefu.server.learning import WATCH_TURNS
 from kefu.server.security import check_origin
 from kefu.server.sockets import check_text, offered_session_token, opening, serve, websocket
-from kefu.server.turn import acked, bot_turn, transfer
+from kefu.server.turn import acked, bot_turn, quick_turn, transfer
 from kefu.store.events import LogWritten, Typing, publish
 from kefu.store.log import is_stream_id
-from kefu.store.sessions import Conversation, Sessions, now_ms
-from kefu.store.shops import ShopConfig, shop_exists
+from kefu.store.sessions import Conversation, Opened, Sessions, now_ms
+from kefu.store.shops import ShopConfig
 
 __all__ = ["shopper_socket"]
 
@@ -44,7 +45,7 @@ async def shopper_socket(request: web.Request) -> web.StreamResponse:
     ws = websocket(ctx.settings)
     async with opening(request, ws):
         shop = request.query.get("shop", "")
-        if not valid_shop_id(shop) or not await shop_exists(ctx.redis, shop):
+        if not valid_shop_id(shop) or not await ctx.shop_exists(shop):
             raise NotFound(f"no shop {shop!r}", code="unknown_shop")
         config = await ctx.config(shop)
         check_origin(request, config.allowed_origins or ctx.settings.allowed_origins)
@@ -57,46 +58,30 @@ async def shopper_socket(request: web.Request) -> web.StreamResponse:
                 "send the session token as the subprotocol kefu.session.TOKEN, never in the URL",
                 code="token_in_url",
             )
-        token = offered_session_token(request)
         lang = _language(request)
         client = ctx.guard.client(request)
-        sessions = ctx.sessions(shop)
-        session_id = await sessions.resume(token) if token else None
-        resumed = session_id is not None
-        expired = token is not None and not resumed
-        if not resumed:
-            # Refused before the upgrade (429): one address cannot mint sessions by the thousand.
-            await ctx.limits(shop).take(
-                "sessions",
-                client,
-                limit=ctx.settings.sessions_per_client_per_min,
-                window_s=60,
-                message="too many new chats from your network; try again in a minute",
-            )
-
+        # One round trip: the session resumed, or created with its greeting — a new one refused
+        # before the upgrade (429) past the client's budget: one address cannot mint sessions
+        # by the thousand.
+        opened = await ctx.sessions(shop).open(
+            offered_session_token(request),
+            lang=lang,
+            group=config.default_group,
+            greeting=(config.greeting.get(lang), {"decision": "greeting", "transfer": True}),
+            client=client,
+            sessions_per_window=ctx.settings.sessions_per_client_per_min,
+            window_s=60,
+            last_id=last_id,
+            history=TRANSCRIPT_LINES,
+            presence_ttl_s=ctx.settings.shopper_grace_s,
+        )
         await ws.prepare(request)
-        if session_id is None:
-            session_id, token, _ = await sessions.create(lang=lang, group=config.default_group)
-        assert token is not None
-        conn = ShopperConn(ws=ws, shop=shop, session_id=session_id, lang=lang, client=client)
+        conn = ShopperConn(ws=ws, shop=shop, session_id=opened.session_id, lang=lang, client=client)
         ctx.delivery.add(conn)
-        with bound_contextvars(shop=shop, session_id=session_id):
+        with bound_contextvars(shop=shop, session_id=opened.session_id):
             try:
-                await ctx.delivery.touch(conn)
-                async with conn.lock:
-                    await send(ws, wire.session(session_id, token, resumed=resumed))
-                    if expired:
-                        await send(
-                            ws, wire.error("session_expired", "that chat has expired; a new one began")
-                        )
-                    if resumed:
-                        await _send_history(conn, sessions, config, last_id)
-                    conn.ready = True
-                if resumed:
-                    await ctx.delivery.shopper(conn, tell_state=True)
-                else:
-                    await _greet(ctx, conn, sessions, config)
-                log.info("shopper_connected", resumed=resumed)
+                await _opened(ctx, conn, config, opened, last_id)
+                log.info("shopper_connected", resumed=opened.resumed)
                 await serve(conn, ctx.settings, functools.partial(_handle, ctx, conn))
             finally:
                 ctx.delivery.discard(conn)
@@ -104,28 +89,30 @@ async def shopper_socket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _send_history(
-    conn: ShopperConn, sessions: Sessions, config: ShopConfig, last_id: str | None
+async def _opened(
+    ctx: Context, conn: ShopperConn, config: ShopConfig, opened: Opened, last_id: str | None
 ) -> None:
-    """What the shopper had been shown after `last_id` (or everything); the state follows."""
-    # The latest lines only: one frame stays small however long the chat was.
-    entries = (await sessions.entries(conn.session_id, last_id))[-TRANSCRIPT_LINES:]
-    await send(conn.ws, wire.history([wire.line(e, config, conn.lang) for e in entries]))
-    conn.last_id = entries[-1].id if entries else (last_id or await sessions.last_id(conn.session_id))
-
-
-async def _greet(ctx: Context, conn: ShopperConn, sessions: Sessions, config: ShopConfig) -> None:
-    conversation = await sessions.current(conn.session_id)
-    assert conversation is not None
-    await sessions.append(
-        conn.session_id,
-        conversation.id,
-        "bot",
-        config.greeting.get(conn.lang),
-        extra={"decision": "greeting", "transfer": True},
-        ttl_s=sessions.silent_ttl_s,  # until the shopper says something
-    )
-    await ctx.delivery.shopper(conn)
+    """The socket's first write: `session`, then the greeting (a new chat) or what was said
+    after `last_id` (a resumed one); the queue or agent state follows."""
+    frames: list[Any] = [wire.session(opened.session_id, opened.token, resumed=opened.resumed)]
+    if opened.expired:
+        frames.append(wire.error("session_expired", "that chat has expired; a new one began"))
+    if opened.resumed:
+        frames.append(wire.history([wire.line(e, config, conn.lang) for e in opened.entries]))
+    else:
+        frames += [f for e in opened.entries if (f := wire.shopper_frame(e, config, conn.lang))]
+        ctx.metrics.delivered(conn.shop, "bot").inc()  # the greeting
+    conversation = opened.conversation
+    async with conn.lock:
+        conn.last_id = opened.entries[-1].id if opened.entries else last_id
+        if conversation is not None:
+            conn.conversation_id, conn.state = conversation.id, conversation.state
+            conn.told = (conversation.state, None) if conversation.state in ("bot", "closed") else None
+        await send(conn.ws, wire.batch(frames))
+        conn.ready = True
+    if conn.told is None:
+        # Waiting or with an agent: the position or the agent's name.
+        await ctx.delivery.shopper(conn, tell_state=True)
 
 
 async def _handle(ctx: Context, conn: ShopperConn, raw: str) -> None:
@@ -194,12 +181,17 @@ async def _open_conversation(ctx: Context, conn: ShopperConn, sessions: Sessions
         conversation = await sessions.new_conversation(
             conn.session_id, lang=conn.lang, group=config.default_group
         )
-    conn.conversation_id = conversation.id
+    conn.conversation_id, conn.state = conversation.id, conversation.state
     return conversation
 
 
 async def _message(ctx: Context, conn: ShopperConn, sessions: Sessions, frame: frames.ShopperMessage) -> None:
     check_text(frame.text, ctx.settings)
+    matched = None
+    if conn.state == "bot" and conn.conversation_id is not None and frame.pick is None:
+        matched = await quick_turn(ctx, conn, sessions, frame)
+        if matched is None:
+            return
     conversation = await _open_conversation(ctx, conn, sessions)
     if conversation.state == "bot":
         picked = None
@@ -208,7 +200,7 @@ async def _message(ctx: Context, conn: ShopperConn, sessions: Sessions, frame: f
             picked = await ctx.learning(conn.shop).picked(
                 sessions, conversation, frame.pick, auto_approve=config.learn_auto_approve
             )
-        await bot_turn(ctx, conn, sessions, conversation, frame)
+        await bot_turn(ctx, conn, sessions, conversation, frame, matched)
         if picked is not None:
             await sessions.set_fields(conversation.id, learn_pick=picked, learn_watch=WATCH_TURNS)
         return

@@ -4,19 +4,23 @@ and the reply in one step, ack, deliver — or hand the shopper to the transfer 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
 from kefu.errors import RateLimited
-from kefu.faq.matcher import Decision
+from kefu.faq.matcher import Decision, MatchResult
 from kefu.server import frames, wire
 from kefu.server.bot import compose_reply, miss_key
 from kefu.server.conns import ShopperConn, send
 from kefu.server.context import Context
+from kefu.server.delivery import CATCH_UP_LINES
 from kefu.store.events import LogWritten, publish
 from kefu.store.sessions import Conversation, Sessions, Stored
+from kefu.store.shops import ShopConfig
 
-__all__ = ["acked", "bot_turn", "transfer", "watch_pick"]
+__all__ = ["acked", "bot_turn", "match", "quick_turn", "transfer", "watch_pick"]
 
 log = structlog.get_logger(__name__)
 
@@ -28,7 +32,83 @@ async def acked(ctx: Context, conn: ShopperConn, frame: frames.ShopperMessage, s
         # A resend: the reply (if any) was already written; make sure this socket has it.
         await ctx.delivery.shopper(conn)
     else:
-        ctx.metrics.messages_in.labels(conn.shop, "shopper").inc()
+        ctx.metrics.received(conn.shop, "shopper").inc()
+
+
+async def match(ctx: Context, conn: ShopperConn, text: str) -> MatchResult:
+    """The bot's reading of a question, within the client's matching budget."""
+    ctx.guard.can_match(conn.client)
+    matcher = await ctx.bots.matcher(conn.shop)
+    # Off the loop, the shops taking turns; a long message is read only as far as a question goes.
+    question = text[: ctx.settings.match_chars]
+    # A question asked before is answered from the matcher's cache on the loop (microseconds).
+    cached = matcher.cached(question)
+    if cached is not None:
+        result = cached
+    else:
+        result, cpu_s = await ctx.matching.run(conn.shop, lambda: matcher.match(question))
+        ctx.guard.spent_matching(conn.client, cpu_s)
+    ctx.metrics.decided(conn.shop, result.decision.value).inc()
+    return result
+
+
+async def quick_turn(
+    ctx: Context, conn: ShopperConn, sessions: Sessions, frame: frames.ShopperMessage
+) -> MatchResult | None:
+    """The common turn — a question to the bot in a chat the socket last saw with the bot — in
+    one round trip to Redis (the script checks the state, writes both lines and reads back
+    what the socket has not seen) and one frame back. Returns the match when the turn needs
+    the full path: a request for a human, or the chat is no longer with the bot."""
+    assert conn.conversation_id is not None
+    result = await match(ctx, conn, frame.text)
+    if result.decision == Decision.TRANSFER:
+        return result
+    reply = _reply(conn, await ctx.config(conn.shop), result, frame.text)
+    turn = await sessions.bot_turn(
+        conn.session_id,
+        conn.conversation_id,
+        frame.client_msg_id,
+        frame.text,
+        reply.lines,
+        miss=reply.miss,
+        checked=False,
+        after=conn.last_id,
+        read_back=CATCH_UP_LINES,
+    )
+    if turn.stored is None:
+        conn.state = turn.state or None
+        return result
+    conn.acked = frame.client_msg_id  # a failure from here on is "incomplete"
+    if not turn.stored.duplicate:
+        conn.misses = reply.misses
+        ctx.metrics.received(conn.shop, "shopper").inc()
+        if reply.suggested:
+            ctx.metrics.suggestions_shown.labels(conn.shop).inc()
+    await ctx.delivery.turn(conn, wire.ack(frame.client_msg_id, turn.stored.id), turn)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    """What the bot says to a match: the lines, the shopper's misses in a row after it, the
+    unanswered question's key (None when answered), and whether suggestions were offered."""
+
+    lines: list[tuple[str, dict[str, Any]]]
+    misses: int
+    miss: str | None
+    suggested: bool
+
+
+def _reply(conn: ShopperConn, config: ShopConfig, result: MatchResult, text: str) -> _Reply:
+    lang = "en" if result.language == "en" else "zh"
+    reply = compose_reply(result, config, lang)
+    missed = reply.decision in ("fallback", "suggest")
+    misses = conn.misses + 1 if missed else 0 if reply.decision == "answer" else conn.misses
+    lines = [(reply.text, reply.extra(transfer=True))]
+    if missed and config.auto_offer_after and misses >= config.auto_offer_after:
+        misses = 0
+        lines.append((config.offer_transfer.get(lang), {"decision": "notice", "transfer": True}))
+    return _Reply(lines, misses, miss_key(text) if missed else None, bool(reply.suggestions))
 
 
 async def bot_turn(
@@ -37,16 +117,13 @@ async def bot_turn(
     sessions: Sessions,
     conversation: Conversation,
     frame: frames.ShopperMessage,
+    result: MatchResult | None = None,
 ) -> None:
-    """Match, then store the question and the reply in one step, ack, deliver."""
+    """Match (unless `result` is the match already made), then store the question and the
+    reply in one step, ack, deliver."""
     config = await ctx.config(conn.shop)
-    ctx.guard.can_match(conn.client)
-    matcher = await ctx.bots.matcher(conn.shop)
-    # Off the loop, the shops taking turns; a long message is read only as far as a question goes.
-    question = frame.text[: ctx.settings.match_chars]
-    result, cpu_s = await ctx.matching.run(conn.shop, lambda: matcher.match(question))
-    ctx.guard.spent_matching(conn.client, cpu_s)
-    ctx.metrics.bot_decisions.labels(conn.shop, result.decision.value).inc()
+    if result is None:
+        result = await match(ctx, conn, frame.text)
     if conversation.learn_pick and frame.pick is None:
         retract = result.decision == Decision.TRANSFER or result.dissatisfied
         await watch_pick(ctx, conn, sessions, conversation, retract=retract)
@@ -59,30 +136,29 @@ async def bot_turn(
         if not stored.duplicate:
             await transfer(ctx, conn, sessions, conversation)
         return
-    lang = "en" if result.language == "en" else "zh"
-    reply = compose_reply(result, config, lang)
-    if reply.suggestions:
-        ctx.metrics.suggestions_shown.labels(conn.shop).inc()
-    missed = reply.decision in ("fallback", "suggest")
-    conn.misses = conn.misses + 1 if missed else 0 if reply.decision == "answer" else conn.misses
-    replies = [(reply.text, reply.extra(transfer=True))]
-    if missed and config.auto_offer_after and conn.misses >= config.auto_offer_after:
-        conn.misses = 0
-        replies.append((config.offer_transfer.get(lang), {"decision": "notice", "transfer": True}))
-    stored, written = await sessions.bot_turn(
+    reply = _reply(conn, config, result, frame.text)
+    turn = await sessions.bot_turn(
         conn.session_id,
         conversation.id,
         frame.client_msg_id,
         frame.text,
-        replies,
-        miss=miss_key(frame.text) if missed else None,
+        reply.lines,
+        miss=reply.miss,
+        after=conn.last_id,
+        read_back=CATCH_UP_LINES,
     )
-    await acked(ctx, conn, frame, stored)
-    if not stored.duplicate and not written:
-        # An agent took the chat between our look and our write: tell the agent's socket.
-        event = LogWritten(session_id=conn.session_id, conversation_id=conversation.id)
-        await publish(ctx.redis, conn.shop, event)
-    await ctx.delivery.shopper(conn)
+    assert turn.stored is not None
+    conn.acked = frame.client_msg_id
+    if not turn.stored.duplicate:
+        conn.misses = reply.misses
+        ctx.metrics.received(conn.shop, "shopper").inc()
+        if reply.suggested:
+            ctx.metrics.suggestions_shown.labels(conn.shop).inc()
+        if not turn.written:
+            # An agent took the chat between our look and our write: tell the agent's socket.
+            event = LogWritten(session_id=conn.session_id, conversation_id=conversation.id)
+            await publish(ctx.redis, conn.shop, event)
+    await ctx.delivery.turn(conn, wire.ack(frame.client_msg_id, turn.stored.id), turn)
 
 
 async def watch_pick(

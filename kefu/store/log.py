@@ -8,7 +8,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel
 
-__all__ = ["Entry", "Speaker", "is_stream_id"]
+__all__ = ["Entry", "Speaker", "id_after", "is_stream_id"]
 
 Speaker = Literal["shopper", "bot", "agent", "system"]
 
@@ -20,6 +20,15 @@ def is_stream_id(value: str) -> bool:
     return all(
         part.isascii() and part.isdigit() and len(part) <= 20 and int(part) < 2**64 for part in (left, right)
     )
+
+
+def id_after(entry_id: str, other: str | None) -> bool:
+    """Whether stream id `entry_id` comes after `other` (anything comes after None)."""
+    if other is None:
+        return True
+    ms, _, seq = entry_id.partition("-")
+    other_ms, _, other_seq = other.partition("-")
+    return (int(ms), int(seq or 0)) > (int(other_ms), int(other_seq or 0))
 
 
 class Entry(BaseModel):

@@ -25,6 +25,7 @@ SCRIPT_NAMES = (
     "learn",
     "leave",
     "dequeue",
+    "open",
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
@@ -12,13 +13,14 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 
+from kefu.errors import RateLimited
 from kefu.store.client import stream_range
 from kefu.store.events import LogWritten, encode
 from kefu.store.keys import ShopKeys
 from kefu.store.log import Entry, Speaker
 from kefu.store.scripts import Scripts
 
-__all__ = ["Conversation", "Sessions", "Stored", "now_ms"]
+__all__ = ["Conversation", "Opened", "Sessions", "Stored", "Turn", "now_ms"]
 
 
 def now_ms() -> int:
@@ -34,6 +36,35 @@ class Stored(BaseModel):
 
     id: str
     duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """A shopper socket's session: new or resumed (a given token that had expired: `expired`),
+    its current conversation, and the log lines to show (the greeting, or the history)."""
+
+    session_id: str
+    token: str
+    resumed: bool
+    expired: bool
+    conversation: Conversation | None
+    entries: list[Entry]
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """What a bot turn wrote (`stored` None: nothing, the conversation was not with the bot),
+    the conversation's state, and the log lines read back after the socket's last one."""
+
+    stored: Stored | None
+    written: int
+    state: str
+    entries: list[Entry]
+
+
+def _pairs(flat: list[Any]) -> dict[str, str]:
+    """A stream entry's fields as a script returns them ([k1, v1, k2, v2…]) as a dict."""
+    return {str(flat[i]): str(flat[i + 1]) for i in range(0, len(flat), 2)}
 
 
 class Conversation(BaseModel):
@@ -106,6 +137,95 @@ class Sessions:
         self.silent_ttl_s = min(silent_ttl_s or token_ttl_s, token_ttl_s)
 
     # ---- sessions ----
+
+    async def open(
+        self,
+        token: str | None,
+        *,
+        lang: str,
+        group: str,
+        greeting: tuple[str, dict[str, Any]],
+        client: str,
+        sessions_per_window: int,
+        window_s: int,
+        last_id: str | None,
+        history: int,
+        presence_ttl_s: float,
+    ) -> Opened:
+        """A shopper socket opens, in one round trip: the session `token` names, resumed (its
+        lifetime refreshed; its current conversation and the log after `last_id`, the latest
+        `history` lines), or else a new session with its first conversation and the
+        `greeting` — unless `client` has opened `sessions_per_window` already (RateLimited).
+        Either way the session is marked present for `presence_ttl_s`."""
+        session_id = secrets.token_hex(8)
+        new_token = secrets.token_urlsafe(32)
+        now = now_ms()
+        conversation_id = f"{now:x}{secrets.token_hex(4)}"
+        text, extra = greeting
+        out = await self.scripts.raw(
+            "open",
+            self.keys.session(session_id),
+            self.keys.prefix,
+            _token_hash(token) if token else "",
+            now,
+            session_id,
+            _token_hash(new_token),
+            conversation_id,
+            lang,
+            group,
+            self.silent_ttl_s,
+            self.token_ttl_s,
+            self.retention_s,
+            client,
+            sessions_per_window,
+            window_s * 1000,
+            text,
+            orjson.dumps(extra).decode(),
+            last_id or "",
+            history,
+            int(presence_ttl_s * 1000),
+        )
+        if out[0] == "limited":
+            raise RateLimited(
+                "too many new chats from your network; try again in a minute",
+                retry_after=max(int(out[1]), 1000) / 1000,
+            )
+        if out[0] == "created":
+            _, session_id, conversation_id, greeting_id, expired = out
+            return Opened(
+                session_id=str(session_id),
+                token=new_token,
+                resumed=False,
+                expired=bool(int(expired)),
+                conversation=Conversation(
+                    id=str(conversation_id),
+                    session=str(session_id),
+                    state="bot",
+                    group=group,
+                    created=now,
+                    lang=lang,
+                ),
+                entries=[
+                    Entry(
+                        id=str(greeting_id),
+                        conversation_id=str(conversation_id),
+                        sender="bot",
+                        text=text,
+                        ts=now,
+                        **extra,
+                    )
+                ],
+            )
+        _, session_id, record, newest_first = out
+        fields = _pairs(record)
+        return Opened(
+            session_id=str(session_id),
+            token=token or "",
+            resumed=True,
+            expired=False,
+            conversation=Conversation.from_hash(fields) if fields else None,
+            entries=[Entry.from_stream(str(i), _pairs(f)) for i, f in reversed(newest_first)],
+        )
 
     async def create(self, *, lang: str, group: str) -> tuple[str, str, Conversation]:
         """A new session with a fresh conversation; returns (session id, token, conversation)."""
@@ -271,10 +391,15 @@ class Sessions:
         replies: list[tuple[str, dict[str, Any]]],
         *,
         miss: str | None = None,
-    ) -> tuple[Stored, int]:
+        checked: bool = True,
+        after: str | None = None,
+        read_back: int = 0,
+    ) -> Turn:
         """Store the shopper's message and, while the conversation is still with the bot, the
-        bot's replies — one round trip. Returns the shopper line and how many replies were
-        written (none for a resend, or when an agent took over meanwhile)."""
+        bot's replies, and read back up to `read_back` log lines after `after` — one round
+        trip. `checked=False`: the caller has not read the conversation (it trusts what its
+        socket last saw); then nothing is written (`Turn.stored` None) unless the conversation
+        is with the bot and watches no picked suggestion."""
         args: list[str | int] = [
             self.keys.prefix,
             session_id,
@@ -285,11 +410,21 @@ class Sessions:
             text,
             miss or "",
             text[:500],
+            "0" if checked else "1",
+            after or "",
+            read_back,
         ]
         for reply, extra in replies:
             args += [reply, orjson.dumps(extra).decode(), str(extra.get("decision", "notice"))]
-        entry_id, duplicate, written = await self.scripts.raw("turn", self.keys.log(session_id), *args)
-        return Stored(id=str(entry_id), duplicate=bool(int(duplicate))), int(written)
+        entry_id, duplicate, written, state, lines = await self.scripts.raw(
+            "turn", self.keys.log(session_id), *args
+        )
+        return Turn(
+            stored=Stored(id=str(entry_id), duplicate=bool(int(duplicate))) if entry_id else None,
+            written=int(written),
+            state=str(state),
+            entries=[Entry.from_stream(str(i), _pairs(fields)) for i, fields in lines],
+        )
 
     async def entries(
         self, session_id: str, after: str | None = None, *, count: int | None = None

@@ -154,23 +154,30 @@ class Client:
         """Frames until `want` (`session`, `hello`), which the protocol says comes first; any
         frame before it is handled as usual, and recorded as a protocol violation."""
         self.conn += 1
+        self.backlog: list[dict[str, Any]] = []
         while True:
             msg = await ws.receive(timeout=15)
             if msg.type != WSMsgType.TEXT:
                 raise ConnectionError(f"no {want} frame: {msg.type} {msg.data!r}")
-            frame: dict[str, Any] = msg.json()
-            if frame.get("type") == want:
-                return frame
-            self.run.early.append(
-                f"t={self.run.now():.3f} {self.name} socket {self.conn} (instance {self.instance}): "
-                f"{frame.get('type')} before {want}: {str(frame)[:240]}"
-            )
-            self.on_frame(frame)
+            outer: dict[str, Any] = msg.json()
+            inner = outer["frames"] if outer.get("type") == "batch" else [outer]
+            for n, frame in enumerate(inner):
+                if frame.get("type") == want:
+                    self.backlog = inner[n + 1 :]  # read() handles them first
+                    return frame
+                self.run.early.append(
+                    f"t={self.run.now():.3f} {self.name} socket {self.conn} (instance {self.instance}): "
+                    f"{frame.get('type')} before {want}: {str(frame)[:240]}"
+                )
+                self.on_frame(frame)
 
     async def read(
         self, ws: aiohttp.ClientWebSocketResponse, handle: Callable[[dict[str, Any]], None]
     ) -> None:
         """Frames until the socket closes; a ping after 5 s of silence, given up after 20 s."""
+        for frame in self.backlog:
+            handle(frame)
+        self.backlog = []
         silent = 0
         while True:
             try:
@@ -185,7 +192,9 @@ class Client:
             silent = 0
             if msg.type != WSMsgType.TEXT:
                 return
-            handle(msg.json())
+            frame = msg.json()
+            for inner in frame["frames"] if frame.get("type") == "batch" else [frame]:
+                handle(inner)
 
     def observe(self, source: str, kind: str, entry_id: str | None, text: str, **extra: Any) -> None:
         self.run.observations.append(

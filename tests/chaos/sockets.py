@@ -27,16 +27,21 @@ class Sock:
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self.ws = ws
         self.frames: list[dict[str, Any]] = []
+        self.unread: list[dict[str, Any]] = []  # the rest of a batch `until` stopped in
 
     async def until(self, kind: str, timeout: float = 10.0) -> dict[str, Any]:
         while True:
+            while self.unread:
+                frame = self.unread.pop(0)
+                if frame.get("type") == kind:
+                    return frame
             msg = await self.ws.receive(timeout=timeout)
             if msg.type != WSMsgType.TEXT:
                 raise ConnectionError(f"closed before {kind}: {msg.type}")
-            frame: dict[str, Any] = msg.json()
-            self.frames.append(frame)
-            if frame.get("type") == kind:
-                return frame
+            outer: dict[str, Any] = msg.json()
+            inner = outer["frames"] if outer.get("type") == "batch" else [outer]
+            self.frames.extend(inner)
+            self.unread.extend(inner)
 
     async def drain(self, seconds: float) -> None:
         loop = asyncio.get_running_loop()
@@ -48,7 +53,8 @@ class Sock:
                 return
             if msg.type != WSMsgType.TEXT:
                 return
-            self.frames.append(msg.json())
+            outer = msg.json()
+            self.frames.extend(outer["frames"] if outer.get("type") == "batch" else [outer])
 
     async def say(self, frame: dict[str, Any]) -> None:
         await self.ws.send_json(frame)

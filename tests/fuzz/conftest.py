@@ -32,7 +32,9 @@ from tests.server.conftest import settings, shop  # noqa: F401  (fixtures used b
 Client = TestClient[web.Request, web.Application]
 
 # The names app.py gives its background tasks.
-BACKGROUND_TASKS = frozenset({"events", "backstop", "presence", "logins", "janitor", "faq-watch", "qa"})
+BACKGROUND_TASKS = frozenset(
+    {"events", "backstop", "presence", "logins", "janitor", "faq-watch", "match-cache", "qa"}
+)
 # Server events that mean an input was not handled.
 FAILURE_EVENTS = frozenset({"request_failed", "delivery_failed"})
 

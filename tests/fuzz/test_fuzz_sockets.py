@@ -577,8 +577,9 @@ async def exchange(sock: Socket, raw: str, expect: Expect) -> list[dict[str, Any
             assert msg.type == WSMsgType.CLOSE and msg.data == WSCloseCode.MESSAGE_TOO_BIG, msg
             return None
         frame = msg.json()
-        got.append(frame)
-        pongs += frame.get("type") == "pong"
+        inner = frame["frames"] if frame.get("type") == "batch" else [frame]
+        got += inner
+        pongs += sum(f.get("type") == "pong" for f in inner)
     if expect.pongs == 0:  # undecided whether the frame was a ping: take a second pong if it comes
         got += await sock.silent(0.05)
     return got

@@ -96,7 +96,8 @@ class Socket:
 
     `expect` takes the first buffered (or next arriving) frame that matches and leaves the
     others buffered, so two things that happen at once can be awaited in either order.
-    `frames` keeps everything received, in order.
+    `frames` keeps everything received, in order, with the frames of a `batch` taken out of it;
+    `writes` counts the websocket messages.
     """
 
     _ids = itertools.count()
@@ -105,6 +106,7 @@ class Socket:
         self.ws = ws
         self.frames: list[dict[str, Any]] = []
         self.pending: list[dict[str, Any]] = []
+        self.writes = 0
 
     async def send(self, frame: dict[str, Any]) -> None:
         await self.ws.send_json(frame)
@@ -119,8 +121,10 @@ class Socket:
         if msg.type != WSMsgType.TEXT:
             raise ConnectionError(f"socket closed: {msg.type} {msg.data!r} {msg.extra!r}")
         frame: dict[str, Any] = msg.json()
-        self.frames.append(frame)
-        self.pending.append(frame)
+        self.writes += 1
+        inner = frame["frames"] if frame.get("type") == "batch" else [frame]
+        self.frames.extend(inner)
+        self.pending.extend(inner)
         return frame
 
     async def next(self, timeout: float = 5.0) -> dict[str, Any]:

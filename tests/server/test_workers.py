@@ -79,9 +79,10 @@ async def _shopper(http: aiohttp.ClientSession, base: str) -> aiohttp.ClientWebS
         protocols=("kefu.v1",),
         headers={"Origin": base},
     )
-    seen = set()
+    seen: set[str] = set()
     while "bot" not in seen:  # the session, then the greeting
-        seen.add(json.loads((await ws.receive(timeout=10)).data)["type"])
+        frame = json.loads((await ws.receive(timeout=10)).data)
+        seen.update(f["type"] for f in (frame["frames"] if frame["type"] == "batch" else [frame]))
     return ws
 
 

@@ -93,7 +93,20 @@ async def test_what_every_script_publishes_parses_as_the_union(redis: Redis) -> 
         from kefu.store.learned import LearnedPhrasings
 
         await LearnedPhrasings(redis, scripts, SHOP).vote(faq_id="f", text="q", key="q", session_id=s1, now=1)
-        session_id, _, c5 = await sessions.create(lang="zh", group="general")
+        opened = await sessions.open(
+            None,
+            lang="zh",
+            group="general",
+            greeting=("hi", {"decision": "greeting", "transfer": True}),
+            client="c",
+            sessions_per_window=10,
+            window_s=60,
+            last_id=None,
+            history=10,
+            presence_ttl_s=30,
+        )  # open: publishes nothing
+        session_id, c5 = opened.session_id, opened.conversation
+        assert c5 is not None
         await touch(redis, sessions=[(SHOP, session_id)], agent_ttl_s=30, session_ttl_s=30)
         await queue.set_agent("a2", capacity=0)
         await queue.request(c5.id, "general")

@@ -39,6 +39,7 @@ from kefu.server.wire.common import (
 )
 from kefu.server.wire.shopper import (
     AgentJoined,
+    Batch,
     Closed,
     History,
     Offline,
@@ -46,6 +47,7 @@ from kefu.server.wire.shopper import (
     Session,
     TypingToShopper,
     agent_joined,
+    batch,
     history,
     offline,
     queued,
@@ -60,6 +62,7 @@ __all__ = [
     "AgentInfo",
     "AgentJoined",
     "Assigned",
+    "Batch",
     "Closed",
     "ConversationClosed",
     "Error",
@@ -77,6 +80,7 @@ __all__ = [
     "ack",
     "agent_joined",
     "assigned",
+    "batch",
     "conversation",
     "conversation_closed",
     "dumps",

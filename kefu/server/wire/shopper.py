@@ -10,6 +10,7 @@ from kefu.store.shops import ShopConfig
 
 __all__ = [
     "AgentJoined",
+    "Batch",
     "Closed",
     "History",
     "Offline",
@@ -17,6 +18,7 @@ __all__ = [
     "Session",
     "TypingToShopper",
     "agent_joined",
+    "batch",
     "history",
     "offline",
     "queued",
@@ -83,6 +85,17 @@ class Closed(TypedDict):
 class TypingToShopper(TypedDict):
     type: Literal["typing"]
     # `from` is a Python keyword: built with the functional form in typing_to_shopper().
+
+
+class Batch(TypedDict):
+    """Several frames in one write (a bot turn's ack and the reply), handled in order."""
+
+    type: Literal["batch"]
+    frames: list[Any]
+
+
+def batch(frames: list[Any]) -> Batch:
+    return {"type": "batch", "frames": frames}
 
 
 def session(session_id: str, token: str, *, resumed: bool) -> Session:

@@ -1,25 +1,47 @@
 -- One bot turn in one step: store the shopper's message (once per client id) and, if the
--- conversation is still with the bot, the bot's reply lines; count an unanswered question.
+-- conversation is still with the bot, the bot's reply lines; count an unanswered question;
+-- read back the log after the socket's last line, so the reply goes out with no second trip.
 -- ARGV: prefix, session id, conversation id, client message id, retention seconds, now (ms),
--- shopper text, miss key ('' for none), miss example, then bot lines as (text, extra JSON,
--- decision) triples.
--- Returns {shopper line id, 1 if a resend else 0, number of bot lines written}.
+-- shopper text, miss key ('' for none), miss example, '1' when the caller has not looked at
+-- the conversation (then nothing is written unless it is with the bot and no picked
+-- suggestion is being watched), the socket's last log id ('' for none), lines to read back
+-- (0: none), then bot lines as (text, extra JSON, decision) triples.
+-- Returns {shopper line id, 1 if a resend else 0, number of bot lines written, conversation
+-- state, log lines after the last id as {id, {field, value, ...}}}; the id is '' when an
+-- unchecked turn found the conversation not with the bot (nothing was written).
 local sid, cid, cmid = ARGV[2], ARGV[3], ARGV[4]
 local retention, now, text, miss, example = tonumber(ARGV[5]), ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local unchecked, after, count = ARGV[10] == '1', ARGV[11], tonumber(ARGV[12])
 local log = K.log(sid)
 local cmids = K.client_ids(sid)
 local conv = K.conversation(cid)
+local state = redis.call('HGET', conv, 'state') or ''
+
+local function since()
+  if count == 0 then
+    return {}
+  end
+  local start = '-'
+  if after ~= '' then
+    start = '(' .. after
+  end
+  return redis.call('XRANGE', log, start, '+', 'COUNT', count)
+end
+
+if unchecked and (state ~= 'bot' or (redis.call('HGET', conv, 'learn_pick') or '') ~= '') then
+  return {'', 0, 0, state, {}}
+end
 local existing = redis.call('HGET', cmids, cmid)
 if existing then
-  return {existing, 1, 0}
+  return {existing, 1, 0, state, since()}
 end
 local id = redis.call('XADD', log, 'MAXLEN', '~', LOG_MAX, '*',
                       'c', cid, 'f', 'shopper', 't', text, 'ts', now, 'm', cmid)
 remember_cmid(sid, cmid, id, retention)
 redis.call('HINCRBY', conv, 'n_shopper', 1)
 local written = 0
-if redis.call('HGET', conv, 'state') == 'bot' then
-  for i = 10, #ARGV, 3 do
+if state == 'bot' then
+  for i = 13, #ARGV, 3 do
     redis.call('XADD', log, 'MAXLEN', '~', LOG_MAX, '*',
                'c', cid, 'f', 'bot', 't', ARGV[i], 'ts', now, 'x', ARGV[i + 1])
     redis.call('HINCRBY', conv, 'n_bot', 1)
@@ -32,4 +54,4 @@ if redis.call('HGET', conv, 'state') == 'bot' then
 end
 redis.call('HSET', conv, 'last_activity', string.match(id, '^(%d+)'))
 redis.call('EXPIRE', log, retention)
-return {id, 0, written}
+return {id, 0, written, state, since()}

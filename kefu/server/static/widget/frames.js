@@ -8,6 +8,13 @@ import { setBusy } from "./ui.js";
 
 /** Handle one frame; `w` is the Widget (main.js). */
 export function handleFrame(w, f, replay) {
+  if (f.type === "batch") {
+    // Several frames in one write (a bot turn's ack and reply), in order.
+    for (const inner of Array.isArray(f.frames) ? f.frames : []) {
+      if (inner && typeof inner === "object" && inner.type !== "batch") handleFrame(w, inner, replay);
+    }
+    return;
+  }
   if (f.id) {
     if (w.state.seen.has(f.id)) return; // already on screen
     w.state.seen.add(f.id);
