@@ -9,7 +9,7 @@ import orjson
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from redis.exceptions import OutOfMemoryError, RedisError
+from redis.exceptions import OutOfMemoryError, RedisError, ResponseError
 
 from kefu.errors import RateLimited, RequestError, Unavailable
 from kefu.server import wire
@@ -34,8 +34,11 @@ FULL = Unavailable("storage is full: nothing new can be stored for now; try agai
 
 
 def unavailable(exc: Exception) -> Unavailable:
-    """The refusal for a Redis failure: full, or not answering."""
-    return FULL if isinstance(exc, OutOfMemoryError) else UNAVAILABLE
+    """The refusal for a Redis failure: full, or not answering. A write refused inside a Lua
+    script comes back as a script error naming the OOM."""
+    if isinstance(exc, OutOfMemoryError) or (isinstance(exc, ResponseError) and "-OOM " in str(exc)):
+        return FULL
+    return UNAVAILABLE
 
 
 def error_response(exc: RequestError) -> web.Response:
