@@ -140,6 +140,12 @@ class ShopKeys:
     def queue(self, group: str) -> str:  # ZSET: waiting conversation ids, lowest score first
         return self.prefix + "queue:" + group
 
+    def queue_checks(self, group: str) -> str:  # ZSET: waiting conversation → next presence check (ms)
+        return self.prefix + "qchecks:" + group
+
+    def queue_since(self, group: str) -> str:  # ZSET: waiting conversation → joined the queue (ms)
+        return self.prefix + "qsince:" + group
+
     @property
     def queues(self) -> str:  # SET: groups whose queue is not empty
         return self.prefix + "queues"

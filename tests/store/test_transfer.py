@@ -5,7 +5,7 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.client import PubSub
 
 from kefu.store import Queue, Scripts, ShopKeys, register_agent, touch
@@ -193,6 +193,53 @@ async def test_shopper_who_left_the_page_leaves_the_queue_after_the_grace(queue:
     assert (await state(redis, "c2"))["state"] == "bot"
     assert (await state(redis, "c2"))["left_queue_reason"] == "gone"
     assert (await position(queue, "c3")) == 1
+
+
+async def _pttl_calls(redis: Redis) -> int:
+    """PTTL commands Redis ran (a cluster client answers per node: summed)."""
+    if isinstance(redis, RedisCluster):
+        stats = await redis.info("commandstats", target_nodes=RedisCluster.ALL_NODES)
+    else:
+        stats = await redis.info("commandstats")
+    nodes = [stats] if any(k.startswith("cmdstat_") for k in stats) else list(stats.values())
+    return sum(int(node.get("cmdstat_pttl", {}).get("calls", 0)) for node in nodes)
+
+
+async def test_the_janitor_looks_only_at_waiting_shoppers_that_are_due(queue: Queue, redis: Redis) -> None:
+    """A run costs what is due, not the length of the queue: a waiting shopper is looked at
+    when it joins and again when its presence would expire."""
+    await agent(queue, "a1", capacity=0)
+    sessions = []
+    for n in range(300):
+        cid = await conversation(redis, f"c{n}")
+        sessions.append((SHOP, f"s-{cid}"))
+        await queue.request(cid, "general")
+    await touch(redis, sessions=sessions, agent_ttl_s=30, session_ttl_s=30)
+    await touch(redis, agents=[(SHOP, "a1")], agent_ttl_s=30, session_ttl_s=30)
+    before = await _pttl_calls(redis)
+    assert (await queue.janitor())["left"] == 0
+    assert await _pttl_calls(redis) - before == 300  # each looked at once, on joining
+    before = await _pttl_calls(redis)
+    for _ in range(3):
+        assert (await queue.janitor())["left"] == 0
+    assert await _pttl_calls(redis) - before == 0  # nobody due for ~30 s
+    assert await queue.waiting() == {"general": 300}
+
+
+async def test_shoppers_queued_before_the_schedules_are_still_looked_after(
+    queue: Queue, redis: Redis
+) -> None:
+    await agent(queue, "a1", capacity=0)
+    await touch(redis, agents=[(SHOP, "a1")], agent_ttl_s=30, session_ttl_s=30)
+    for cid in ["c1", "c2"]:
+        await conversation(redis, cid)
+        await queue.request(cid, "general")
+    # As an older kefu left them: in the queue, on no schedule.
+    await redis.delete(KEYS.queue_checks("general"), KEYS.queue_since("general"))
+    await touch(redis, sessions=[(SHOP, "s-c2")], agent_ttl_s=30, session_ttl_s=30)
+    assert (await queue.janitor())["left"] == 1  # c1's shopper is gone, c2's is there
+    assert (await state(redis, "c1"))["left_queue_reason"] == "gone"
+    assert await redis.zcard(KEYS.queue_checks("general")) == 1
 
 
 async def test_vanished_agent_hands_conversations_back_to_the_head(queue: Queue, redis: Redis) -> None:

@@ -4,9 +4,12 @@
 -- anything for that long is closed "by timeout"); 0 or absent: none.
 -- Agents watched (online, away, or offline but still holding chats) without a live presence:
 -- their conversations go back to the head of the queue and they go offline. Groups left with
--- nobody online tell their waiting shoppers at once (release_unserved). Queued shoppers without a live presence leave the queue
--- (they reloaded and did not come back within the grace period); so do those who waited
--- longer than the shop's queue timeout.
+-- nobody online tell their waiting shoppers at once (release_unserved). Queued shoppers without
+-- a live presence leave the queue (they reloaded and did not come back within the grace
+-- period); so do those who waited longer than the shop's queue timeout. Neither looks at
+-- every waiting shopper: each queue has a schedule of presence checks (a shopper is looked at
+-- when it joins and again when its presence would expire) and an index by joining time, so a
+-- run costs what is due, not the length of the queue.
 local timeout, idle = 0, 0
 local config = redis.call('GET', K.config)
 if config then
@@ -29,12 +32,30 @@ for _, aid in ipairs(redis.call('SMEMBERS', K.agents_present)) do
 end
 release_unserved(now)
 for _, g in ipairs(redis.call('SMEMBERS', K.queues)) do
-  for _, cid in ipairs(redis.call('ZRANGE', K.queue(g), 0, -1)) do
-    local c = redis.call('HMGET', K.conversation(cid), 'session', 'queued_at')
-    if not c[1] or redis.call('EXISTS', K.shopper_presence(c[1])) == 0 then
+  local checks = K.queue_checks(g)
+  if redis.call('ZCARD', checks) ~= redis.call('ZCARD', K.queue(g)) then
+    -- Queued by a kefu from before the schedules: put them on it once.
+    for _, cid in ipairs(redis.call('ZRANGE', K.queue(g), 0, -1)) do
+      if redis.call('ZADD', checks, 'NX', now, cid) == 1 then
+        local at = tonumber(redis.call('HGET', K.conversation(cid), 'queued_at')) or now
+        redis.call('ZADD', K.queue_since(g), 'NX', at, cid)
+      end
+    end
+  end
+  for _, cid in ipairs(redis.call('ZRANGEBYSCORE', checks, '-inf', now)) do
+    local sid = redis.call('HGET', K.conversation(cid), 'session')
+    local ttl = sid and redis.call('PTTL', K.shopper_presence(sid)) or -2
+    if ttl > 0 then
+      redis.call('ZADD', checks, now + ttl, cid)  -- look again when it would expire
+    elseif ttl == -1 then
+      redis.call('ZADD', checks, now + 60000, cid)
+    else
       leave_queue(cid, 'gone', now)
       left = left + 1
-    elseif timeout > 0 and now - (tonumber(c[2]) or now) > timeout then
+    end
+  end
+  if timeout > 0 then
+    for _, cid in ipairs(redis.call('ZRANGEBYSCORE', K.queue_since(g), '-inf', now - timeout)) do
       leave_queue(cid, 'timeout', now)
       left = left + 1
     end

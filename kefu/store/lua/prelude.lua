@@ -138,11 +138,28 @@ end
 local function enqueue(cid, group, score, now)
   local conv = K.conversation(cid)
   redis.call('ZADD', K.queue(group), score, cid)
+  -- The janitor looks at it at its next run (is the shopper there?) and then when the
+  -- shopper's presence would expire; the timeout counts from now.
+  redis.call('ZADD', K.queue_checks(group), now, cid)
+  redis.call('ZADD', K.queue_since(group), now, cid)
   moved(group, 'joined', score)
   redis.call('SADD', K.queues, group)
   redis.call('HSET', conv, 'state', 'queued', 'group', group, 'queued_at', now, 'score', score)
   redis.call('HSETNX', conv, 'first_queued_at', now)
   redis.call('HDEL', conv, 'agent')
+end
+
+-- Take a conversation out of `group`'s queue (and the janitor's schedules); its score, or nil
+-- when it was not there.
+local function unqueue(group, cid)
+  local score = redis.call('ZSCORE', K.queue(group), cid)
+  if score then
+    redis.call('ZREM', K.queue(group), cid)
+    redis.call('ZREM', K.queue_checks(group), cid)
+    redis.call('ZREM', K.queue_since(group), cid)
+    moved(group, 'left', score)
+  end
+  return score
 end
 
 -- A score that puts a conversation before everyone waiting in `group` (requeue after an
@@ -174,8 +191,7 @@ local function drain(now)
     for _, h in ipairs(heads) do
       local aid = free_agent(h[1])
       if aid then
-        redis.call('ZREM', K.queue(h[1]), h[2])
-        moved(h[1], 'left', h[3])
+        unqueue(h[1], h[2])
         assign(h[2], aid, now)
         served = true
         break
@@ -192,11 +208,7 @@ local function leave_queue(cid, reason, now)
   local conv = K.conversation(cid)
   local c = redis.call('HMGET', conv, 'group', 'session')
   if c[1] then
-    local score = redis.call('ZSCORE', K.queue(c[1]), cid)
-    if score then
-      redis.call('ZREM', K.queue(c[1]), cid)
-      moved(c[1], 'left', score)
-    end
+    unqueue(c[1], cid)
   end
   redis.call('HSET', conv, 'state', 'bot', 'left_queue_at', now, 'left_queue_reason', reason)
   redis.call('HINCRBY', conv, 'abandoned', 1)

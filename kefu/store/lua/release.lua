@@ -19,11 +19,7 @@ if c[1] == 'assigned' then
   redis.call('LPUSH', K.handle_times(c[3]), handled)
   redis.call('LTRIM', K.handle_times(c[3]), 0, 49)
 elseif c[1] == 'queued' then
-  local score = redis.call('ZSCORE', K.queue(c[3]), cid)
-  if score then
-    redis.call('ZREM', K.queue(c[3]), cid)
-    moved(c[3], 'left', score)
-  end
+  unqueue(c[3], cid)
   redis.call('HINCRBY', conv, 'abandoned', 1)
 end
 redis.call('HSET', conv, 'state', 'closed', 'closed_at', now, 'closed_by', by)
