@@ -29,18 +29,23 @@ from bench.run import TASKSET, Server, cpu_seconds, loadgen, machine, setup_shop
 from kefu.redisserver import RedisServer, free_port  # noqa: E402
 
 
-def run_once(redis: RedisServer, tmp: Path, n: int, root: Path) -> dict[str, Any]:
+def run_once(redis: RedisServer, tmp: Path, n: int, root: Path, *, cross: bool = False) -> dict[str, Any]:
+    """`cross`: the agent on a second instance, so each assignment crosses Redis pub/sub."""
     # A clean Redis per run: the last run's chat still holds the agent's slot.
     flush = f"import redis; redis.Redis.from_url({redis.url!r}).flushall()"
     subprocess.run([sys.executable, "-c", flush], check=True)
     asyncio.run(setup_shop(redis.url))
     server = Server(redis.url, tmp, core=0, root=root)
+    agents = Server(redis.url, tmp, core=0, root=root) if cross else None
     try:
         before = cpu_seconds(server.pid)
-        got = loadgen(["assign", "--url", server.url, "--rounds", str(n)])
+        extra = ["--agent-url", agents.url] if agents else []
+        got = loadgen(["assign", "--url", server.url, "--rounds", str(n), *extra])
         cpu = cpu_seconds(server.pid) - before
     finally:
         server.stop()
+        if agents:
+            agents.stop()
     return {"queued": n, **got, "server_cpu_s": round(cpu, 2), "cpu_ms_per_shopper": round(1000 * cpu / n, 2)}
 
 
@@ -51,6 +56,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[20, 200, 2000])
     parser.add_argument("--baseline", type=Path, help="another kefu checkout, run interleaved with this one")
     parser.add_argument("--baseline-max", type=int, default=200, help="largest N the baseline is given")
+    parser.add_argument("--cross", type=int, nargs="*", default=[], help="sizes also run cross-instance")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="kefu-queue-"))
@@ -63,6 +69,8 @@ def main() -> None:
             row = run_once(redis, tmp, n, ROOT)
             if args.baseline and n <= args.baseline_max:
                 row["baseline"] = run_once(redis, tmp, n, args.baseline)
+            if n in args.cross:
+                row["cross"] = run_once(redis, tmp, n, ROOT, cross=True)
             print(json.dumps(row), file=sys.stderr)
             rows.append(row)
     finally:
@@ -86,6 +94,11 @@ def main() -> None:
             f"| {r['queued']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['cpu_ms_per_shopper']} ms "
             f"| {scale:.2f} | {vs} |"
         )
+    for r in rows:
+        if "cross" in r:
+            c = r["cross"]
+            told = f"told p50 {c['p50_ms']:.1f} ms, p99 {c['p99_ms']:.1f} ms"
+            print(f"cross-instance, {r['queued']} queued: {told}")
 
 
 if __name__ == "__main__":

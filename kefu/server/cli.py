@@ -191,7 +191,12 @@ def _worker(settings: Settings, index: int, ready: multiprocessing.synchronize.E
 
 def _event_loop() -> asyncio.AbstractEventLoop:
     """uvloop where it is installed (it is a dependency off Windows): about a third less CPU
-    per routed message than asyncio's own loop (docs/benchmarks.md)."""
+    per routed message than asyncio's own loop (docs/benchmarks.md).
+
+    Also: a matcher thread holds the GIL for up to the switch interval (5 ms by default) while
+    the event loop waits to get it back after each system call; at 1 ms the loop's replies
+    stay prompt while a question is matched (bench/turns.py, p99)."""
+    sys.setswitchinterval(0.001)
     try:
         import uvloop
     except ImportError:
