@@ -20,11 +20,13 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,8 @@ from run import TASKSET, Server, loadgen, setup_shop  # noqa: E402
 from kefu.redisserver import RedisServer, free_port  # noqa: E402
 
 P99_LIMIT_MS = 50.0
+METRICS = "bench-metrics-token-0123456789"
+os.environ["KEFU_METRICS_TOKEN"] = METRICS  # the servers inherit it
 # The default FAQ's 629 labelled questions, drawn at random: varied, and repeating as a shop's do.
 QUESTIONS = ROOT / "tests/data/faq_dev_cases.jsonl"
 
@@ -50,7 +54,7 @@ def start(kind: str, redis_url: str, tmp: Path, *, workers: int = 1) -> Server:
     return Server(redis_url, tmp, core=0 if workers == 1 else -1, command=cmd)
 
 
-def chat(server: Server, sockets: int, rate: float, duration: float) -> dict[str, Any]:
+def chat(server: Server, sockets: int, rate: float, duration: float, *, warm: bool = False) -> dict[str, Any]:
     out = loadgen(
         [
             "chat",
@@ -66,14 +70,29 @@ def chat(server: Server, sockets: int, rate: float, duration: float) -> dict[str
             "500",
             "--questions",
             str(QUESTIONS),
+            *(["--warm-all"] if warm else []),
         ],
         server_pid=server.pid,
     )
     out["cpu_us_per_turn"] = round(out["server_cpu_s"] / max(1, out["answered"]) * 1e6, 1)
+    out["cache_hit_rate"] = cache_hit_rate(server)
     cpu = out["cpu_at"]
     if "connecting" in cpu and "connected" in cpu:
         out["cpu_us_per_accept"] = round((cpu["connected"] - cpu["connecting"]) / sockets * 1e6, 1)
     return out
+
+
+def cache_hit_rate(server: Server) -> float | None:
+    """The bot's result-cache hit rate over the run, from kefu's /metrics (None: the floor)."""
+    request = urllib.request.Request(server.url + "/metrics", headers={"Authorization": f"Bearer {METRICS}"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return None
+    counts = dict(re.findall(r'kefu_match_cache\{shop="bench",result="(hit|miss)"\} (\S+)', text))
+    hits, misses = float(counts.get("hit", 0)), float(counts.get("miss", 0))
+    return round(hits / (hits + misses), 3) if hits + misses else None
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
@@ -103,6 +122,7 @@ def measure_turns(args: argparse.Namespace, redis_url: str, tmp: Path) -> dict[s
             [ratio(k.get("cpu_us_per_accept"), f.get("cpu_us_per_accept")) for k, f in pairs]
         ),
         "p99_ms": {k: med([r["p99_ms"] for r in v]) for k, v in runs.items()},
+        "kefu_cache_hit_rate": statistics.median([r["cache_hit_rate"] or 0.0 for r in runs["kefu"]]),
         "runs": runs,
     }
 
@@ -123,7 +143,8 @@ def measure_saturation(
                 workers = int(kind.removeprefix("workers")) if kind.startswith("workers") else 1
                 server = start("floor" if kind == "floor" else "kefu", redis_url, tmp, workers=workers)
                 try:
-                    out = chat(server, args.saturation_sockets, rate, args.duration)
+                    # The cache warm: the server's own throughput (cold questions: `turn`).
+                    out = chat(server, args.saturation_sockets, rate, args.duration, warm=True)
                 finally:
                     server.stop()
                 steps.append({"kind": kind, "offered": rate, "rate": out["rate"], "p99_ms": out["p99_ms"]})

@@ -48,6 +48,8 @@ __all__ = ["SIGNED_OUT", "Delivery"]
 # agent (`earlier` counts the rest), and log lines sent per catch-up (the next one sends more).
 TRANSCRIPT_LINES = 200
 CATCH_UP_LINES = 200
+# Presence keys refreshed per round trip (touch_all): a few milliseconds of the loop each.
+PRESENCE_BATCH = 250
 
 # Close code of an agent socket whose login ended (logout, disabled, password reset, expiry):
 # the console must not reconnect with it; it goes back to the login form.
@@ -66,6 +68,7 @@ class Delivery:
         # Waiting sockets whose position moved since the last `positions` run.
         self._moved: set[ShopperConn] = set()
         self._wait_bases: dict[tuple[str, str], tuple[float, tuple[float, int]]] = {}
+        self._presence_runs = 0
 
     # ---- tasks ----
 
@@ -107,16 +110,26 @@ class Delivery:
         )
 
     async def touch_all(self) -> None:
-        """Refresh presence of every socket held; an expired one means the grace period ran out."""
+        """Refresh presence of every socket held; an expired one means the grace period ran out.
+
+        Agents every run (their "live" key lasts three runs). Shoppers' presence lasts the
+        grace period, so it is refreshed about three times per grace, not every run, and in
+        batches with the loop free between them: thousands of open sockets never hold up a
+        reply for a long pipeline."""
         settings = self.ctx.settings
-        await touch(
-            self.ctx.redis,
-            agents=list(self.registry.agents),
-            sessions=list(self.registry.shoppers),
-            agent_ttl_s=settings.agent_grace_s,
-            session_ttl_s=settings.shopper_grace_s,
-            live_ttl_s=min(settings.agent_grace_s, 3 * settings.presence_interval_s),
-        )
+        every = max(1, int(settings.shopper_grace_s // (3 * settings.presence_interval_s)))
+        sessions = list(self.registry.shoppers) if self._presence_runs % every == 0 else []
+        self._presence_runs += 1
+        agents = list(self.registry.agents)
+        for start in range(0, max(len(sessions), 1), PRESENCE_BATCH):
+            await touch(
+                self.ctx.redis,
+                agents=agents if start == 0 else [],
+                sessions=sessions[start : start + PRESENCE_BATCH],
+                agent_ttl_s=settings.agent_grace_s,
+                session_ttl_s=settings.shopper_grace_s,
+                live_ttl_s=min(settings.agent_grace_s, 3 * settings.presence_interval_s),
+            )
 
     # ---- shoppers ----
 
