@@ -95,7 +95,7 @@ async def build(redis_url: str, shop: str) -> web.Application:
     resources.encoder()
     app["redis"] = redis
     # The same matcher as kefu's, its result cache sized as kefu's is (KEFU_MATCH_CACHE).
-    config = MatcherConfig(cache_size=int(os.environ.get("KEFU_MATCH_CACHE", "512")))
+    config = MatcherConfig(cache_size=int(os.environ.get("KEFU_MATCH_CACHE", "1024")))
     app["matcher"] = Matcher.from_corpus(corpus, config, resources=resources)
     gc.collect()
     gc.freeze()

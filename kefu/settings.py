@@ -93,8 +93,11 @@ class Settings(BaseSettings):
     # this many questions before the next is told the bot is busy.
     match_workers: int = Field(default=2, ge=1, le=16)
     match_queue_per_shop: int = Field(default=100, ge=1)
-    # Bot results kept per shop by normalized question (≈ 2 KiB each; 0: none).
-    match_cache: int = Field(default=512, ge=0, le=100_000)
+    # New questions up to this long are matched on the event loop (a few ms), longer ones on
+    # the matcher threads.
+    match_inline_chars: int = Field(default=40, ge=0)
+    # Bot results kept per shop by normalized question (≈ 6 KiB each; 0: none).
+    match_cache: int = Field(default=1024, ge=0, le=100_000)
     # New sessions per client address per minute, per shop (a resumed chat is not new).
     sessions_per_client_per_min: int = Field(default=30, ge=1)
     # A session where the shopper never wrote expires after this long (30 days once they do).

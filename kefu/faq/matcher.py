@@ -65,8 +65,8 @@ class MatcherConfig(BaseModel):
     answer_confidence: float | None = Field(default=None, ge=0, le=1)
     suggest_confidence: float | None = Field(default=None, ge=0, le=1)
     # Results kept by normalized question (a shop's questions repeat: 包邮吗, 包邮吗？, 包郵嗎
-    # are one entry); ≈ 2 KiB each. 0: no cache (benchmarks of the matching itself).
-    cache_size: int = Field(default=512, ge=0)
+    # are one entry); ≈ 6 KiB each. 0: no cache (benchmarks of the matching itself).
+    cache_size: int = Field(default=1024, ge=0)
 
 
 class Decision(StrEnum):

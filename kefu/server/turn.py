@@ -4,6 +4,7 @@ and the reply in one step, ack, deliver — or hand the shopper to the transfer 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,10 +42,16 @@ async def match(ctx: Context, conn: ShopperConn, text: str) -> MatchResult:
     matcher = await ctx.bots.matcher(conn.shop)
     # Off the loop, the shops taking turns; a long message is read only as far as a question goes.
     question = text[: ctx.settings.match_chars]
-    # A question asked before is answered from the matcher's cache on the loop (microseconds).
+    # A question asked before is answered from the matcher's cache (microseconds); a short new
+    # one is matched on the loop (a few milliseconds: handing it to a thread costs more in GIL
+    # hand-overs than it spares the loop); a longer one on the pool's threads, shops in turn.
     cached = matcher.cached(question)
     if cached is not None:
         result = cached
+    elif len(question) <= ctx.settings.match_inline_chars:
+        started = time.thread_time()
+        result = matcher.match(question)
+        ctx.guard.spent_matching(conn.client, time.thread_time() - started)
     else:
         result, cpu_s = await ctx.matching.run(conn.shop, lambda: matcher.match(question))
         ctx.guard.spent_matching(conn.client, cpu_s)
