@@ -90,7 +90,7 @@ def cache_hit_rate(server: Server) -> float | None:
             text = resp.read().decode()
     except OSError:
         return None
-    counts = dict(re.findall(r'kefu_match_cache\{shop="bench",result="(hit|miss)"\} (\S+)', text))
+    counts = dict(re.findall(r'kefu_match_cache\{result="(hit|miss)",shop="bench"\} (\S+)', text))
     hits, misses = float(counts.get("hit", 0)), float(counts.get("miss", 0))
     return round(hits / (hits + misses), 3) if hits + misses else None
 

@@ -269,24 +269,6 @@ class Sessions:
             pipe.expire(self.keys.log(session_id), self.retention_s)
             await pipe.execute()
 
-    async def resume(self, token: str) -> str | None:
-        """The session a token belongs to (in this shop only), refreshing its lifetime."""
-        key = self.keys.shopper_token(_token_hash(token))
-        raw = await self.redis.get(key)
-        session_id = None if raw is None else str(raw)
-        if session_id is None:
-            return None
-        spoke = await self.redis.hget(self.keys.session(session_id), "spoke")
-        if spoke is None and not await self.redis.exists(self.keys.session(session_id)):
-            return None
-        ttl = self.token_ttl_s if spoke else self.silent_ttl_s
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.expire(key, ttl)
-            pipe.expire(self.keys.session(session_id), ttl)
-            pipe.expire(self.keys.log(session_id), max(ttl, self.retention_s) if spoke else ttl)
-            await pipe.execute()
-        return session_id
-
     async def current(self, session_id: str) -> Conversation | None:
         conversation_id = await self.redis.hget(self.keys.session(session_id), "conv")
         return None if conversation_id is None else await self.conversation(str(conversation_id))
