@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from kefu.faq.analyzer import Analysis, Token
 
-__all__ = ["Intent", "detect_intent", "dissatisfied"]
+__all__ = ["Intent", "detect_intent", "dissatisfied", "order_question"]
 
 Intent = Literal["transfer", "greeting"]
 
@@ -79,3 +80,34 @@ def dissatisfied(analysis: Analysis) -> bool:
         return False
     content = [t for t in tokens if not set(t.concepts) & (_COMPLAINT | _NEUTRAL) and t.weight > 0]
     return len(content) == 0
+
+
+# Asking after a parcel in any words: where it is, its tracking, it stalled, hurry it up.
+_ORDER_STATUS = frozenset({"track", "stall", "urge"})
+# What an order goes through; asked about with a sign of "mine" or "yet", it is about an order.
+_ORDER_MOVES = frozenset({"ship", "arrive", "signed", "logistics", "credited", "refund"})
+# Questions of policy ("多久发货", "几天能到", "能发顺丰吗"): the shop's FAQ answers them.
+_POLICY = frozenset({"q_howlong", "transit_time", "q_can", "fee", "courier_co"})
+# Perfective or negated (发货了吗, 还没到, 寄出了沒, has it shipped yet) or possessive (我的, my).
+_STATUS_MARK = re.compile(r"[了没未過过]|\b(?:yet|already|has|have|hasn|haven|did|didn|still)\b")
+_MINE = re.compile(r"我的|我买|我拍|我下|我订|\bmy\b|\bmine\b")
+
+
+def order_question(analysis: Analysis) -> bool:
+    """Whether the message asks after the shopper's own order — its state, where the parcel is,
+    hurrying it — rather than the shop's policy ("多久发货" is the FAQ's; "发货了吗" is theirs).
+    Read from concepts and the shape of the sentence, not from any shop's phrasings."""
+    tokens = analysis.intent_tokens
+    if not tokens:
+        return False
+    concepts = frozenset(c for t in tokens for c in t.concepts)
+    if concepts & _ORDER_STATUS:
+        return "q_can" not in concepts or "urge" in concepts
+    if not concepts & _ORDER_MOVES:
+        return False
+    text = analysis.normalized
+    mine = "order" in concepts or bool(_MINE.search(text))
+    status = "negation" in concepts or bool(_STATUS_MARK.search(text))
+    if concepts & _POLICY and not (mine and status):
+        return False
+    return mine or status

@@ -15,7 +15,7 @@ from kefu.faq.analyzer import Analysis, Analyzer, Resources, english_words
 from kefu.faq.calibration import FEATURES, Calibration, ModelName
 from kefu.faq.corpus import FAQ, Corpus
 from kefu.faq.index import Floats
-from kefu.faq.intents import detect_intent, dissatisfied
+from kefu.faq.intents import detect_intent, dissatisfied, order_question
 from kefu.faq.lexical import LexicalIndex, LexicalQuery, LexicalShape, QueryWords
 from kefu.faq.normalize import Language, detect_language, normalize, to_traditional
 from kefu.faq.semantic import Encoder, SemanticIndex
@@ -113,6 +113,9 @@ class MatchResult(BaseModel):
     best_faq_id: str | None = None
     # The message says the last answer did not help ("不对", "not what I asked").
     dissatisfied: bool = False
+    # The message asks about the shopper's own order ("发货了吗", "where is my parcel"): a
+    # signed-in customer is answered from their orders (kefu/server/orders.py).
+    order_question: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +252,11 @@ class Matcher:
 
     def _match(self, text: str, language: Language) -> MatchResult:
         analysis = self.analyzer.analyze(text)
+        result = self._decide(text, language, analysis)
+        result.order_question = result.decision != Decision.TRANSFER and order_question(analysis)
+        return result
+
+    def _decide(self, text: str, language: Language, analysis: Analysis) -> MatchResult:
         exact = self.lexical.exact(analysis.normalized)
         # One of the shop's own phrasings answers its FAQ, whatever it looks like to the intents.
         intent = detect_intent(analysis) if exact is None else None

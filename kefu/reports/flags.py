@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from redis.asyncio import Redis
 
-from kefu.reports.qa import Flag, QaRules, inspect
+from kefu.reports.qa import LATER_RULES, Flag, QaRules, inspect
 from kefu.reports.records import ConversationRecord, load_records, load_transcript
 from kefu.store.keys import SHOPS, ShopKeys
 
@@ -29,7 +29,7 @@ class FlagStore:
         old = [
             str(k)
             for k in await self.redis.zrangebyscore(self.keys.qa_index, "-inf", "+inf")
-            if str(k).startswith(conversation_id + ":")
+            if str(k).startswith(conversation_id + ":") and str(k).split(":")[1] not in LATER_RULES
         ]
         async with self.redis.pipeline(transaction=True) as pipe:
             if old:
@@ -38,6 +38,13 @@ class FlagStore:
             for f in flags:
                 pipe.hset(self.keys.qa_flags, f.id, f.model_dump_json())
                 pipe.zadd(self.keys.qa_index, {f.id: f.at})
+            await pipe.execute()
+
+    async def add(self, flag: Flag) -> None:
+        """One flag found after the conversation's inspection (kept when it is inspected again)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.keys.qa_flags, flag.id, flag.model_dump_json())
+            pipe.zadd(self.keys.qa_index, {flag.id: flag.at})
             await pipe.execute()
 
     async def query(

@@ -14,16 +14,36 @@ from kefu.reports.records import ConversationRecord
 from kefu.store.log import Entry
 from kefu.store.shops import QaRules
 
-__all__ = ["RULES", "Evidence", "Flag", "QaRules", "count_sentences", "inspect"]
+__all__ = [
+    "LATER_RULES",
+    "RULES",
+    "Evidence",
+    "Flag",
+    "QaRules",
+    "count_sentences",
+    "inspect",
+    "payment_reminder",
+]
 
-Rule = Literal["slow_first_response", "slow_reply", "over_messaging", "no_needs_discovery", "left_waiting"]
+Rule = Literal[
+    "slow_first_response",
+    "slow_reply",
+    "over_messaging",
+    "no_needs_discovery",
+    "left_waiting",
+    "no_payment_reminder",
+]
 RULES: tuple[Rule, ...] = (
     "slow_first_response",
     "slow_reply",
     "over_messaging",
     "no_needs_discovery",
     "left_waiting",
+    "no_payment_reminder",
 )
+# Rules checked when something happens after the chat (an order left unpaid), not when the
+# conversation closes: a re-inspection of the conversation keeps their flags.
+LATER_RULES: frozenset[str] = frozenset({"no_payment_reminder"})
 
 
 class Evidence(BaseModel):
@@ -297,3 +317,35 @@ def _left_waiting(record: ConversationRecord, transcript: list[Entry], rules: Qa
             ),
             [queued] + ([end] if end else []),
         )
+
+
+def payment_reminder(
+    conversation_id: str,
+    agent_id: str,
+    order_id: str,
+    placed_ms: int,
+    due_ms: int,
+    transcript: list[Entry],
+    rules: QaRules,
+) -> Flag | None:
+    """催付: the order its customer placed during (or just after) a chat with `agent_id` is
+    still unpaid at `due_ms`. A flag unless one of the agent's lines since the order was placed
+    carries a reminder pattern; the evidence is what the agent wrote meanwhile (or the
+    shopper's last lines when the agent wrote nothing)."""
+    agent_lines = [e for e in transcript if e.sender == "agent" and e.agent_id == agent_id]
+    since = [e for e in agent_lines if placed_ms <= e.ts <= due_ms]
+    if any(_has(e.text, rules.payment_reminder_patterns) for e in since):
+        return None
+    evidence = since[-5:] or [e for e in transcript if e.sender == "shopper"][-3:]
+    minutes = max(0, (due_ms - placed_ms) // 60_000)
+    return Flag(
+        id=f"{conversation_id}:no_payment_reminder:{order_id}",
+        conversation_id=conversation_id,
+        rule="no_payment_reminder",
+        agent_id=agent_id,
+        at=placed_ms,
+        detail=f"order {order_id} placed during the chat is unpaid after {minutes} min and the agent "
+        "sent no payment reminder",
+        detail_zh=f"订单 {order_id} 在会话中下单，{minutes} 分钟后仍未付款，客服未催付",
+        evidence=[_evidence(e) for e in evidence],
+    )

@@ -17,7 +17,7 @@ from kefu.errors import KefuError
 from kefu.faq.analyzer import Resources
 from kefu.faq.matcher import MatcherConfig
 from kefu.reports.flags import QaWorker
-from kefu.server import admin_api, admin_faq, admin_learning, api, reports_api
+from kefu.server import admin_api, admin_faq, admin_learning, api, commerce_api, reports_api
 from kefu.server.agent import agent_socket
 from kefu.server.appkeys import (
     bots_key,
@@ -43,6 +43,7 @@ from kefu.server.loops import LoopHealth, Loops, listen, stop
 from kefu.server.matching import MatchPool
 from kefu.server.metrics import Metrics
 from kefu.server.openapi import ApiRoutes
+from kefu.server.orders import check_payments
 from kefu.server.pages import add_page_routes, security_headers
 from kefu.server.shopper import shopper_socket
 from kefu.settings import Settings
@@ -180,6 +181,7 @@ def _loop_contexts(app: web.Application) -> list[CleanupContext]:
 
     return [
         loops.context("backstop", settings.catch_up_s, lambda: ctx().delivery.backstop()),
+        loops.context("payments", 15.0, lambda: check_payments(ctx())),
         loops.context("positions", 1.0, lambda: ctx().delivery.positions()),
         loops.context("places", settings.catch_up_s, lambda: ctx().delivery.check_places()),
         loops.context("presence", settings.presence_interval_s, lambda: ctx().delivery.touch_all()),
@@ -208,7 +210,12 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/ws/shopper", shopper_socket)
     app.router.add_get("/ws/agent", agent_socket)
     routes = ApiRoutes.merged(
-        api.routes, admin_faq.routes, admin_learning.routes, admin_api.routes, reports_api.routes
+        api.routes,
+        admin_faq.routes,
+        admin_learning.routes,
+        admin_api.routes,
+        reports_api.routes,
+        commerce_api.routes,
     )
     app[routes_key] = routes
     routes.install(app)

@@ -45,6 +45,10 @@ class ShopperConn:
     spoke: bool = False
     acked: str | None = None
     behind: bool = False
+    # The signed-in customer this socket verified (the bot answers about their orders only
+    # then), and the product of the page it is on (its id).
+    customer: str | None = None
+    product: str | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Set, under `lock`, once `session` (and `history`) are sent: nothing may come before them.
     ready: bool = False

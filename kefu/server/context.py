@@ -16,6 +16,7 @@ from kefu.server.learning import Learning
 from kefu.server.matching import MatchPool, ResultCache
 from kefu.server.metrics import Metrics
 from kefu.settings import Settings
+from kefu.store.commerce import Commerce
 from kefu.store.limits import Limits
 from kefu.store.scripts import Scripts
 from kefu.store.sessions import Sessions
@@ -81,6 +82,9 @@ class Context:
 
     def tickets(self, shop: str) -> Tickets:
         return Tickets(self.redis, shop)
+
+    def commerce(self, shop: str) -> Commerce:
+        return Commerce(self.redis, self.scripts, shop)
 
     def learning(self, shop: str) -> Learning:
         return Learning(self.redis, self.scripts, shop, self.metrics)

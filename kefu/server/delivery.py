@@ -29,6 +29,7 @@ from kefu.store.events import (
     FaqChanged,
     LeftQueue,
     LogWritten,
+    PaymentDue,
     Queued,
     QueueMoved,
     Requeued,
@@ -296,8 +297,12 @@ class Delivery:
             for conversation_id, (session_id, last) in list(conn.known.items()):
                 entries = await sessions.entries(session_id, last, count=CATCH_UP_LINES)
                 for entry in entries:
-                    if entry.conversation_id == conversation_id and entry.sender == "shopper":
+                    if entry.conversation_id != conversation_id:
+                        continue
+                    if entry.sender == "shopper":
                         await send(conn.ws, wire.shopper_message(conversation_id, entry))
+                    elif entry.event == "product" and entry.product:
+                        await send(conn.ws, wire.viewing(conversation_id, entry.id, entry.product))
                 if entries:
                     conn.known[conversation_id] = (session_id, entries[-1].id)
 
@@ -316,6 +321,7 @@ class Delivery:
             return None
         config = await self.ctx.config(shop)
         entries = await sessions.transcript(conversation.session, conversation_id)
+        shopper = await sessions.shopper(conversation.session)
         earlier = max(0, len(entries) - TRANSCRIPT_LINES)
         lines = [wire.line(e, config, conversation.lang) for e in entries[earlier:]]
         return wire.conversation(
@@ -326,6 +332,8 @@ class Delivery:
             conversation.lang,
             lines,
             earlier=earlier,
+            customer=shopper["customer"],
+            product=shopper["product"],
         )
 
     async def queue_frame(self, shop: str) -> wire.Queue:
@@ -352,6 +360,10 @@ class Delivery:
                 self.ctx.forget_config(shop)
             case TicketsChanged():
                 pass  # consoles poll their ticket list
+            case PaymentDue():
+                nudge = wire.payment_due(event.conversation_id, event.order_id, event.amount, event.currency)
+                for conn in [c for c in self.registry.agent_conns(shop, event.agent_id) if c.ready]:
+                    await send(conn.ws, nudge)
             case QueueMoved():
                 self._places_moved(shop, event)
                 self._queue_counts(shop)

@@ -6,14 +6,24 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
 
 from kefu.errors import InvalidInput
-from kefu.ids import FaqId, GroupName
+from kefu.ids import ExternalId, FaqId, GroupName
+from kefu.store.commerce import Money
 
 __all__ = [
     "AgentFrame",
     "Pick",
+    "ProductView",
     "ShopperFrame",
     "parse_agent",
     "parse_shopper",
@@ -67,6 +77,32 @@ class Rate(_Frame):
     comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] | None = None
 
 
+def _web_url(value: str) -> str:
+    if not value.startswith(("https://", "http://")):
+        raise ValueError("an http(s) URL")
+    return value
+
+
+WebUrl = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=1000, pattern=r"^\S+$"), AfterValidator(_web_url)
+]
+
+
+class ProductView(_Frame):
+    """The product on the page the shopper is looking at (the agent sees it as a card)."""
+
+    id: ExternalId
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    price: Money | None = None
+    image: WebUrl | None = None
+    url: WebUrl | None = None
+
+
+class ShopperProduct(_Frame):
+    type: Literal["product"]
+    product: ProductView
+
+
 class ShopperClose(_Frame):
     type: Literal["close"]
 
@@ -76,7 +112,14 @@ class Ping(_Frame):
 
 
 ShopperFrame = Annotated[
-    ShopperMessage | ShopperTransfer | ShopperTyping | LeaveMessage | Rate | ShopperClose | Ping,
+    ShopperMessage
+    | ShopperTransfer
+    | ShopperTyping
+    | LeaveMessage
+    | Rate
+    | ShopperClose
+    | ShopperProduct
+    | Ping,
     Field(discriminator="type"),
 ]
 
@@ -117,7 +160,7 @@ AgentFrame = Annotated[
 
 _shopper_adapter: TypeAdapter[ShopperFrame] = TypeAdapter(ShopperFrame)
 _agent_adapter: TypeAdapter[AgentFrame] = TypeAdapter(AgentFrame)
-_SHOPPER_TYPES = ("message", "transfer", "typing", "leave_message", "rate", "close", "ping")
+_SHOPPER_TYPES = ("message", "transfer", "typing", "leave_message", "rate", "close", "product", "ping")
 _AGENT_TYPES = ("status", "message", "typing", "close", "transfer", "ping")
 
 

@@ -79,6 +79,22 @@ class Metrics:
             registry=r,
         )
         self.ratings = Counter("kefu_ratings", "Ratings given", ["shop", "score"], registry=r)
+        self.unverified_customers = Counter(
+            "kefu_unverified_customers",
+            "Shopper sockets that claimed a signed-in customer whose hash did not verify",
+            ["shop"],
+            registry=r,
+        )
+        self.orders = Counter(
+            "kefu_orders", "Order versions received, by what storing them did", ["shop", "result"], registry=r
+        )
+        self.order_answers = Counter(
+            "kefu_order_answers",
+            "Order questions the bot answered from the shop's orders, by the order's status "
+            "(none: a verified customer with no order on record)",
+            ["shop", "status"],
+            registry=r,
+        )
         self.match_cache = Gauge(
             "kefu_match_cache",
             "Questions a shop's bot answered from its cache (hit) or matched anew (miss) "

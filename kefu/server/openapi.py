@@ -12,7 +12,8 @@ from pydantic import BaseModel
 
 __all__ = ["ApiRoutes", "Endpoint"]
 
-Access = Literal["public", "user", "admin"]
+# shop_key: the shop's orders API key (its own systems), not a user's login.
+Access = Literal["public", "user", "admin", "shop_key"]
 HandlerT = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -100,7 +101,9 @@ class ApiRoutes:
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
                 },
             }
-            if e.access != "public":
+            if e.access == "shop_key":
+                op["security"] = [{"shopKey": []}]
+            elif e.access != "public":
                 op["security"] = [{"bearer": []}]
                 if e.access == "admin":
                     op["description"] = "Admins only (agents get 403)."
@@ -111,7 +114,14 @@ class ApiRoutes:
             "paths": paths,
             "components": {
                 "schemas": schemas,
-                "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+                "securitySchemes": {
+                    "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                    "shopKey": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": "the shop's orders API key (admin → settings → orders API)",
+                    },
+                },
             },
         }
 

@@ -18,6 +18,7 @@ from kefu.server.appkeys import context_key
 from kefu.server.conns import ShopperConn, send
 from kefu.server.context import Context
 from kefu.server.delivery import TRANSCRIPT_LINES
+from kefu.server.identity import verified_customer
 from kefu.server.learning import WATCH_TURNS
 from kefu.server.security import check_origin
 from kefu.server.sockets import check_text, offered_session_token, opening, serve, websocket
@@ -60,6 +61,7 @@ async def shopper_socket(request: web.Request) -> web.StreamResponse:
             )
         lang = _language(request)
         client = ctx.guard.client(request)
+        customer = await verified_customer(ctx, request, shop, config)
         # One round trip: the session resumed, or created with its greeting — a new one refused
         # before the upgrade (429) past the client's budget: one address cannot mint sessions
         # by the thousand.
@@ -74,13 +76,15 @@ async def shopper_socket(request: web.Request) -> web.StreamResponse:
             last_id=last_id,
             history=TRANSCRIPT_LINES,
             presence_ttl_s=ctx.settings.shopper_grace_s,
+            customer=customer,
         )
         await ws.prepare(request)
         conn = ShopperConn(ws=ws, shop=shop, session_id=opened.session_id, lang=lang, client=client)
+        conn.customer = customer[0] if customer else None
         ctx.delivery.add(conn)
         with bound_contextvars(shop=shop, session_id=opened.session_id):
             try:
-                await _opened(ctx, conn, config, opened, last_id)
+                await _opened(ctx, conn, config, opened, last_id, customer)
                 log.info("shopper_connected", resumed=opened.resumed)
                 await serve(conn, ctx.settings, functools.partial(_handle, ctx, conn))
             finally:
@@ -90,11 +94,18 @@ async def shopper_socket(request: web.Request) -> web.StreamResponse:
 
 
 async def _opened(
-    ctx: Context, conn: ShopperConn, config: ShopConfig, opened: Opened, last_id: str | None
+    ctx: Context,
+    conn: ShopperConn,
+    config: ShopConfig,
+    opened: Opened,
+    last_id: str | None,
+    customer: tuple[str, str] | None,
 ) -> None:
     """The socket's first write: `session`, then the greeting (a new chat) or what was said
     after `last_id` (a resumed one); the queue or agent state follows."""
-    frames: list[Any] = [wire.session(opened.session_id, opened.token, resumed=opened.resumed)]
+    frames: list[Any] = [
+        wire.session(opened.session_id, opened.token, resumed=opened.resumed, customer=customer)
+    ]
     if opened.expired:
         frames.append(wire.error("session_expired", "that chat has expired; a new one began"))
     if opened.resumed:
@@ -137,6 +148,8 @@ async def _handle(ctx: Context, conn: ShopperConn, raw: str) -> None:
         await _leave_message(ctx, conn, sessions, frame)
     elif isinstance(frame, frames.Rate):
         await _rate(ctx, conn, sessions, frame)
+    elif isinstance(frame, frames.ShopperProduct):
+        await _product(ctx, conn, sessions, frame.product)
     else:
         await _close(ctx, conn, sessions)
 
@@ -243,6 +256,32 @@ async def _leave_message(
     await sessions.incr(conversation.id, "messages_left")
     await sessions.append(conn.session_id, conversation.id, "system", "", extra={"event": "message_left"})
     await ctx.delivery.shopper(conn)
+
+
+async def _product(ctx: Context, conn: ShopperConn, sessions: Sessions, product: frames.ProductView) -> None:
+    """The shopper is on a product's page: the agent sees it (a card, and a line in the
+    transcript); the bot prefers that product's FAQ entries. Only a change is written, within
+    the session's message budget."""
+    if product.id == conn.product:
+        return
+    ctx.guard.message(conn.session_id, conn.client)
+    conn.product = product.id
+    view = product.model_dump(mode="json", exclude_none=True)
+    conversation = await _open_conversation(ctx, conn, sessions)
+    await sessions.set_product(conn.session_id, view)
+    notify = None
+    if conversation.state == "assigned":
+        notify = LogWritten(
+            session_id=conn.session_id, conversation_id=conversation.id, agent_id=conversation.agent
+        )
+    await sessions.append(
+        conn.session_id,
+        conversation.id,
+        "system",
+        "",
+        extra={"event": "product", "product": view},
+        notify=notify,
+    )
 
 
 async def _rate(ctx: Context, conn: ShopperConn, sessions: Sessions, frame: frames.Rate) -> None:

@@ -17,6 +17,7 @@ from kefu.server.bot import compose_reply, miss_key
 from kefu.server.conns import ShopperConn, send
 from kefu.server.context import Context
 from kefu.server.delivery import CATCH_UP_LINES
+from kefu.server.orders import order_lines, pick_orders
 from kefu.store.events import LogWritten, publish
 from kefu.store.sessions import Conversation, Sessions, Stored
 from kefu.store.shops import ShopConfig
@@ -70,7 +71,7 @@ async def quick_turn(
     result = await match(ctx, conn, frame.text)
     if result.decision == Decision.TRANSFER:
         return result
-    reply = _reply(conn, await ctx.config(conn.shop), result, frame.text)
+    reply = await _reply(ctx, conn, await ctx.config(conn.shop), result, frame.text)
     turn = await sessions.bot_turn(
         conn.session_id,
         conn.conversation_id,
@@ -106,16 +107,42 @@ class _Reply:
     suggested: bool
 
 
-def _reply(conn: ShopperConn, config: ShopConfig, result: MatchResult, text: str) -> _Reply:
+async def _reply(
+    ctx: Context, conn: ShopperConn, config: ShopConfig, result: MatchResult, text: str
+) -> _Reply:
     lang = "en" if result.language == "en" else "zh"
+    if result.order_question:
+        answered = await _order_reply(ctx, conn, config, lang, text)
+        if answered is not None:
+            return answered
     reply = compose_reply(result, config, lang)
     missed = reply.decision in ("fallback", "suggest")
     misses = conn.misses + 1 if missed else 0 if reply.decision == "answer" else conn.misses
     lines = [(reply.text, reply.extra(transfer=True))]
-    if missed and config.auto_offer_after and misses >= config.auto_offer_after:
-        misses = 0
+    offer = missed and config.auto_offer_after and misses >= config.auto_offer_after
+    if offer or result.order_question:
+        # About an order the bot cannot see (not signed in, or no such order on record): the
+        # FAQ's answer, and a human who can look it up.
+        misses = 0 if offer else misses
         lines.append((config.offer_transfer.get(lang), {"decision": "notice", "transfer": True}))
     return _Reply(lines, misses, miss_key(text) if missed else None, bool(reply.suggestions))
+
+
+async def _order_reply(
+    ctx: Context, conn: ShopperConn, config: ShopConfig, lang: str, text: str
+) -> _Reply | None:
+    """A signed-in customer asking after their order: its real state (None: not signed in on
+    this socket, or no order on record)."""
+    if conn.customer is None:
+        return None
+    orders = pick_orders(await ctx.commerce(conn.shop).orders_of(conn.customer), text)
+    if not orders:
+        ctx.metrics.order_answers.labels(conn.shop, "none").inc()
+        return None
+    ctx.metrics.order_answers.labels(
+        conn.shop, orders[0].order.status if len(orders) == 1 else "several"
+    ).inc()
+    return _Reply(order_lines(orders, config, lang), 0, None, False)
 
 
 async def bot_turn(
@@ -143,7 +170,7 @@ async def bot_turn(
         if not stored.duplicate:
             await transfer(ctx, conn, sessions, conversation)
         return
-    reply = _reply(conn, config, result, frame.text)
+    reply = await _reply(ctx, conn, config, result, frame.text)
     turn = await sessions.bot_turn(
         conn.session_id,
         conversation.id,
@@ -182,6 +209,17 @@ async def watch_pick(
         await sessions.incr(conversation.id, "learn_watch", -1)
 
 
+async def _group_for(ctx: Context, conn: ShopperConn, config: ShopConfig) -> str:
+    """Where a request for a human goes: the after-sale group (by the shop's rule) for a
+    signed-in customer with a delivered order or a refund under way, else the default group."""
+    after_sale = config.commerce.after_sale_group
+    if conn.customer is not None and after_sale is not None:
+        orders = await ctx.commerce(conn.shop).orders_of(conn.customer, limit=10)
+        if any(o.order.status in ("delivered", "refund_requested") for o in orders):
+            return after_sale
+    return config.default_group
+
+
 async def transfer(ctx: Context, conn: ShopperConn, sessions: Sessions, conversation: Conversation) -> None:
     """Ask for a human: assigned at once, queued with a position, or the offline notice."""
     if conversation.learn_pick:
@@ -197,7 +235,7 @@ async def transfer(ctx: Context, conn: ShopperConn, sessions: Sessions, conversa
     else:
         result = await ctx.queue(conn.shop).request(
             conversation.id,
-            config.default_group,
+            await _group_for(ctx, conn, config),
             client=conn.client,
             places=ctx.settings.waiting_per_client,
         )

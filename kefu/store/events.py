@@ -28,6 +28,7 @@ __all__ = [
     "FaqChanged",
     "LeftQueue",
     "LogWritten",
+    "PaymentDue",
     "QueueMoved",
     "Queued",
     "Requeued",
@@ -116,6 +117,18 @@ class Assigned(_Event):
     entry_id: str | None = None
 
 
+class PaymentDue(_Event):
+    """催付: an order placed during an agent's chat is still unpaid and the agent has not
+    reminded the customer (the agent's console shows a nudge)."""
+
+    event: Literal["payment_due"] = "payment_due"
+    agent_id: str
+    conversation_id: str
+    order_id: str
+    amount: str
+    currency: str
+
+
 class Queued(_Event):
     """A conversation joined a group's queue."""
 
@@ -199,7 +212,8 @@ Event = Annotated[
     | LeftQueue
     | Requeued
     | Transferred
-    | Closed,
+    | Closed
+    | PaymentDue,
     Field(discriminator="event"),
 ]
 _EVENT: TypeAdapter[Event] = TypeAdapter(Event)

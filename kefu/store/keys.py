@@ -94,6 +94,28 @@ class ShopKeys:
     def tickets_handled(self) -> str:  # HASH: ticket id → handled-by JSON
         return self.prefix + "tickets:handled"
 
+    # ---- commerce: identity, customers, orders (commerce.py; script: order) ----
+    @property
+    def secrets(self) -> str:  # HASH: identity (HMAC key for customer hashes), api_key (sha256 of the key)
+        return self.prefix + "secrets"
+
+    def customer(self, customer_id: str) -> str:  # HASH: session, name, first, last seen (ms)
+        return self.prefix + "customer:" + customer_id
+
+    def customer_orders(self, customer_id: str) -> str:  # ZSET: order id → created (ms), newest kept
+        return self.prefix + "customer:" + customer_id + ":orders"
+
+    def order(self, order_id: str) -> str:  # STRING with TTL: Order JSON, the latest version
+        return self.prefix + "order:" + order_id
+
+    @property
+    def orders(self) -> str:  # ZSET: order id → created (ms): the shop's cap and retention
+        return self.prefix + "orders"
+
+    @property
+    def payment_checks(self) -> str:  # ZSET: order id → when its 催付 check is due (ms)
+        return self.prefix + "payment-checks"
+
     # ---- accounts ----
     @property
     def users(self) -> str:  # HASH: username → User JSON (argon2 hash, role, capacity, groups)

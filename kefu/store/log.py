@@ -55,6 +55,8 @@ class Entry(BaseModel):
     by: str | None = None
     reason: str | None = None
     group: str | None = None
+    # A `product` line: what the shopper's page shows (id, title, price, image, url).
+    product: dict[str, Any] | None = None
 
     @classmethod
     def from_stream(cls, entry_id: str, fields: dict[str, str]) -> Entry:

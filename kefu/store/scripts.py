@@ -26,6 +26,7 @@ SCRIPT_NAMES = (
     "leave",
     "dequeue",
     "open",
+    "order",
 )
 
 

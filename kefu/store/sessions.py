@@ -151,12 +151,17 @@ class Sessions:
         last_id: str | None,
         history: int,
         presence_ttl_s: float,
+        customer: tuple[str, str] | None = None,
     ) -> Opened:
         """A shopper socket opens, in one round trip: the session `token` names, resumed (its
         lifetime refreshed; its current conversation and the log after `last_id`, the latest
         `history` lines), or else a new session with its first conversation and the
         `greeting` — unless `client` has opened `sessions_per_window` already (RateLimited).
-        Either way the session is marked present for `presence_ttl_s`."""
+        Either way the session is marked present for `presence_ttl_s`.
+
+        `customer` (id, display name): a signed-in customer the shop's site vouched for (the
+        caller verified the hash). Their one session is resumed on any device (this browser
+        gets a token of its own for it); an anonymous socket never resumes a customer's."""
         session_id = secrets.token_hex(8)
         new_token = secrets.token_urlsafe(32)
         now = now_ms()
@@ -184,6 +189,8 @@ class Sessions:
             last_id or "",
             history,
             int(presence_ttl_s * 1000),
+            customer[0] if customer else "",
+            customer[1] if customer else "",
         )
         if out[0] == "limited":
             raise RateLimited(
@@ -216,11 +223,11 @@ class Sessions:
                     )
                 ],
             )
-        _, session_id, record, newest_first = out
+        _, session_id, record, newest_first, minted = out
         fields = _pairs(record)
         return Opened(
             session_id=str(session_id),
-            token=token or "",
+            token=new_token if int(minted) else token or "",
             resumed=True,
             expired=False,
             conversation=Conversation.from_hash(fields) if fields else None,
@@ -305,6 +312,20 @@ class Sessions:
         return Conversation(
             id=conversation_id, session=session_id, state="bot", group=group, created=created, lang=lang
         )
+
+    async def set_product(self, session_id: str, product: dict[str, Any]) -> None:
+        await self.redis.hset(self.keys.session(session_id), "product", orjson.dumps(product).decode())
+
+    async def shopper(self, session_id: str) -> dict[str, Any]:
+        """Who the session's shopper is (a signed-in customer's id and name) and the product
+        they last looked at, as far as the session knows."""
+        customer, name, product = await self.redis.hmget(
+            self.keys.session(session_id), ["customer", "cname", "product"]
+        )
+        return {
+            "customer": {"id": str(customer), "name": str(name or "")} if customer else None,
+            "product": orjson.loads(str(product)) if product else None,
+        }
 
     async def set_fields(self, conversation_id: str, **fields: str | int) -> None:
         mapping: dict[FieldT, EncodableT] = {k: v for k, v in fields.items()}
@@ -427,6 +448,24 @@ class Sessions:
             self.redis, self.keys.log(session_id), end=f"({entry_id}", count=count, reverse=True
         )
         return [Entry.from_stream(i, fields) for i, fields in raw]
+
+    async def conversations_of(self, session_id: str, limit: int = 20) -> list[Conversation]:
+        """The session's conversations still on record, newest first (as far back as its log)."""
+        ids: list[str] = []
+        for entry in reversed(await self.entries(session_id)):
+            if entry.conversation_id and entry.conversation_id not in ids:
+                ids.append(entry.conversation_id)
+                if len(ids) == limit:
+                    break
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for conversation_id in ids:
+                pipe.hgetall(self.keys.conversation(conversation_id))
+            rows = await pipe.execute()
+        return [
+            Conversation.from_hash({str(k): str(v) for k, v in row.items()})
+            for row in rows
+            if row and "state" in row
+        ]
 
     async def transcript(self, session_id: str, conversation_id: str) -> list[Entry]:
         return [e for e in await self.entries(session_id) if e.conversation_id == conversation_id]

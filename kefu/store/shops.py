@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zoneinfo
 from typing import Annotated
 
@@ -20,7 +21,10 @@ from kefu.store.stored import read_stored, stored_corpus
 
 __all__ = [
     "BusinessHours",
+    "CommerceSettings",
     "Localized",
+    "OrderReplies",
+    "OrderReply",
     "QaRules",
     "ShopConfig",
     "ShopStore",
@@ -168,6 +172,122 @@ class QaRules(BaseModel):
     )
     # Queued longer than this, or left the queue before an agent came.
     left_waiting_s: Annotated[int, Field(ge=0, le=86400)] = 120
+    # 催付: an order its customer placed during a chat with an agent (or this many minutes after
+    # it) and left unpaid this many minutes, without the agent writing any of the reminder
+    # patterns meanwhile, is flagged (and the agent nudged when it becomes due). 0: off.
+    payment_reminder_after_min: Annotated[int, Field(ge=0, le=1440)] = 15
+    payment_reminder_chat_window_min: Annotated[int, Field(ge=0, le=1440)] = 30
+    payment_reminder_patterns: list[Pattern] = Field(
+        default_factory=lambda: [
+            "付款",
+            "拍下",
+            "未付",
+            "支付",
+            "下单",
+            "付款哦",
+            "優惠",
+            "pay",
+            "payment",
+            "checkout",
+            "complete your order",
+        ]
+    )
+
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+# What an order reply template may name: the order's own fields, and the shop's promise.
+ORDER_PLACEHOLDERS = frozenset(
+    {
+        "order",
+        "amount",
+        "items",
+        "created",
+        "paid",
+        "shipped",
+        "delivered",
+        "courier",
+        "tracking",
+        "since",
+        "promise",
+    }
+)
+
+
+class OrderReply(Localized):
+    """An order reply template: `{order}`, `{amount}`, `{courier}`… are filled in from the order."""
+
+    @field_validator("zh", "en")
+    @classmethod
+    def _known_placeholders(cls, value: str) -> str:
+        unknown = sorted(set(_PLACEHOLDER.findall(value)) - ORDER_PLACEHOLDERS)
+        if unknown:
+            raise PydanticCustomError(
+                "unknown_placeholder",
+                "unknown placeholder {names}; use any of {known}",
+                {"names": ", ".join(unknown), "known": ", ".join(sorted(ORDER_PLACEHOLDERS))},
+            )
+        return value
+
+    def fill(self, language: str, values: dict[str, str]) -> str:
+        return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), self.get(language))
+
+
+class OrderReplies(BaseModel):
+    """What the bot says about a signed-in customer's order, per state."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    created: OrderReply = OrderReply(
+        zh="您的订单 {order}（{items}，{amount}）已于 {created} 下单，还没有付款哦，付款后我们会尽快发货。",
+        en="Your order {order} ({items}, {amount}) was placed on {created} and is not paid yet; "
+        "we ship as soon as it is.",
+    )
+    paid: OrderReply = OrderReply(
+        zh="您的订单 {order}（{items}）已于 {paid} 付款，{since}，正在为您备货。{promise}",
+        en="Your order {order} ({items}) was paid on {paid}, {since}; we are preparing it. {promise}",
+    )
+    shipped: OrderReply = OrderReply(
+        zh="您的订单 {order} 已于 {shipped} 发货：{courier}，运单号 {tracking}。",
+        en="Your order {order} shipped on {shipped}: {courier}, tracking number {tracking}.",
+    )
+    delivered: OrderReply = OrderReply(
+        zh="您的订单 {order} 已于 {delivered} 签收。如有问题可以点击「转人工」联系客服。",
+        en="Your order {order} was delivered on {delivered}. Anything wrong? Tap “Talk to a human”.",
+    )
+    refund_requested: OrderReply = OrderReply(
+        zh="您的订单 {order} 的退款申请已收到，正在处理中。",
+        en="We have your refund request for order {order} and are processing it.",
+    )
+    refunded: OrderReply = OrderReply(
+        zh="您的订单 {order} 已退款 {amount}。", en="Order {order} was refunded ({amount})."
+    )
+    cancelled: OrderReply = OrderReply(zh="您的订单 {order} 已取消。", en="Order {order} was cancelled.")
+    # Several orders in flight: the bot lists them for the shopper to pick one.
+    several: Localized = Localized(
+        zh="您有几笔订单，想问哪一笔呢？", en="You have several orders. Which one do you mean?"
+    )
+
+
+class CommerceSettings(BaseModel):
+    """Signed-in customers, orders and sales numbers (docs/api.md, docs/metrics.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Refuse a shopper socket whose customer hash does not verify (else: treated as anonymous).
+    refuse_unverified: bool = False
+    # What the bot says a paid order waits for, in the paid-order reply's {promise}.
+    dispatch_promise: Localized = Localized(
+        zh="我们承诺付款后 48 小时内发货。", en="We ship within 48 hours of payment."
+    )
+    order_replies: OrderReplies = Field(default_factory=OrderReplies)
+    # A signed-in customer with a delivered or refund-requested order who asks for a human goes
+    # to this group (after-sale) instead of the default one; None: no such rule.
+    after_sale_group: GroupName | None = None
+    # An order placed this many hours after its customer's last chat is attributed to whoever
+    # (an agent, or the bot) handled that chat; 0: orders are never attributed.
+    attribution_window_h: Annotated[int, Field(ge=0, le=24 * 30)] = 24
+    # Orders are kept this many days after their last change.
+    order_retention_days: Annotated[int, Field(ge=1, le=3650)] = 180
 
 
 class ShopConfig(BaseModel):
@@ -230,6 +350,7 @@ class ShopConfig(BaseModel):
     allowed_origins: list[Annotated[str, StringConstraints(max_length=200)]] = Field(default_factory=list)
     # Quality inspection rules (thresholds, patterns) for this shop's agents.
     qa: QaRules = Field(default_factory=QaRules)
+    commerce: CommerceSettings = Field(default_factory=CommerceSettings)
 
     @property
     def timezone(self) -> str:
@@ -245,6 +366,9 @@ class ShopConfig(BaseModel):
         if self.default_group not in self.groups:
             self.groups.insert(0, self.default_group)
         self.group_names = {g: n for g, n in self.group_names.items() if g in self.groups and n != g}
+        after_sale = self.commerce.after_sale_group
+        if after_sale is not None and after_sale not in self.groups:
+            self.groups.append(after_sale)
 
 
 async def all_shops(redis: Redis) -> list[str]:

@@ -16,11 +16,13 @@ from kefu.server.wire.agent import (
     conversation,
     conversation_closed,
     hello,
+    payment_due,
     queue,
     shopper_message,
     status,
     transferred,
     typing_to_agent,
+    viewing,
 )
 from kefu.server.wire.common import (
     Ack,
@@ -86,6 +88,7 @@ __all__ = [
     "dumps",
     "error",
     "hello",
+    "payment_due",
     "history",
     "line",
     "offline",
@@ -100,5 +103,6 @@ __all__ = [
     "transfer_actions",
     "transferred",
     "typing_to_agent",
+    "viewing",
     "typing_to_shopper",
 ]

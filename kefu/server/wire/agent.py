@@ -18,11 +18,13 @@ __all__ = [
     "conversation",
     "conversation_closed",
     "hello",
+    "payment_due",
     "queue",
     "shopper_message",
     "status",
     "transferred",
     "typing_to_agent",
+    "viewing",
 ]
 
 
@@ -78,14 +80,18 @@ def conversation(
     transcript: list[Line],
     *,
     earlier: int = 0,
+    customer: dict[str, str] | None = None,
+    product: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An agent's view of a conversation it holds (in `hello` and `assigned`): the latest lines
-    of its transcript, and how many `earlier` ones are left out (the REST view has them all)."""
+    of its transcript, and how many `earlier` ones are left out (the REST view has them all);
+    the signed-in customer (None: anonymous) and the product the shopper last looked at."""
     return {
         "id": conversation_id,
         "group": group,
         "waited_s": waited_s,
-        "shopper": {"session_id": session_id, "lang": lang},
+        "shopper": {"session_id": session_id, "lang": lang, "customer": customer},
+        "product": product,
         "transcript": transcript,
         "earlier": earlier,
     }
@@ -141,6 +147,37 @@ def shopper_message(conversation_id: str, entry: Entry) -> dict[str, Any]:
         "text": entry.text,
         "ts": entry.ts,
     }
+
+
+class PaymentNudge(TypedDict):
+    type: Literal["payment_due"]
+    conversation_id: str
+    order_id: str
+    amount: str
+    currency: str
+
+
+def payment_due(conversation_id: str, order_id: str, amount: str, currency: str) -> PaymentNudge:
+    """催付: remind the customer of `conversation_id` to pay order `order_id` (still unpaid)."""
+    return {
+        "type": "payment_due",
+        "conversation_id": conversation_id,
+        "order_id": order_id,
+        "amount": amount,
+        "currency": currency,
+    }
+
+
+class Viewing(TypedDict):
+    type: Literal["viewing"]
+    conversation_id: str
+    id: str
+    product: dict[str, Any]
+
+
+def viewing(conversation_id: str, entry_id: str, product: dict[str, Any]) -> Viewing:
+    """The shopper moved to another product's page (the console's product card follows)."""
+    return {"type": "viewing", "conversation_id": conversation_id, "id": entry_id, "product": product}
 
 
 def typing_to_agent(conversation_id: str) -> dict[str, str]:

@@ -55,6 +55,7 @@ class Line(TypedDict):
     by: NotRequired[str]
     reason: NotRequired[str]
     group: NotRequired[str]
+    product: NotRequired[dict[str, Any]]
 
 
 # ---- frames both sockets get ----
@@ -100,6 +101,9 @@ def system_text(entry: Entry, config: ShopConfig, lang: str) -> str | None:
     if entry.event == "agent_joined":
         name = entry.agent_name or ""
         return f"{name} joined the chat" if lang == "en" else f"{name} 已接入"
+    if entry.event == "product":
+        title = str((entry.product or {}).get("title", ""))
+        return f"Viewing: {title}" if lang == "en" else f"正在看：{title}"
     texts = {
         "queued": config.queued,
         "transferred": config.queued,
@@ -145,6 +149,8 @@ def line(entry: Entry, config: ShopConfig, lang: str) -> Line:
             out["reason"] = entry.reason
         if entry.group:
             out["group"] = entry.group
+        if entry.product:
+            out["product"] = entry.product
     return out
 
 

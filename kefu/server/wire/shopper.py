@@ -33,6 +33,8 @@ class Session(TypedDict):
     session_id: str
     token: str
     resumed: bool
+    # The signed-in customer the shop's site vouched for (their hash verified), else None.
+    customer: dict[str, str] | None
 
 
 class History(TypedDict):
@@ -98,8 +100,16 @@ def batch(frames: list[Any]) -> Batch:
     return {"type": "batch", "frames": frames}
 
 
-def session(session_id: str, token: str, *, resumed: bool) -> Session:
-    return {"type": "session", "session_id": session_id, "token": token, "resumed": resumed}
+def session(
+    session_id: str, token: str, *, resumed: bool, customer: tuple[str, str] | None = None
+) -> Session:
+    return {
+        "type": "session",
+        "session_id": session_id,
+        "token": token,
+        "resumed": resumed,
+        "customer": {"id": customer[0], "name": customer[1]} if customer else None,
+    }
 
 
 def history(messages: list[Line]) -> History:
@@ -151,6 +161,8 @@ def shopper_frame(entry: Entry, config: ShopConfig, lang: str) -> dict[str, Any]
             "actions": transfer_actions(config, lang) if entry.transfer else [],
         }
     event = entry.event
+    if event == "product":
+        return None  # for the agent
     if event == "agent_joined":
         return dict(agent_joined(entry.agent_id, entry.agent_name, entry_id=entry.id))
     if event == "closed":

@@ -1,0 +1,73 @@
+"""Who a shopper is, as the shop's site says: a signed-in customer's id, display name and
+`hash` = HMAC-SHA256(the shop's identity secret, id), computed on the shop's server. The widget
+offers them as the subprotocol `kefu.customer.<base64url of {"id","name","hash"}>` (never in
+the URL); a claim whose hash does not verify is ignored — or refused, by the shop's setting."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated
+
+import orjson
+import structlog
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+
+from kefu.errors import Forbidden, InvalidInput
+from kefu.ids import CustomerId
+from kefu.server.context import Context
+from kefu.store.shops import ShopConfig
+
+__all__ = ["CUSTOMER_PROTOCOL", "CustomerClaim", "offered_customer", "verified_customer"]
+
+log = structlog.get_logger(__name__)
+
+CUSTOMER_PROTOCOL = "kefu.customer."
+# base64 of the longest valid claim (an id of 128, a name of 40 CJK characters, the hash).
+_MAX_OFFER = 600
+
+
+class CustomerClaim(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: CustomerId
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] = ""
+    hash: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$")]
+
+
+def offered_customer(request: web.Request) -> CustomerClaim | None:
+    """The customer claim a shopper's socket offers, if any (400 for a malformed one)."""
+    for offered in request.headers.get("Sec-WebSocket-Protocol", "").split(","):
+        offered = offered.strip()
+        if not offered.startswith(CUSTOMER_PROTOCOL):
+            continue
+        encoded = offered[len(CUSTOMER_PROTOCOL) :]
+        if len(encoded) > _MAX_OFFER:
+            raise InvalidInput("the customer claim is too long", code="invalid_customer")
+        try:
+            raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+            return CustomerClaim.model_validate(orjson.loads(raw))
+        except (binascii.Error, ValueError, ValidationError):
+            raise InvalidInput(
+                "the customer claim is base64url of JSON {id, name, hash}", code="invalid_customer"
+            ) from None
+    return None
+
+
+async def verified_customer(
+    ctx: Context, request: web.Request, shop: str, config: ShopConfig
+) -> tuple[str, str] | None:
+    """(id, name) of the signed-in customer the socket claims to be, if the hash verifies."""
+    claim = offered_customer(request)
+    if claim is None:
+        return None
+    if await ctx.commerce(shop).verify_customer(claim.id, claim.hash):
+        return claim.id, claim.name
+    log.warning("customer_unverified", shop=shop, customer_id=claim.id)
+    ctx.metrics.unverified_customers.labels(shop).inc()
+    if config.commerce.refuse_unverified:
+        raise Forbidden(
+            "this shop only accepts signed-in customers whose hash verifies", code="customer_unverified"
+        )
+    return None

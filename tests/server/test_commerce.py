@@ -1,0 +1,372 @@
+"""Commerce context end to end over real HTTP and sockets: the orders API and its keys, a
+signed-in customer verified by a real HMAC (one session on every device), the bot answering
+from the customer's own orders, the product the shopper looks at, the agent's customer view,
+the after-sale routing rule and the 催付 check."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import WSServerHandshakeError, web
+from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
+
+from kefu.server.appkeys import context_key
+from kefu.server.orders import check_payments
+from kefu.store.shops import ShopStore
+from tests.server.conftest import SHOP, Socket, add_agent, agent, login, session_protocols, setup_shop
+
+Client = TestClient[web.Request, web.Application]
+
+
+def claim(customer_id: str, secret: str, *, name: str = "", forged: bool = False) -> str:
+    """The subprotocol a widget offers for a signed-in customer, the hash computed as a shop's
+    server does: HMAC-SHA256(identity secret, customer id)."""
+    digest = hmac.new(secret.encode(), customer_id.encode(), hashlib.sha256).hexdigest()
+    if forged:
+        digest = hmac.new(b"guess", customer_id.encode(), hashlib.sha256).hexdigest()
+    payload = orjson.dumps({"id": customer_id, "name": name, "hash": digest})
+    return "kefu.customer." + base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+
+async def customer_socket(
+    client: Client, customer_id: str, secret: str, *, token: str | None = None, **kw: Any
+) -> Socket:
+    protocols = [*session_protocols(token), claim(customer_id, secret, **kw)]
+    ws = await client.ws_connect("/ws/shopper", params={"shop": SHOP}, protocols=protocols)
+    return Socket(ws)
+
+
+async def ask(sock: Socket, text: str) -> list[dict[str, Any]]:
+    """Say `text`; the bot's lines written with it (they come in the ack's frame)."""
+    before = len(sock.frames)
+    client_msg_id = await sock.say(text)
+    await sock.expect("ack", client_msg_id=client_msg_id)
+    return [f for f in sock.frames[before:] if f["type"] == "bot"]
+
+
+async def admin_headers(client: Client, redis: Redis) -> dict[str, str]:
+    await add_agent(redis, "boss", role="admin")
+    return {"Authorization": f"Bearer {await login(client, 'boss')}"}
+
+
+async def secrets(client: Client, redis: Redis) -> tuple[str, str]:
+    """(identity secret, orders API key) of the shop, as its admin gets them."""
+    headers = await admin_headers(client, redis)
+    resp = await client.get("/api/admin/commerce", headers=headers)
+    assert resp.status == 200
+    identity = (await resp.json())["identity_secret"]
+    resp = await client.post("/api/admin/commerce/api-key", headers=headers)
+    assert resp.status == 200
+    return identity, (await resp.json())["api_key"]
+
+
+def order(
+    order_id: str, customer: str, status: str = "paid", version: int = 1, **extra: Any
+) -> dict[str, Any]:
+    now = dt.datetime.now(dt.UTC)
+    data: dict[str, Any] = {
+        "id": order_id,
+        "customer_id": customer,
+        "version": version,
+        "status": status,
+        "amount": "199.00",
+        "items": [{"title": "保温杯 500ml", "quantity": 2, "price": "99.50"}],
+        "created_at": (now - dt.timedelta(hours=5)).isoformat(),
+    }
+    if status != "created":
+        data["paid_at"] = (now - dt.timedelta(hours=4)).isoformat()
+    if status in ("shipped", "delivered"):
+        data |= {"shipped_at": now.isoformat(), "courier": "顺丰速运", "tracking_number": "SF1234567890"}
+    return data | extra
+
+
+async def post(client: Client, key: str, body: Any, path: str = "/api/shops/demo/orders") -> Any:
+    resp = await client.post(path, json=body, headers={"Authorization": f"Bearer {key}"})
+    return resp.status, await resp.json()
+
+
+# ---- the orders API ----
+
+
+async def test_orders_need_the_shops_own_key_and_are_idempotent_by_version(
+    client: Client, redis: Redis
+) -> None:
+    _, key = await secrets(client, redis)
+    assert (await post(client, "", order("A1", "c1")))[0] == 401
+    assert (await post(client, "kefu_demo.nope", order("A1", "c1")))[0] == 401
+    # Another shop's valid key: recognised, and refused as the wrong shop.
+    await setup_shop(redis, "other")
+    other_key = await client.app[context_key].commerce("other").rotate_api_key()
+    status, body = await post(client, other_key, order("A1", "c1"))
+    assert (status, body["error"]["code"]) == (403, "wrong_shop")
+
+    assert await post(client, key, order("A1", "c1", "paid", 2)) == (200, {"id": "A1", "result": "created"})
+    # A retry, then an older version arriving late: nothing changes, never backwards.
+    assert (await post(client, key, order("A1", "c1", "paid", 2)))[1]["result"] == "stale"
+    assert (await post(client, key, order("A1", "c1", "created", 1)))[1]["result"] == "stale"
+    assert (await post(client, key, order("A1", "c1", "shipped", 3)))[1]["result"] == "updated"
+    stored = await client.app[context_key].commerce(SHOP).order("A1")
+    assert stored is not None and stored.order.status == "shipped"
+    # The same id for another customer is refused (409), and the record stays theirs.
+    status, body = await post(client, key, order("A1", "someone-else", "paid", 9))
+    assert status == 409
+    # A rotated key: the old one stops working.
+    headers = await admin_headers_again(client)
+    new_key = (await (await client.post("/api/admin/commerce/api-key", headers=headers)).json())["api_key"]
+    assert (await post(client, key, order("A2", "c1")))[0] == 401
+    assert (await post(client, new_key, order("A2", "c1")))[0] == 200
+
+
+async def admin_headers_again(client: Client) -> dict[str, str]:
+    return {"Authorization": f"Bearer {await login(client, 'boss')}"}
+
+
+async def test_a_bad_order_is_a_422_naming_the_field_and_a_batch_is_all_or_nothing(
+    client: Client, redis: Redis
+) -> None:
+    _, key = await secrets(client, redis)
+    status, body = await post(client, key, order("A1", "c1", amount="-3"))
+    assert status == 422
+    assert any(d["field"] == "amount" for d in body["error"]["details"])
+    status, body = await post(client, key, order("A1", "c1", status="lost"))
+    assert status == 422 and any(d["field"] == "status" for d in body["error"]["details"])
+    status, _ = await post(client, key, order("bad id with spaces", "c1"))
+    assert status == 422
+    # One bad order in a batch: nothing of it is stored.
+    batch = {"orders": [order("B1", "c1"), order("B2", "c1", tracking_number="<script>")]}
+    status, body = await post(client, key, batch, "/api/shops/demo/orders/batch")
+    assert status == 422 and any(d["field"].startswith("orders.1") for d in body["error"]["details"])
+    assert await client.app[context_key].commerce(SHOP).order("B1") is None
+    batch = {"orders": [order("B1", "c1"), order("B2", "c2"), order("B1", "c1")]}
+    status, body = await post(client, key, batch, "/api/shops/demo/orders/batch")
+    assert status == 200
+    assert [r["result"] for r in body["results"]] == ["created", "created", "stale"]
+
+
+async def test_agents_cannot_read_or_rotate_the_shops_secrets(client: Client, redis: Redis) -> None:
+    await add_agent(redis, "alice")
+    headers = {"Authorization": f"Bearer {await login(client, 'alice')}"}
+    assert (await client.get("/api/admin/commerce", headers=headers)).status == 403
+    assert (await client.post("/api/admin/commerce/api-key", headers=headers)).status == 403
+
+
+# ---- identity ----
+
+
+async def test_a_signed_in_customer_has_one_chat_on_every_device(client: Client, redis: Redis) -> None:
+    identity, _ = await secrets(client, redis)
+    laptop = await customer_socket(client, "cust-42", identity, name="王小明")
+    session = await laptop.expect("session")
+    assert session["customer"] == {"id": "cust-42", "name": "王小明"}
+    assert await ask(laptop, "你们几点上班")
+    # The phone has no token of this browser: the customer's own session comes back, history and all.
+    phone = await customer_socket(client, "cust-42", identity)
+    resumed = await phone.expect("session")
+    assert resumed["session_id"] == session["session_id"] and resumed["resumed"]
+    assert resumed["token"] != session["token"]  # the phone's own token
+    history = await phone.expect("history")
+    assert "你们几点上班" in [m["text"] for m in history["messages"]]
+    # Signed out on the laptop (no claim, the old token): never the customer's chat.
+    anonymous = Socket(
+        await client.ws_connect(
+            "/ws/shopper", params={"shop": SHOP}, protocols=session_protocols(session["token"])
+        )
+    )
+    fresh = await anonymous.expect("session")
+    assert fresh["session_id"] != session["session_id"] and fresh["customer"] is None
+    for s in (laptop, phone, anonymous):
+        await s.close()
+
+
+async def test_a_forged_hash_is_anonymous_or_refused_by_the_shops_setting(
+    client: Client, redis: Redis
+) -> None:
+    identity, _ = await secrets(client, redis)
+    forged = await customer_socket(client, "cust-42", identity, forged=True)
+    assert (await forged.expect("session"))["customer"] is None
+    await forged.close()
+    store = ShopStore(redis, SHOP)
+    config = await store.config()
+    config.commerce.refuse_unverified = True
+    await store.save_config(config)
+    client.app[context_key].forget_config(SHOP)
+    with pytest.raises(WSServerHandshakeError) as refused:
+        await customer_socket(client, "cust-42", identity, forged=True)
+    assert refused.value.status == 403
+    # A rotated secret: hashes made with the old one stop verifying.
+    headers = await admin_headers_again(client)
+    await client.post("/api/admin/commerce/identity-secret", headers=headers)
+    with pytest.raises(WSServerHandshakeError):
+        await customer_socket(client, "cust-42", identity)
+
+
+# ---- the bot answers from the customer's orders ----
+
+
+async def test_the_bot_tells_a_customer_where_their_own_parcel_is(client: Client, redis: Redis) -> None:
+    identity, key = await secrets(client, redis)
+    await post(client, key, order("SO-1", "cust-42", "shipped"))
+    await post(client, key, order("SO-9", "cust-other", "shipped", tracking_number="YT999"))
+    me = await customer_socket(client, "cust-42", identity)
+    await me.expect("session")
+    [reply] = await ask(me, "我的快递到哪了")
+    assert "SF1234567890" in reply["text"] and "顺丰速运" in reply["text"]
+    assert "YT999" not in reply["text"]
+    assert reply["actions"] and reply["actions"][0]["type"] == "transfer"
+    # A policy question is still the FAQ's.
+    assert all("SF1234567890" not in f["text"] for f in await ask(me, "一般几天发货"))
+    await me.close()
+
+
+async def test_several_open_orders_are_listed_and_one_can_be_named(client: Client, redis: Redis) -> None:
+    identity, key = await secrets(client, redis)
+    await post(client, key, order("SO-1", "cust-42", "shipped"))
+    await post(client, key, order("SO-2", "cust-42", "paid"))
+    await post(client, key, order("SO-0", "cust-42", "delivered"))
+    me = await customer_socket(client, "cust-42", identity)
+    await me.expect("session")
+    [listing_frame] = await ask(me, "发货了吗")
+    listing = listing_frame["text"]
+    assert "SO-1" in listing and "SO-2" in listing and "SO-0" not in listing
+    [named_frame] = await ask(me, "SO-2 发货了吗")
+    named = named_frame["text"]
+    assert "SO-2" in named and "48" in named  # paid, not shipped: the dispatch promise
+    await me.close()
+
+
+async def test_an_anonymous_shopper_gets_the_faq_and_the_offer_of_a_human(
+    client: Client, redis: Redis
+) -> None:
+    _, key = await secrets(client, redis)
+    await post(client, key, order("SO-1", "cust-42", "shipped"))
+    # Claims to be the customer without the hash: anonymous, sees no order.
+    stranger = Socket(await client.ws_connect("/ws/shopper", params={"shop": SHOP}))
+    await stranger.expect("session")
+    frames = await ask(stranger, "我的快递到哪了")
+    assert len(frames) == 2
+    assert all("SF1234567890" not in f["text"] for f in frames)
+    assert any(f["decision"] == "notice" and f["actions"] for f in frames)
+    await stranger.close()
+
+
+# ---- what the agent sees ----
+
+
+async def test_the_agent_sees_the_customer_their_orders_and_the_product(client: Client, redis: Redis) -> None:
+    identity, key = await secrets(client, redis)
+    await post(client, key, order("SO-1", "cust-42", "delivered"))
+    await add_agent(redis, "alice")
+    await add_agent(redis, "bob")
+    desk = await agent(client, "alice")
+    me = await customer_socket(client, "cust-42", identity, name="王小明")
+    await me.expect("session")
+    product = {
+        "id": "kettle-1",
+        "title": "<b>电热水壶</b>",
+        "price": 129,
+        "image": "https://img.example/k.png",
+    }
+    await me.send({"type": "product", "product": product})
+    await me.send({"type": "transfer"})
+    assigned = (await desk.expect("assigned"))["conversation"]
+    assert assigned["shopper"]["customer"] == {"id": "cust-42", "name": "王小明"}
+    assert assigned["product"]["title"] == "<b>电热水壶</b>"  # data; the console renders it as text
+    assert any(line.get("event") == "product" for line in assigned["transcript"])
+    # The shopper navigates: the agent gets the new product live; the shopper sees nothing of it.
+    await me.send({"type": "product", "product": {"id": "cup-2", "title": "保温杯"}})
+    moved = await desk.expect("viewing", conversation_id=assigned["id"])
+    assert moved["product"] == {"id": "cup-2", "title": "保温杯"}
+    assert all(f.get("event") != "product" for f in await me.silent(0.3))
+
+    token = await login(client, "alice")
+    resp = await client.get(
+        f"/api/conversations/{assigned['id']}/customer", headers={"Authorization": f"Bearer {token}"}
+    )
+    view = await resp.json()
+    assert view["customer"]["id"] == "cust-42"
+    assert [o["order"]["id"] for o in view["orders"]] == ["SO-1"]
+    assert view["product"]["id"] == "cup-2"
+    other = await login(client, "bob")
+    resp = await client.get(
+        f"/api/conversations/{assigned['id']}/customer", headers={"Authorization": f"Bearer {other}"}
+    )
+    assert resp.status == 403
+    for s in (desk, me):
+        await s.close()
+
+
+async def test_a_bad_product_is_an_error_frame(client: Client) -> None:
+    me = Socket(await client.ws_connect("/ws/shopper", params={"shop": SHOP}))
+    await me.expect("session")
+    await me.send({"type": "product", "product": {"id": "k1", "title": "x", "image": "javascript:alert(1)"}})
+    error = await me.expect("error")
+    assert "image" in error["message"]
+    await me.send({"type": "product", "product": {"id": "k1", "title": "x" * 500}})
+    assert "title" in (await me.expect("error"))["message"]
+    await me.close()
+
+
+async def test_after_sale_customers_go_to_the_after_sale_group(client: Client, redis: Redis) -> None:
+    identity, key = await secrets(client, redis)
+    store = ShopStore(redis, SHOP)
+    config = await store.config()
+    config.groups = ["general", "aftersale"]
+    config.commerce.after_sale_group = "aftersale"
+    await store.save_config(config)
+    client.app[context_key].forget_config(SHOP)
+    await add_agent(redis, "carol", groups=["aftersale"])
+    desk = await agent(client, "carol")
+    await post(client, key, order("SO-1", "cust-42", "delivered"))
+    me = await customer_socket(client, "cust-42", identity)
+    await me.expect("session")
+    await me.send({"type": "transfer"})
+    assigned = (await desk.expect("assigned"))["conversation"]
+    assert assigned["group"] == "aftersale"
+    for s in (desk, me):
+        await s.close()
+
+
+# ---- 催付 ----
+
+
+async def test_an_unpaid_order_placed_in_a_chat_flags_the_agent_who_did_not_remind(
+    client: Client, redis: Redis
+) -> None:
+    identity, key = await secrets(client, redis)
+    alice = await add_agent(redis, "alice", capacity=2)
+    desk = await agent(client, "alice")
+    placed = dt.datetime.now(dt.UTC)
+    ctx = client.app[context_key]
+    conversations = {}
+    for customer, words in (("cust-1", "好的，有需要再联系"), ("cust-2", "亲，记得尽快付款哦")):
+        me = await customer_socket(client, customer, identity)
+        await me.expect("session")
+        await ask(me, "这个杯子有红色吗")
+        await me.send({"type": "transfer"})
+        conversation = (await desk.expect("assigned"))["conversation"]["id"]
+        conversations[customer] = conversation
+        await desk.send(
+            {"type": "message", "conversation_id": conversation, "text": words, "client_msg_id": customer}
+        )
+        await desk.expect("ack")
+        await post(client, key, order(f"SO-{customer}", customer, "created", created_at=placed.isoformat()))
+    # Fifteen minutes on: the one who did not remind is flagged and nudged.
+    flagged = await check_payments(ctx, now=int(placed.timestamp() * 1000) + 16 * 60_000)
+    assert flagged == 1
+    nudge = await desk.expect("payment_due")
+    assert (nudge["order_id"], nudge["conversation_id"]) == ("SO-cust-1", conversations["cust-1"])
+    resp = await client.get(
+        "/api/admin/qa", params={"rule": "no_payment_reminder"}, headers=await admin_headers_again(client)
+    )
+    flags = (await resp.json())["items"]
+    assert [(f["agent_id"], f["conversation_id"]) for f in flags] == [(alice, conversations["cust-1"])]
+    assert "SO-cust-1" in flags[0]["detail"]
+    # Claimed once: a second run finds nothing due.
+    assert await check_payments(ctx, now=int(placed.timestamp() * 1000) + 17 * 60_000) == 0
