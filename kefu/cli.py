@@ -23,10 +23,12 @@ def build_parser() -> argparse.ArgumentParser:
     # The server part (aiohttp, Redis) is imported only when the parser is built, not by kefu.faq.
     from kefu.reports.cli import add_qa_commands
     from kefu.server.cli import add_faq_import, add_server_commands
+    from kefu.server.orders_cli import add_orders_commands
 
     add_faq_import(faq_commands)
     add_server_commands(commands)
     add_qa_commands(commands)
+    add_orders_commands(commands)
     return parser
 
 

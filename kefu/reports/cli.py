@@ -1,4 +1,5 @@
-"""`kefu qa report`: inspect a shop's conversations of a period and print the flags."""
+"""`kefu qa report`: inspect a shop's conversations of a period and print the flags; `kefu qa
+sales`: the period's sales numbers per agent and for the bot."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import datetime as dt
 import io
 import json
 import sys
+from typing import Any
 
 from kefu.errors import KefuError
 
@@ -29,6 +31,14 @@ def add_qa_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser
         "--lang", choices=["zh", "en"], default="zh", help="language of the details (default zh, as admin)"
     )
     report.set_defaults(handler=_report)
+    sales = qa_commands.add_parser(
+        "sales", help="sales numbers per agent and for the bot (询单转化率, 客服销售额, 客单价)"
+    )
+    sales.add_argument("--shop", required=True)
+    sales.add_argument("--since", required=True, help="YYYY-MM-DD (the shop's time zone) or epoch ms")
+    sales.add_argument("--until", help="YYYY-MM-DD or epoch ms, exclusive (default: end of today)")
+    sales.add_argument("--format", choices=["table", "json"], default="table")
+    sales.set_defaults(handler=_sales)
 
 
 COLUMNS = ("time", "rule", "agent", "conversation", "detail", "evidence")
@@ -96,6 +106,56 @@ def _report(args: argparse.Namespace) -> int:
             names = {u.id: u.name for u in await Accounts(redis, args.shop).all()}
             data = [{**f.model_dump(), "agent_name": names.get(f.agent_id or "")} for f in flags]
             return render(data, args.format, zone, args.lang)
+        finally:
+            await redis.aclose()
+
+    with embedded_redis(Settings()) as settings:
+        assert settings.redis_url
+        output = asyncio.run(run(settings.redis_url))
+    sys.stdout.write(output.rstrip("\n") + "\n")
+    return 0
+
+
+SALES_COLUMNS = ("name", "inquiries", "buyers", "orders", "conversion", "sales", "average_order")
+
+
+def render_sales(data: dict[str, Any], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(data, ensure_ascii=False, indent=2)
+    rows = [{**r, "conversion": f"{r['conversion'] * 100:.1f}%"} for r in [*data["rows"], data["team"]]]
+    cells = [[str(r[c]) for c in SALES_COLUMNS] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(SALES_COLUMNS)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(SALES_COLUMNS, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    lines.append(
+        f"shop: {data['shop_orders']} orders sold, {data['shop_sales']} {data['currency']}, "
+        f"average order {data['shop_average_order']}"
+    )
+    return "\n".join(lines)
+
+
+def _sales(args: argparse.Namespace) -> int:
+    from kefu.redisserver import embedded_redis
+    from kefu.reports.period import parse_period, shop_zone
+    from kefu.reports.sales import load_sales
+    from kefu.settings import Settings
+    from kefu.store.accounts import Accounts
+    from kefu.store.client import connect
+    from kefu.store.shops import ShopStore, shop_exists
+
+    async def run(url: str) -> str:
+        redis = connect(url)
+        try:
+            if not await shop_exists(redis, args.shop):
+                raise KefuError(f"no shop {args.shop!r}")
+            config = await ShopStore(redis, args.shop).config()
+            since, until = parse_period(args.since, args.until, shop_zone(config))
+            names = {u.id: u.name for u in await Accounts(redis, args.shop).all()} | {
+                "bot": "bot",
+                "all": "team",
+            }
+            sales = await load_sales(redis, args.shop, since, until, names)
+            return render_sales(sales.model_dump(), args.format)
         finally:
             await redis.aclose()
 

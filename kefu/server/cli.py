@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import getpass
 import multiprocessing.synchronize
 import os
@@ -28,6 +29,8 @@ from kefu.server.workers import Supervisor, exit_with_parent
 from kefu.settings import Settings
 from kefu.store.accounts import Accounts, check_groups
 from kefu.store.client import connect, redacted
+from kefu.store.commerce import Commerce, Order
+from kefu.store.scripts import Scripts
 from kefu.store.shops import ShopConfig, ShopStore, all_shops, shop_exists
 
 __all__ = ["add_faq_import", "add_server_commands"]
@@ -35,6 +38,8 @@ __all__ = ["add_faq_import", "add_server_commands"]
 log = structlog.get_logger(__name__)
 
 DEMO_SHOP = "demo"
+# The signed-in customer of the demo shop page (with orders in several states).
+DEMO_CUSTOMER = "demo-customer-1"
 DEMO_NAME = "kefu 演示店"
 DEMO_USERS = (
     ("admin", "admin", "店长", "kefu-admin-demo"),
@@ -236,6 +241,57 @@ async def _setup_demo(settings: Settings) -> None:
         for username, role, name, password in DEMO_USERS:
             with contextlib.suppress(Conflict):
                 await accounts.add(username, password, role=role, name=name, capacity=3)  # type: ignore[arg-type]
+        await _demo_orders(redis, await store.config())
+
+
+async def _demo_orders(redis: Redis, config: ShopConfig) -> None:
+    """A demo customer with an order in each state a shopper asks about (the demo page's
+    "signed-in customer" toggle signs in as them)."""
+    commerce = Commerce(redis, Scripts(redis), DEMO_SHOP)
+    await commerce.set_demo_customer(DEMO_CUSTOMER, "张小红")
+    now = dt.datetime.now(dt.UTC)
+    version = int(now.timestamp() * 1000)
+
+    def ago(hours: float) -> str:
+        return (now - dt.timedelta(hours=hours)).isoformat()
+
+    items = {"title": "纯棉圆领T恤 白色 L", "quantity": 2, "price": "79.00"}
+    orders = [
+        {
+            "id": "DEMO-1001",
+            "status": "shipped",
+            "amount": "158.00",
+            "created_at": ago(30),
+            "paid_at": ago(30),
+            "shipped_at": ago(6),
+            "courier": "顺丰速运",
+            "tracking_number": "SF1400123456789",
+            "items": [items],
+        },
+        {
+            "id": "DEMO-1002",
+            "status": "paid",
+            "amount": "269.00",
+            "created_at": ago(5),
+            "paid_at": ago(5),
+            "items": [{"title": "羊毛针织开衫 灰色 M", "quantity": 1, "price": "269.00"}],
+        },
+        {
+            "id": "DEMO-0907",
+            "status": "delivered",
+            "amount": "99.00",
+            "created_at": ago(24 * 12),
+            "paid_at": ago(24 * 12),
+            "shipped_at": ago(24 * 11),
+            "delivered_at": ago(24 * 9),
+            "courier": "中通快递",
+            "tracking_number": "ZT7788990011",
+            "items": [{"title": "帆布托特包", "quantity": 1, "price": "99.00"}],
+        },
+    ]
+    for data in orders:
+        order = Order.model_validate({**data, "customer_id": DEMO_CUSTOMER, "version": version})
+        await commerce.ingest(order, config)
 
 
 def _read_password() -> str:

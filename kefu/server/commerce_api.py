@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kefu.errors import Conflict, Forbidden, NotFound, Unauthorized
 from kefu.ids import valid_shop_id
+from kefu.reports.sales import sold
 from kefu.server.api import current_user, json_response, read_json, require_admin
 from kefu.server.appkeys import context_key
 from kefu.server.context import Context
@@ -83,18 +84,14 @@ class CustomerView(BaseModel):
 
 async def ingest(ctx: Context, shop: str, config: ShopConfig, order: Order) -> Put:
     """Store one order version the way the API and `kefu orders import` both do."""
-    commerce = config.commerce
-    qa = config.qa
-    reminder = None
-    if qa.payment_reminder_after_min > 0:
-        reminder = (qa.payment_reminder_after_min * 60, qa.payment_reminder_chat_window_min * 60)
-    put = await ctx.commerce(shop).ingest(
-        order,
-        retention_s=commerce.order_retention_days * 86400,
-        attribution_window_s=commerce.attribution_window_h * 3600,
-        reminder=reminder,
-    )
+    put = await ctx.commerce(shop).ingest(order, config)
     ctx.metrics.orders.labels(shop, put.result).inc()
+    if put.result in ("created", "updated") and sold(order.status) and not sold(put.previous_status):
+        stored = await ctx.commerce(shop).order(order.id)
+        if stored is not None and stored.attributed_to:
+            handler = "bot" if stored.attributed_to == "bot" else "agent"
+            ctx.metrics.attributed_orders.labels(shop, handler).inc()
+            ctx.metrics.attributed_sales.labels(shop, handler).inc(float(order.amount))
     return put
 
 
@@ -163,6 +160,28 @@ async def post_orders(request: web.Request) -> web.Response:
         put = await ingest(ctx, shop, config, order)
         results.append(OrderResult(id=order.id, result=put.result))
     return json_response(OrderResults(results=results))
+
+
+class DemoClaim(BaseModel):
+    id: str
+    name: str
+    hash: str
+
+
+@routes.route(
+    "GET",
+    "/api/shops/{shop}/demo-customer",
+    summary="`kefu serve --demo` only: the signed-in customer the demo shop page may pretend to be",
+    access="public",
+    response=DemoClaim,
+)
+async def demo_customer(request: web.Request) -> web.Response:
+    shop = request.match_info["shop"]
+    ctx = request.app[context_key]
+    claim = await ctx.commerce(shop).demo_claim() if valid_shop_id(shop) else None
+    if claim is None:
+        raise NotFound("no demo customer here (only a shop set up by `kefu serve --demo` has one)")
+    return json_response(DemoClaim(id=claim[0], name=claim[1], hash=claim[2]))
 
 
 @routes.route(

@@ -88,6 +88,18 @@ class Metrics:
         self.orders = Counter(
             "kefu_orders", "Order versions received, by what storing them did", ["shop", "result"], registry=r
         )
+        self.attributed_orders = Counter(
+            "kefu_attributed_orders",
+            "Orders that became paid and are attributed to a chat, by who handled it (agent or bot)",
+            ["shop", "handler"],
+            registry=r,
+        )
+        self.attributed_sales = Counter(
+            "kefu_attributed_sales",
+            "Amount of the orders counted in kefu_attributed_orders (the order's currency)",
+            ["shop", "handler"],
+            registry=r,
+        )
         self.order_answers = Counter(
             "kefu_order_answers",
             "Order questions the bot answered from the shop's orders, by the order's status "

@@ -12,6 +12,7 @@ from kefu.reports.flags import FlagStore, inspect_period
 from kefu.reports.period import DAY_MS, parse_period, shop_zone
 from kefu.reports.qa import RULES, Flag
 from kefu.reports.records import load_records
+from kefu.reports.sales import Sales, load_sales
 from kefu.reports.stats import ShopStats, compute_stats
 from kefu.server.api import json_response, require_admin
 from kefu.server.appkeys import redis_key
@@ -36,6 +37,27 @@ class QaAnswer(BaseModel):
     counts: dict[str, int]
     # True when more flags matched than `items` holds (the newest 1000 are returned).
     truncated: bool = False
+
+
+@routes.route(
+    "GET",
+    "/api/admin/sales",
+    summary="Sales numbers per agent and for the bot over a period (since/until: YYYY-MM-DD or ms)",
+    access="admin",
+    response=Sales,
+)
+async def sales(request: web.Request) -> web.Response:
+    shop, _ = await require_admin(request)
+    redis = request.app[redis_key]
+    zone = shop_zone(await ShopStore(redis, shop).config())
+    since, until = parse_period(request.query.get("since"), request.query.get("until"), zone)
+    lang = request.query.get("lang", "zh")
+    names = {
+        **await _names(request, shop),
+        "bot": "Bot" if lang == "en" else "机器人",
+        "all": "Team" if lang == "en" else "全体",
+    }
+    return json_response(await load_sales(redis, shop, since, until, names))
 
 
 class QaRun(BaseModel):

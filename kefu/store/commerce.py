@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 from kefu.ids import CustomerId, ExternalId
 from kefu.store.keys import ShopKeys
 from kefu.store.scripts import Scripts
+from kefu.store.shops import ShopConfig
 
 __all__ = [
     "ORDER_STATUSES",
@@ -181,6 +182,18 @@ class Commerce:
         stored = await self.redis.hget(self.keys.secrets, "api_key")
         return stored is not None and hmac.compare_digest(str(stored), _key_hash(key))
 
+    async def set_demo_customer(self, customer_id: str, name: str) -> None:
+        """`kefu serve --demo`: the customer the demo shop page may sign in as."""
+        await self.redis.hset(self.keys.secrets, "demo_customer", orjson.dumps([customer_id, name]))
+
+    async def demo_claim(self) -> tuple[str, str, str] | None:
+        """The demo customer's (id, name, hash), if this shop was set up as the demo."""
+        raw = await self.redis.hget(self.keys.secrets, "demo_customer")
+        if raw is None:
+            return None
+        customer_id, name = orjson.loads(raw)
+        return customer_id, name, identity_hash(await self.identity_secret(), customer_id)
+
     # ---- customers ----
 
     async def customer(self, customer_id: str) -> Customer | None:
@@ -221,13 +234,17 @@ class Commerce:
         previous = str(out[1]) or None
         return Put("created" if previous is None else "updated", previous)
 
-    async def ingest(
-        self, order: Order, *, retention_s: int, attribution_window_s: int, reminder: tuple[int, int] | None
-    ) -> Put:
-        """Store an order version; a new order is attributed to the customer's last chat (its
-        agent, or "bot") if that chat was active within `attribution_window_s` before the order
-        was placed, and — `reminder` (after s, chat window s) — put on the 催付 schedule when an
-        agent's chat was live when it was placed."""
+    async def ingest(self, order: Order, config: ShopConfig) -> Put:
+        """Store an order version by the shop's settings: a new order is attributed to the
+        customer's last chat (its agent, or "bot") if that chat was active within the
+        attribution window before the order was placed, and put on the 催付 schedule when it
+        was placed during (or just after) an agent's chat."""
+        retention_s = config.commerce.order_retention_days * 86400
+        attribution_window_s = config.commerce.attribution_window_h * 3600
+        reminder = None
+        if config.qa.payment_reminder_after_min > 0:
+            qa = config.qa
+            reminder = (qa.payment_reminder_after_min * 60, qa.payment_reminder_chat_window_min * 60)
         put = await self.put_order(order, retention_s=retention_s)
         if put.result != "created" or attribution_window_s <= 0:
             return put
@@ -275,6 +292,18 @@ class Commerce:
             if await self.redis.zrem(self.keys.payment_checks, order_id):
                 claimed.append(order_id)
         return claimed
+
+    async def orders_between(self, since_ms: int, until_ms: int, limit: int = 200_000) -> list[StoredOrder]:
+        """Orders placed in [since, until) still on record, oldest first."""
+        ids = await self.redis.zrangebyscore(self.keys.orders, since_ms, f"({until_ms}", 0, limit)
+        out: list[StoredOrder] = []
+        for start in range(0, len(ids), 500):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for oid in ids[start : start + 500]:
+                    pipe.hmget(self.keys.order(str(oid)), ["json", "by", "by_conv"])
+                rows = await pipe.execute()
+            out += [s for row in rows if (s := _stored(row)) is not None]
+        return out
 
     async def order(self, order_id: str) -> StoredOrder | None:
         data = await self.redis.hmget(self.keys.order(order_id), ["json", "by", "by_conv"])

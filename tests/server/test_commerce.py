@@ -370,3 +370,46 @@ async def test_an_unpaid_order_placed_in_a_chat_flags_the_agent_who_did_not_remi
     assert "SO-cust-1" in flags[0]["detail"]
     # Claimed once: a second run finds nothing due.
     assert await check_payments(ctx, now=int(placed.timestamp() * 1000) + 17 * 60_000) == 0
+
+
+# ---- sales numbers ----
+
+
+async def test_sales_numbers_attribute_orders_to_the_last_chat(client: Client, redis: Redis) -> None:
+    identity, key = await secrets(client, redis)
+    alice = await add_agent(redis, "alice", capacity=3)
+    desk = await agent(client, "alice")
+    now = dt.datetime.now(dt.UTC).isoformat()
+    # Two customers chat with Alice, one only with the bot, one never chats.
+    for customer in ("c-a", "c-b", "c-bot"):
+        me = await customer_socket(client, customer, identity)
+        await me.expect("session")
+        await ask(me, "这件有红色吗")
+        if customer != "c-bot":
+            await me.send({"type": "transfer"})
+            await desk.expect("assigned")
+        await me.close()
+    await post(client, key, order("O-1", "c-a", "paid", created_at=now, amount="100.00"))
+    await post(client, key, order("O-2", "c-a", "shipped", created_at=now, amount="50.00"))
+    await post(client, key, order("O-3", "c-bot", "paid", created_at=now, amount="30.00"))
+    await post(client, key, order("O-4", "c-b", "cancelled", created_at=now, amount="999.00"))
+    await post(client, key, order("O-5", "c-none", "paid", created_at=now, amount="20.00"))
+    resp = await client.get("/api/admin/sales", headers=await admin_headers_again(client))
+    sales = await resp.json()
+    rows = {r["by"]: r for r in sales["rows"]}
+    assert (rows[alice]["inquiries"], rows[alice]["buyers"], rows[alice]["orders"]) == (2, 1, 2)
+    assert (rows[alice]["sales"], rows[alice]["average_order"], rows[alice]["conversion"]) == (
+        "150.00",
+        "150.00",
+        0.5,
+    )
+    assert (rows["bot"]["inquiries"], rows["bot"]["buyers"], rows["bot"]["sales"]) == (1, 1, "30.00")
+    assert (sales["team"]["inquiries"], sales["team"]["sales"]) == (3, "180.00")
+    # The shop's own numbers count every sold order, chatted or not (the cancelled one is no sale).
+    assert (sales["shop_orders"], sales["shop_sales"], sales["shop_average_order"]) == (4, "200.00", "66.67")
+    await desk.close()
+
+
+async def test_the_demo_customer_is_only_there_for_a_demo_shop(client: Client) -> None:
+    resp = await client.get("/api/shops/demo/demo-customer")
+    assert resp.status == 404
