@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from kefu.errors import CorpusError
 from kefu.faq.lexicon import YamlAliasError, yaml_loader
 from kefu.faq.normalize import normalize
-from kefu.ids import FaqId, ShopId
+from kefu.ids import ExternalId, FaqId, ShopId
 
 __all__ = [
     "FAQ",
@@ -37,6 +37,7 @@ __all__ = [
 MAX_FAQS = 2000  # entries in a corpus
 MAX_PHRASINGS = 50  # phrasings of one entry: its question and the similar ones
 MAX_KEYWORDS = 20  # keywords of one entry
+MAX_PRODUCTS = 50  # product ids one entry is scoped to
 MAX_LANGUAGES = 10  # answers of one entry in other languages (`answers`)
 MAX_PHRASING_CHARS = 2000  # characters of one phrasing
 MAX_ANSWER_CHARS = 4000  # characters of one answer, in any language
@@ -61,6 +62,9 @@ class FAQ(BaseModel):
     keywords: tuple[
         Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)], ...
     ] = Field(default=(), max_length=MAX_KEYWORDS)
+    # The shop's product ids this entry is about ("how to descale *this* kettle"): preferred
+    # while the shopper is on one of their pages, held back on another product's page.
+    products: tuple[ExternalId, ...] = Field(default=(), max_length=MAX_PRODUCTS)
 
     @property
     def phrasings(self) -> tuple[str, ...]:

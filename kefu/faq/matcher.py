@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from collections import OrderedDict
@@ -23,6 +24,12 @@ from kefu.faq.semantic import Encoder, SemanticIndex
 # The encoder reads this much of an answer: its opening says what it is about (longer costs
 # build time and changed nothing on the dev shops).
 _ANSWER_CHARS = 80
+# A candidate scoped to another product than the one on the shopper's page: p halved.
+_OUT_OF_SCOPE = 0.5
+# A product title is read as far as this (they run long: brand, model, size, colour…).
+_TITLE_CHARS = 40
+# (id, title) of the product on the shopper's page.
+Product = tuple[str, str]
 
 __all__ = [
     "Candidate",
@@ -162,7 +169,10 @@ class Matcher:
         self.lexical = LexicalIndex(corpus, analyzer, shape)
         # A result depends on the normalized text and the language only (a matcher never changes:
         # a corpus edit builds a new one). Matching runs on several threads: one lock.
-        self._results: OrderedDict[tuple[str, Language], MatchResult] = OrderedDict()
+        self._results: OrderedDict[tuple[str, Language, Product | None], MatchResult] = OrderedDict()
+        # The products some entry is scoped to: only on their pages does the product change a
+        # result (and belong in the cache key).
+        self._products = frozenset(p for f in corpus.faqs for p in f.products)
         self._results_lock = threading.Lock()
         self._hits = self._misses = 0
         self.semantic: SemanticIndex | None = None
@@ -215,11 +225,12 @@ class Matcher:
 
     # ---- matching ----
 
-    def match(self, text: str) -> MatchResult:
+    def match(self, text: str, product: Product | None = None) -> MatchResult:
         """The bot's decision for a shopper's question (the same object for a repeated one;
-        callers do not modify it)."""
+        callers do not modify it). `product`: (id, title) of the product on the shopper's
+        page, if any — "这个怎么用" there asks about that product."""
         text = text[: self.config.max_query_chars]
-        key = (normalize(text), detect_language(text))
+        key = self._key(text, product)
         result = self._cached(key)
         if result is None:
             result = self._match(*key)
@@ -231,14 +242,18 @@ class Matcher:
                         self._results.popitem(last=False)
         return result if result.query == text else result.model_copy(update={"query": text})
 
-    def cached(self, text: str) -> MatchResult | None:
+    def cached(self, text: str, product: Product | None = None) -> MatchResult | None:
         """The result for a question matched before (in any form that normalizes the same),
         without matching: a few microseconds, so a server may call it on its event loop."""
         text = text[: self.config.max_query_chars]
-        result = self._cached((normalize(text), detect_language(text)))
+        result = self._cached(self._key(text, product))
         return result if result is None or result.query == text else result.model_copy(update={"query": text})
 
-    def _cached(self, key: tuple[str, Language]) -> MatchResult | None:
+    def _key(self, text: str, product: Product | None) -> tuple[str, Language, Product | None]:
+        scoped = product is not None and product[0] in self._products
+        return normalize(text), detect_language(text), product if scoped else None
+
+    def _cached(self, key: tuple[str, Language, Product | None]) -> MatchResult | None:
         with self._results_lock:
             result = self._results.get(key)
             if result is not None:
@@ -250,13 +265,15 @@ class Matcher:
         """Questions answered from the cache, and matched anew, since this matcher was built."""
         return self._hits, self._misses
 
-    def _match(self, text: str, language: Language) -> MatchResult:
+    def _match(self, text: str, language: Language, product: Product | None = None) -> MatchResult:
         analysis = self.analyzer.analyze(text)
-        result = self._decide(text, language, analysis)
+        result = self._decide(text, language, analysis, product)
         result.order_question = result.decision != Decision.TRANSFER and order_question(analysis)
         return result
 
-    def _decide(self, text: str, language: Language, analysis: Analysis) -> MatchResult:
+    def _decide(
+        self, text: str, language: Language, analysis: Analysis, product: Product | None = None
+    ) -> MatchResult:
         exact = self.lexical.exact(analysis.normalized)
         # One of the shop's own phrasings answers its FAQ, whatever it looks like to the intents.
         intent = detect_intent(analysis) if exact is None else None
@@ -265,6 +282,8 @@ class Matcher:
             decision = Decision.TRANSFER if intent == "transfer" else Decision.GREETING
             return MatchResult(query=text, decision=decision, language=language, dissatisfied=complaint)
         candidates, semantic, ambiguous = self.rank(analysis, exact)
+        if product is not None and exact is None and product[0] in self._products:
+            candidates = self._in_scope(candidates, product, text)
         if not candidates:
             return MatchResult(
                 query=text,
@@ -334,6 +353,28 @@ class Matcher:
     def _suggestion(self, c: Candidate) -> Suggestion:
         faq = self.corpus.faqs[c.faq]
         return Suggestion(faq_id=faq.id, question=faq.question, score=round(c.p, 4))
+
+    def _in_scope(self, candidates: list[Candidate], product: Product, text: str) -> list[Candidate]:
+        """On a product's page a question may leave the product unsaid ("这个怎么用"): the
+        entries scoped to that product are read again against the question with the product's
+        title before it, and win over shop-wide entries that match about as well; entries
+        scoped to other products step back."""
+        product_id, title = product
+
+        def mine(c: Candidate) -> bool:
+            return product_id in self.corpus.faqs[c.faq].products
+
+        out = [c for c in candidates if not mine(c)]
+        out = [dataclasses.replace(c, p=c.p * _OUT_OF_SCOPE) if self.corpus.faqs[c.faq].products else c for c in out]
+        scoped = {c.faq: c for c in candidates if mine(c)}
+        if title:
+            # Read with the title, the question either is about the product (its entry comes
+            # first among all) or is not (the shop-wide entries stay ahead).
+            again, _, _ = self.rank(self.analyzer.analyze(f"{title[:_TITLE_CHARS]} {text}"), None)
+            if again and mine(again[0]) and again[0].p >= self._suggest_at:
+                top_other = max((c.p for c in out), default=0.0)
+                scoped[again[0].faq] = dataclasses.replace(again[0], p=max(again[0].p, min(1.0, top_other + 1e-6)))
+        return sorted([*out, *scoped.values()], key=lambda c: -c.p)
 
     def rank(
         self, analysis: Analysis, exact: int | None, *, always_semantic: bool = False

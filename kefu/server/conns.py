@@ -48,7 +48,7 @@ class ShopperConn:
     # The signed-in customer this socket verified (the bot answers about their orders only
     # then), and the product of the page it is on (its id).
     customer: str | None = None
-    product: str | None = None
+    product: tuple[str, str] | None = None  # (id, title)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Set, under `lock`, once `session` (and `history`) are sent: nothing may come before them.
     ready: bool = False

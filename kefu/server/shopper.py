@@ -262,10 +262,10 @@ async def _product(ctx: Context, conn: ShopperConn, sessions: Sessions, product:
     """The shopper is on a product's page: the agent sees it (a card, and a line in the
     transcript); the bot prefers that product's FAQ entries. Only a change is written, within
     the session's message budget."""
-    if product.id == conn.product:
+    if conn.product is not None and product.id == conn.product[0]:
         return
     ctx.guard.message(conn.session_id, conn.client)
-    conn.product = product.id
+    conn.product = (product.id, product.title)
     view = product.model_dump(mode="json", exclude_none=True)
     conversation = await _open_conversation(ctx, conn, sessions)
     await sessions.set_product(conn.session_id, view)

@@ -46,15 +46,16 @@ async def match(ctx: Context, conn: ShopperConn, text: str) -> MatchResult:
     # A question asked before is answered from the matcher's cache (microseconds); a short new
     # one is matched on the loop (a few milliseconds: handing it to a thread costs more in GIL
     # hand-overs than it spares the loop); a longer one on the pool's threads, shops in turn.
-    cached = matcher.cached(question)
+    product = conn.product
+    cached = matcher.cached(question, product)
     if cached is not None:
         result = cached
     elif len(question) <= ctx.settings.match_inline_chars:
         started = time.thread_time()
-        result = matcher.match(question)
+        result = matcher.match(question, product)
         ctx.guard.spent_matching(conn.client, time.thread_time() - started)
     else:
-        result, cpu_s = await ctx.matching.run(conn.shop, lambda: matcher.match(question))
+        result, cpu_s = await ctx.matching.run(conn.shop, lambda: matcher.match(question, product))
         ctx.guard.spent_matching(conn.client, cpu_s)
     ctx.metrics.decided(conn.shop, result.decision.value).inc()
     return result

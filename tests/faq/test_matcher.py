@@ -2,6 +2,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kefu.errors import CorpusError
 from kefu.faq import Corpus, Decision, Matcher, MatcherConfig, parse_corpus
 
 
@@ -169,3 +170,50 @@ def test_matching_is_pure(matcher: Matcher) -> None:
     for text in ["hello", "物流不动了", "退货运费谁出"]:
         matcher.match(text)
     assert matcher.match("退货运费谁出") == first
+
+
+def test_the_product_on_the_page_prefers_its_own_entries(resources: object) -> None:
+    corpus = parse_corpus(
+        {
+            "shop": "s",
+            "faqs": [
+                {"id": "use", "question": "这个怎么使用", "answer": "请参考说明书。"},
+                {
+                    "id": "kettle-use",
+                    "question": "电水壶怎么使用",
+                    "similar": ["水壶第一次怎么用"],
+                    "answer": "首次使用请先烧两次水倒掉。",
+                    "products": ["kettle-1"],
+                },
+                {
+                    "id": "cup-use",
+                    "question": "保温杯怎么使用",
+                    "answer": "使用前用开水预热一分钟。",
+                    "products": ["cup-1", "cup-2"],
+                },
+                {"id": "ship", "question": "什么时候发货", "answer": "48小时内"},
+            ],
+        }
+    )
+    m = Matcher.from_corpus(corpus)
+    kettle = ("kettle-1", "美的 电热水壶 1.7L 304不锈钢 家用")
+    cup = ("cup-2", "象印 保温杯 480ml")
+    assert m.match("这个怎么用", kettle).faq_id == "kettle-use"
+    assert m.match("这个怎么用", cup).faq_id == "cup-use"
+    # Elsewhere (another product, or no product page) the shop-wide entry answers.
+    assert m.match("这个怎么用", ("tshirt-9", "纯棉T恤")).faq_id == "use"
+    assert m.match("这个怎么用").faq_id == "use"
+    # A question about something else is not pulled to the page's product.
+    assert m.match("什么时候发货", kettle).faq_id == "ship"
+    # An entry of another product steps back even when named ("保温杯" on the kettle's page
+    # still finds the cup entry only if nothing else fits as well).
+    assert m.match("电水壶怎么使用", cup).faq_id == "kettle-use"
+    # The result for one page is not served from the cache to another.
+    assert m.match("这个怎么用", kettle).faq_id == "kettle-use"
+
+
+def test_an_entry_names_products_by_their_ids() -> None:
+    with pytest.raises(CorpusError, match="products"):
+        parse_corpus(
+            {"shop": "s", "faqs": [{"id": "a", "question": "q", "answer": "a", "products": ["has space"]}]}
+        )
