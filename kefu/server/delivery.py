@@ -68,6 +68,10 @@ class Delivery:
         self._queue_pending: set[str] = set()
         # Waiting sockets whose position moved since the last `positions` run.
         self._moved: set[ShopperConn] = set()
+        # `queue` events not yet applied to the waiting sockets, per (shop, group): applied in
+        # one pass per group by `positions` (once a second), so a burst of joins or assignments
+        # costs each waiting socket two binary searches, not two per event.
+        self._queue_events: dict[tuple[str, str], list[QueueMoved]] = {}
         self._wait_bases: dict[tuple[str, str], tuple[float, tuple[float, int]]] = {}
         self._presence_runs = 0
 
@@ -228,23 +232,44 @@ class Delivery:
         return basis
 
     def _places_moved(self, shop: str, event: QueueMoved) -> None:
-        """A group's queue changed: each waiting socket here moves its own position (no Redis);
-        one that missed an event reads its place again. Frames go out coalesced (`positions`)."""
-        joined, left = sorted(event.joined), sorted(event.left)
-        for conn in self.registry.waiting_in(shop, event.group):
-            place = conn.place
-            if place is None:
-                continue
-            moved = place.apply(event.version, joined, left)
-            if moved is None:
-                self.spawn(self.shopper(conn))
-            elif moved:
-                self._moved.add(conn)
+        """A group's queue changed: noted, and applied with the others of the second."""
+        self._queue_events.setdefault((shop, event.group), []).append(event)
+
+    def _apply_queue_events(self) -> None:
+        """Each waiting socket moves its own position by the events since the last run (no
+        Redis): one pass per group, the events merged; a socket that missed an event reads its
+        place again."""
+        pending, self._queue_events = self._queue_events, {}
+        for (shop, group), events in pending.items():
+            events.sort(key=lambda e: e.version)
+            first, last = events[0].version, events[-1].version
+            contiguous = [e.version for e in events] == list(range(first, last + 1))
+            joined = sorted(s for e in events for s in e.joined)
+            left = sorted(s for e in events for s in e.left)
+            for conn in self.registry.waiting_in(shop, group):
+                place = conn.place
+                if place is None:
+                    continue
+                if contiguous and place.version == first - 1:
+                    moved = place.apply(last, joined, left, first=first)
+                else:  # read mid-burst, or an event missing: one event at a time
+                    moved = False
+                    for e in events:
+                        step = place.apply(e.version, sorted(e.joined), sorted(e.left))
+                        if step is None:
+                            moved = None
+                            break
+                        moved = moved or step
+                if moved is None:
+                    self.spawn(self.shopper(conn))
+                elif moved:
+                    self._moved.add(conn)
 
     async def positions(self) -> None:
         """Tell each waiting shopper whose position moved its new one: at most one frame per
         shopper per run (a burst of assignments is one frame), the wait estimate read once per
         group. Run every second by a loop."""
+        self._apply_queue_events()
         moved, self._moved = self._moved, set()
         for conn in moved:
             place = conn.place
@@ -258,6 +283,7 @@ class Delivery:
     async def check_places(self) -> None:
         """A missed `queue` event (a reconnect of the event stream) shows as a group version
         ahead of what a socket counted: one round trip per shop, not per waiting shopper."""
+        self._apply_queue_events()
         by_shop: dict[str, list[str]] = {}
         for shop, group in list(self.registry.waiting):
             by_shop.setdefault(shop, []).append(group)

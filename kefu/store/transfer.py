@@ -28,13 +28,16 @@ class Place:
     score: float
     version: int
 
-    def apply(self, version: int, joined: list[float], left: list[float]) -> bool | None:
-        """Move on by one event (`joined` and `left` sorted, so each socket of a burst costs
-        two binary searches): True if the position changed, False if not, None when an event
-        was missed in between (read the place again)."""
+    def apply(
+        self, version: int, joined: list[float], left: list[float], *, first: int | None = None
+    ) -> bool | None:
+        """Move on by the events `first`…`version` (one event when `first` is None) merged:
+        `joined` and `left` sorted, so each socket costs two binary searches however many
+        events there were. True if the position changed, False if not, None when an event was
+        missed in between (read the place again)."""
         if version <= self.version:
             return False  # already counted in what was read
-        if version != self.version + 1:
+        if (first if first is not None else version) != self.version + 1:
             return None
         before = self.position
         self.position += bisect.bisect_left(joined, self.score) - bisect.bisect_left(left, self.score)
