@@ -38,7 +38,7 @@ from redis.asyncio import Redis
 
 from kefu import __version__
 from kefu.faq.corpus import default_corpus
-from kefu.server import admin_api, admin_faq, admin_learning, api, reports_api
+from kefu.server import admin_api, admin_faq, admin_learning, api, commerce_api, reports_api
 from kefu.server.faqs import CSV_COLUMNS
 from kefu.server.openapi import ApiRoutes
 from kefu.store.keys import ShopKeys
@@ -52,7 +52,12 @@ KEYS = ShopKeys(SHOP)
 # The table the app installs and describes: the operations to fuzz are collected from it, and
 # test_the_live_description_lists_exactly_these checks the served document lists the same.
 SPEC = ApiRoutes.merged(
-    api.routes, admin_faq.routes, admin_learning.routes, admin_api.routes, reports_api.routes
+    api.routes,
+    admin_faq.routes,
+    admin_learning.routes,
+    admin_api.routes,
+    reports_api.routes,
+    commerce_api.routes,
 ).openapi(title="kefu", version=__version__)
 COMPONENTS: dict[str, Any] = SPEC["components"]["schemas"]
 OPERATIONS = sorted((method.upper(), path) for path, ops in SPEC["paths"].items() for method in ops)

@@ -113,6 +113,19 @@ async def test_what_every_script_publishes_parses_as_the_union(redis: Redis) -> 
         await queue.dequeue(c5.id)  # dequeue: left_queue (cancelled)
         await queue.request(c5.id, "general")
         await queue.leave("a2", "logout")  # leave: signed_out, requeued; left_queue (no_agents)
+        from kefu.store.commerce import Commerce, Order
+
+        order = Order.model_validate(
+            {
+                "id": "o1",
+                "customer_id": "c1",
+                "version": 1,
+                "status": "paid",
+                "amount": "1.00",
+                "created_at": "2026-12-01T00:00:00+00:00",
+            }
+        )
+        await Commerce(redis, scripts, SHOP).put_order(order, retention_s=60)  # order: publishes nothing
 
     raw = await collected(redis, scenario)
     assert ran == set(SCRIPT_NAMES)  # every script ran

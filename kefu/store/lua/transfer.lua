@@ -24,9 +24,13 @@ end
 -- One client cannot fill the queue with fake shoppers: it holds at most `places` at once.
 if client ~= '' and places > 0 then
   local held = K.client_waiting(client)
-  for _, other in ipairs(redis.call('SMEMBERS', held)) do
-    if redis.call('HGET', K.conversation(other), 'state') ~= 'queued' then
-      redis.call('SREM', held, other)
+  -- Only at the cap are the client's places looked at again (those no longer waiting freed):
+  -- a join stays O(1) however many places the cap allows.
+  if redis.call('SCARD', held) >= places then
+    for _, other in ipairs(redis.call('SMEMBERS', held)) do
+      if redis.call('HGET', K.conversation(other), 'state') ~= 'queued' then
+        redis.call('SREM', held, other)
+      end
     end
   end
   if redis.call('SCARD', held) >= places then
