@@ -365,7 +365,10 @@ class Matcher:
             return product_id in self.corpus.faqs[c.faq].products
 
         out = [c for c in candidates if not mine(c)]
-        out = [dataclasses.replace(c, p=c.p * _OUT_OF_SCOPE) if self.corpus.faqs[c.faq].products else c for c in out]
+        out = [
+            dataclasses.replace(c, p=c.p * _OUT_OF_SCOPE) if self.corpus.faqs[c.faq].products else c
+            for c in out
+        ]
         scoped = {c.faq: c for c in candidates if mine(c)}
         if title:
             # Read with the title, the question either is about the product (its entry comes
@@ -373,7 +376,9 @@ class Matcher:
             again, _, _ = self.rank(self.analyzer.analyze(f"{title[:_TITLE_CHARS]} {text}"), None)
             if again and mine(again[0]) and again[0].p >= self._suggest_at:
                 top_other = max((c.p for c in out), default=0.0)
-                scoped[again[0].faq] = dataclasses.replace(again[0], p=max(again[0].p, min(1.0, top_other + 1e-6)))
+                scoped[again[0].faq] = dataclasses.replace(
+                    again[0], p=max(again[0].p, min(1.0, top_other + 1e-6))
+                )
         return sorted([*out, *scoped.values()], key=lambda c: -c.p)
 
     def rank(

@@ -1,4 +1,4 @@
-// kefu admin pages: login, navigation (URL hash) and the tabs Dashboard · FAQ · Try a
+// kefu admin pages: login, navigation (URL hash) and the tabs Dashboard · Sales · FAQ · Try a
 // question · Unanswered · Quality · Settings · Agents. Plain ES modules, no build step; every
 // piece of data is set as text through h() (see /static/common/dom.js). Strict CSP: no inline
 // scripts or styles.
@@ -9,8 +9,8 @@
 // Shell
 //   login-form, login-shop, login-username, login-password, login-submit, login-error
 //   app-shell, current-shop, current-user, logout, tab-faq|tab-try|… (the tab's container)
-//   nav-dashboard, nav-faq, nav-try, nav-unanswered, nav-qa, nav-settings, nav-agents (links;
-//   aria-current="page")
+//   nav-dashboard, nav-sales, nav-faq, nav-try, nav-unanswered, nav-qa, nav-settings, nav-agents
+//   (links; aria-current="page")
 //   toasts, toast; confirm-dialog, confirm-ok, confirm-cancel, confirm-dialog-close
 //
 // Dashboard (#dashboard?range=today|7d|30d|custom&from=YYYY-MM-DD&to=YYYY-MM-DD)
@@ -27,6 +27,19 @@
 //   data-quantile=p50|p90, data-value), chart-csat, chart-csat-bar (data-score, data-count)
 //   agents-stats-table, agent-stats-row (data-agent-id), agents-stats-empty;
 //   top-unanswered, top-unanswered-item (data-count), top-unanswered-link
+//
+// Sales (#sales?range=…&from=…&to=…)
+//   sales-range (radio group, options sales-range-today|7d|30d|custom, sales-range-from,
+//   sales-range-to, sales-range-apply, sales-range-error), sales-period, sales-refresh,
+//   sales-status, sales-empty (no chats nor orders in the period)
+//   KPI cards (data-value = the raw number or decimal string): sales-kpi-sales,
+//   sales-kpi-conversion, sales-kpi-average, sales-kpi-shop (also data-orders)
+//   chart-sales (<svg>), chart-sales-bar (data-by = agent id | bot, data-sales)
+//   sales-table; sales-row (agents by sales, then the bot), sales-team-row and sales-shop-row,
+//   each with data-by, data-inquiries, data-buyers, data-orders, data-conversion, data-sales,
+//   data-average-order (the shop row: data-orders, data-sales, data-average-order), cells
+//   td[data-col=inquiries|buyers|orders|conversion|sales|average_order|vs_shop];
+//   sales-definitions (<details>)
 //
 // FAQ (#faq)
 //   faq-search, faq-category-filter, faq-count, faq-new, faq-export-yaml, faq-export-csv,
@@ -81,8 +94,25 @@
 //   settings-range-close, settings-range-remove, settings-range-error; settings-add-range
 //   Quality rules (API field qa.NAME): settings-field-qa-NAME / settings-error-qa-NAME for NAME
 //     in slow_first_response_s, slow_reply_s, over_messaging_ratio, over_messaging_window_s,
-//     left_waiting_s, sales_patterns, recommend_patterns, needs_patterns (one per line);
+//     left_waiting_s, sales_patterns, recommend_patterns, needs_patterns (one per line),
+//     and in settings-qa-payment (催付) payment_reminder_after_min,
+//     payment_reminder_chat_window_min, payment_reminder_patterns (one per line);
 //     settings-error-qa (errors of the whole qa object)
+//   Orders & identity (settings-commerce; settings-jump-commerce scrolls to it):
+//     commerce-secrets-status, commerce-secrets-error; commerce-identity (block),
+//     commerce-identity-secret (data-masked="true|false"), commerce-identity-show
+//     (aria-pressed), commerce-identity-copy, commerce-identity-rotate (asks confirm-dialog);
+//     commerce-api-key (block), commerce-api-key-status (data-set="true|false"),
+//     commerce-api-key-rotate (create, or rotate after confirm-dialog), commerce-api-key-result
+//     (the new key, shown once) with commerce-api-key-note, commerce-api-key-value,
+//     commerce-api-key-copy, commerce-api-key-done
+//     Fields (API field commerce.NAME): settings-field-commerce-NAME /
+//     settings-error-commerce-NAME for NAME in refuse_unverified (checkbox),
+//     attribution_window_h, order_retention_days, after_sale_group (select, "" = none),
+//     dispatch_promise-zh|en, and inside settings-order-replies (<details>, with the
+//     placeholder list settings-placeholders) order_replies-STATE-zh|en for STATE in created,
+//     paid, shipped, delivered, refund_requested, refunded, cancelled, several;
+//     settings-error-commerce, settings-error-commerce-order_replies (whole objects)
 //
 // Agents (#agents)
 //   agents-new, agents-status, agents-table, agent-row (data-username), and in each row
@@ -103,6 +133,7 @@ import { api, ApiError, getToken, login, logout } from "/static/common/api.js";
 import { lang, t } from "./i18n.js";
 import { errorText, note } from "./ui.js";
 import * as dashboard from "./dashboard.js";
+import * as sales from "./sales.js";
 import * as faq from "./faq.js";
 import * as tryTab from "./try.js";
 import * as unanswered from "./unanswered.js";
@@ -115,6 +146,7 @@ import * as agents from "./agents.js";
 // the router only looks at the id before it, so changing the query does not mount it again.
 const TABS = [
   { id: "dashboard", label: "nav.dashboard", mount: dashboard.mount },
+  { id: "sales", label: "nav.sales", mount: sales.mount },
   { id: "faq", label: "nav.faq", mount: faq.mount },
   { id: "try", label: "nav.try", mount: tryTab.mount },
   { id: "unanswered", label: "nav.unanswered", mount: unanswered.mount },

@@ -23,7 +23,7 @@ import {
 } from "./reports.js";
 
 const TAB = "qa";
-export const RULES = ["slow_first_response", "slow_reply", "over_messaging", "no_needs_discovery", "left_waiting"];
+export const RULES = ["slow_first_response", "slow_reply", "over_messaging", "no_needs_discovery", "left_waiting", "no_payment_reminder"];
 const SENDERS = ["shopper", "bot", "agent", "system"];
 // Kept across tab switches.
 const state = { period: { range: "7d", from: "", to: "" }, agent: "", rule: "" };
@@ -325,6 +325,7 @@ const DETAILS = [
   [/^recommended \(\u201c(.*)\u201d\) before asking what the shopper needs$/s, "qa.d_no_needs"],
   [/^waited (\d+) s in the queue \(limit (\d+) s\)$/, "qa.d_queue_wait"],
   [/^left the queue before an agent came \((.*)\)$/s, "qa.d_left_queue"],
+  [/^order (.+) placed during the chat is unpaid after (\d+) min and the agent sent no payment reminder$/s, "qa.d_no_payment_reminder"],
 ];
 const LEFT_REASONS = ["closed", "gone", "timeout"];
 

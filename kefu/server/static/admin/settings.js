@@ -1,8 +1,10 @@
-// Shop settings: a form over GET/PUT /api/admin/settings (ShopConfig, see kefu/server/shops.py).
+// Shop settings: a form over GET/PUT /api/admin/settings (ShopConfig, see kefu/store/shops.py),
+// and the shop's commerce secrets (commerce.js), which change at once rather than on "Save".
 
 import { h, replace } from "/static/common/dom.js";
 import { t } from "./i18n.js";
 import { busy, errorText, field, formErrorBox, FormErrors, nextId, note, splitLines, toast } from "./ui.js";
+import { commerceFields, secretsPanel } from "./commerce.js";
 
 const P = "settings";
 // Localized texts shown up front, and the rest (collapsed under "more texts").
@@ -18,10 +20,13 @@ export function mount(container, ctx) {
     note(t("common.loading")),
   );
   let alive = true;
+  let secrets = null; // made once: a key shown once stays when the form is drawn again
   ctx
     .api("GET", "/api/admin/settings")
     .then((config) => {
-      if (alive) renderForm(container, ctx, config);
+      if (!alive) return;
+      secrets = secretsPanel(ctx);
+      renderForm(container, ctx, config, secrets);
     })
     .catch((err) => {
       if (alive && !err.signedOut) {
@@ -37,7 +42,7 @@ export function mount(container, ctx) {
   };
 }
 
-function renderForm(container, ctx, config) {
+function renderForm(container, ctx, config, secrets) {
   const top = formErrorBox("settings-form-error");
   const errors = new FormErrors(top);
   const read = []; // functions that put their field's value into the body
@@ -68,22 +73,34 @@ function renderForm(container, ctx, config) {
   });
 
   // ---- localized texts ----
-  function localized(key) {
-    const value = config[key] || { zh: "", en: "" };
-    const tag = SHORT_TEXTS.has(key) ? "input" : "textarea";
+  // A text in Chinese and English: fields settings-field-NAME-zh|en, errors under API field
+  // apiKey (.zh, .en). Returns {el, read() → {zh, en}}.
+  function pair({ name, apiKey, value, legend, short = false, help = null }) {
+    const text = value || { zh: "", en: "" };
     const make = (lng) =>
-      tag === "input"
-        ? h("input", { value: value[lng] || "", lang: lng === "en" ? "en" : "zh", maxlength: "1000" })
-        : h("textarea", { rows: 2, value: value[lng] || "", lang: lng === "en" ? "en" : "zh", maxlength: "1000" });
-    const zh = field({ prefix: P, name: `${key}-zh`, label: t("common.zh"), control: make("zh") });
-    const en = field({ prefix: P, name: `${key}-en`, label: t("common.en"), control: make("en") });
-    errors.register(key, zh.error, zh.control);
-    errors.register(`${key}.zh`, zh.error, zh.control);
-    errors.register(`${key}.en`, en.error, en.control);
+      short
+        ? h("input", { value: text[lng] || "", lang: lng === "en" ? "en" : "zh", maxlength: "1000" })
+        : h("textarea", { rows: 2, value: text[lng] || "", lang: lng === "en" ? "en" : "zh", maxlength: "1000" });
+    const zh = field({ prefix: P, name: `${name}-zh`, label: t("common.zh"), control: make("zh") });
+    const en = field({ prefix: P, name: `${name}-en`, label: t("common.en"), control: make("en") });
+    errors.register(apiKey, zh.error, zh.control);
+    errors.register(`${apiKey}.zh`, zh.error, zh.control);
+    errors.register(`${apiKey}.en`, en.error, en.control);
+    const el = h(
+      "fieldset",
+      { class: "pair" },
+      h("legend", {}, legend),
+      help ? h("p", { class: "help" }, help) : null,
+      h("div", { class: "grid-2" }, zh.wrap, en.wrap),
+    );
+    return { el, read: () => ({ zh: zh.control.value.trim(), en: en.control.value.trim() }) };
+  }
+  function localized(key) {
+    const text = pair({ name: key, apiKey: key, value: config[key], legend: t(`set.${key}`), short: SHORT_TEXTS.has(key) });
     read.push((body) => {
-      body[key] = { zh: zh.control.value.trim(), en: en.control.value.trim() };
+      body[key] = text.read();
     });
-    return h("fieldset", { class: "pair" }, h("legend", {}, t(`set.${key}`)), h("div", { class: "grid-2" }, zh.wrap, en.wrap));
+    return text.el;
   }
 
   const moreTexts = h(
@@ -233,7 +250,8 @@ function renderForm(container, ctx, config) {
     replace(defaultGroup.control, options);
     defaultGroup.control.value = current;
   };
-  groups.control.addEventListener("input", fillGroups);
+  const groupWatchers = [fillGroups];
+  groups.control.addEventListener("input", () => groupWatchers.forEach((fn) => fn()));
   fillGroups();
   read.push((body) => {
     const parsed = parseGroups();
@@ -311,6 +329,19 @@ function renderForm(container, ctx, config) {
       h("p", { class: "help" }, t("set.qa_patterns_help")),
       h("div", { class: "grid-3" }, qaPatterns("sales_patterns"), qaPatterns("recommend_patterns"), qaPatterns("needs_patterns")),
     ),
+    h(
+      "fieldset",
+      { class: "pair", "data-testid": "settings-qa-payment" },
+      h("legend", {}, t("set.qa_payment")),
+      h("p", { class: "help" }, t("set.qa_payment_help")),
+      h(
+        "div",
+        { class: "grid-3" },
+        qaNumber("payment_reminder_after_min", { max: 1440 }),
+        qaNumber("payment_reminder_chat_window_min", { max: 1440 }),
+        qaPatterns("payment_reminder_patterns"),
+      ),
+    ),
   );
   qaSection.setAttribute("data-testid", "settings-qa");
   read.push((body) => {
@@ -318,6 +349,27 @@ function renderForm(container, ctx, config) {
     for (const fn of qaRead) fn(rules);
     body.qa = rules;
   });
+
+  // ---- orders & identity (the commerce object; the secrets apart from the form's save) ----
+  const commerceSection = section(
+    t("com.title"),
+    t("com.intro"),
+    secrets.el,
+    h("h3", { class: "subsection" }, t("com.settings")),
+    commerceFields(
+      {
+        input,
+        pair,
+        errors,
+        read,
+        groups: () => parseGroups().filter((g) => g.id),
+        onGroupsChange: (fn) => groupWatchers.push(fn),
+      },
+      config,
+    ),
+  );
+  commerceSection.setAttribute("data-testid", "settings-commerce");
+  commerceSection.id = "settings-commerce";
 
   // ---- save ----
   const save = h("button", { type: "submit", class: "primary", "data-testid": "settings-save" }, t("common.save"));
@@ -354,6 +406,7 @@ function renderForm(container, ctx, config) {
       ),
       origins.wrap,
     ),
+    commerceSection,
     qaSection,
     h("div", { class: "save-bar" }, save, saved),
   );
@@ -371,7 +424,7 @@ function renderForm(container, ctx, config) {
       async () => {
         try {
           const result = await ctx.api("PUT", "/api/admin/settings", body);
-          renderForm(container, ctx, result || body);
+          renderForm(container, ctx, result || body, secrets);
           const again = container.querySelector('[data-testid="settings-saved"]');
           if (again) again.hidden = false;
           const saveAgain = container.querySelector('[data-testid="settings-save"]');
@@ -380,9 +433,15 @@ function renderForm(container, ctx, config) {
         } catch (err) {
           if (err.signedOut) return;
           errors.show(err);
-          // Errors inside the collapsed "more texts" must be visible.
-          if (moreTexts.querySelector(".field-error:not([hidden])")) {
-            moreTexts.open = true;
+          // Errors inside a collapsed part ("more texts", order replies) must be visible.
+          let opened = false;
+          for (const part of form.querySelectorAll("details")) {
+            if (!part.open && part.querySelector(".field-error:not([hidden])")) {
+              part.open = true;
+              opened = true;
+            }
+          }
+          if (opened) {
             const bad = form.querySelector('[aria-invalid="true"]');
             if (bad && top.hidden) bad.focus();
           }
@@ -392,7 +451,18 @@ function renderForm(container, ctx, config) {
     );
   });
 
-  replace(container, h("div", { class: "page-head" }, h("div", {}, h("h1", {}, t("set.title")))), form);
+  // The orders & identity part is far down a long page: a way to it from the top.
+  const jump = h("button", { type: "button", class: "ghost", "data-testid": "settings-jump-commerce" }, t("com.jump"));
+  jump.addEventListener("click", () => {
+    commerceSection.scrollIntoView({ block: "start" });
+    const first = commerceSection.querySelector("button, input, select, textarea");
+    if (first) first.focus({ preventScroll: true });
+  });
+  replace(
+    container,
+    h("div", { class: "page-head" }, h("div", {}, h("h1", {}, t("set.title"))), h("div", { class: "head-actions" }, jump)),
+    form,
+  );
 }
 
 function section(title, help, ...children) {
