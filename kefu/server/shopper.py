@@ -109,7 +109,8 @@ async def _opened(
     if opened.expired:
         frames.append(wire.error("session_expired", "that chat has expired; a new one began"))
     if opened.resumed:
-        frames.append(wire.history([wire.line(e, config, conn.lang) for e in opened.entries]))
+        lines = [wire.line(e, config, conn.lang) for e in opened.entries if e.event != "product"]
+        frames.append(wire.history(lines))
     else:
         frames += [f for e in opened.entries if (f := wire.shopper_frame(e, config, conn.lang))]
         ctx.metrics.delivered(conn.shop, "bot").inc()  # the greeting

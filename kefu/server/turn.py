@@ -112,18 +112,21 @@ async def _reply(
     ctx: Context, conn: ShopperConn, config: ShopConfig, result: MatchResult, text: str
 ) -> _Reply:
     lang = "en" if result.language == "en" else "zh"
-    if result.order_question:
+    # A signed-in customer asking after their order: its real state. No order on record: the
+    # FAQ's answer, and the offer of a human who can look further. Anyone else: the FAQ's
+    # answer as always (with its "talk to a human" action).
+    unfound = False
+    if result.order_question and conn.customer is not None:
         answered = await _order_reply(ctx, conn, config, lang, text)
         if answered is not None:
             return answered
+        unfound = True
     reply = compose_reply(result, config, lang)
     missed = reply.decision in ("fallback", "suggest")
     misses = conn.misses + 1 if missed else 0 if reply.decision == "answer" else conn.misses
     lines = [(reply.text, reply.extra(transfer=True))]
     offer = missed and config.auto_offer_after and misses >= config.auto_offer_after
-    if offer or result.order_question:
-        # About an order the bot cannot see (not signed in, or no such order on record): the
-        # FAQ's answer, and a human who can look it up.
+    if offer or unfound:
         misses = 0 if offer else misses
         lines.append((config.offer_transfer.get(lang), {"decision": "notice", "transfer": True}))
     return _Reply(lines, misses, miss_key(text) if missed else None, bool(reply.suggestions))
@@ -132,10 +135,8 @@ async def _reply(
 async def _order_reply(
     ctx: Context, conn: ShopperConn, config: ShopConfig, lang: str, text: str
 ) -> _Reply | None:
-    """A signed-in customer asking after their order: its real state (None: not signed in on
-    this socket, or no order on record)."""
-    if conn.customer is None:
-        return None
+    """A signed-in customer asking after their order: its real state (None: no order on record)."""
+    assert conn.customer is not None
     orders = pick_orders(await ctx.commerce(conn.shop).orders_of(conn.customer), text)
     if not orders:
         ctx.metrics.order_answers.labels(conn.shop, "none").inc()

@@ -105,7 +105,9 @@ class ShopKeys:
     def customer_orders(self, customer_id: str) -> str:  # ZSET: order id → created (ms), newest kept
         return self.prefix + "customer:" + customer_id + ":orders"
 
-    def order(self, order_id: str) -> str:  # STRING with TTL: Order JSON, the latest version
+    def order(
+        self, order_id: str
+    ) -> str:  # HASH with TTL: the latest version's JSON, version, status, attribution
         return self.prefix + "order:" + order_id
 
     @property

@@ -241,19 +241,25 @@ async def test_several_open_orders_are_listed_and_one_can_be_named(client: Clien
     await me.close()
 
 
-async def test_an_anonymous_shopper_gets_the_faq_and_the_offer_of_a_human(
+async def test_others_get_the_faq_and_a_customer_without_that_order_a_human(
     client: Client, redis: Redis
 ) -> None:
-    _, key = await secrets(client, redis)
+    identity, key = await secrets(client, redis)
     await post(client, key, order("SO-1", "cust-42", "shipped"))
-    # Claims to be the customer without the hash: anonymous, sees no order.
+    # Anonymous: the FAQ's answer as for anyone (with its "talk to a human" action), no order.
     stranger = Socket(await client.ws_connect("/ws/shopper", params={"shop": SHOP}))
     await stranger.expect("session")
-    frames = await ask(stranger, "我的快递到哪了")
-    assert len(frames) == 2
-    assert all("SF1234567890" not in f["text"] for f in frames)
-    assert any(f["decision"] == "notice" and f["actions"] for f in frames)
+    [faq] = await ask(stranger, "我的快递到哪了")
+    assert "SF1234567890" not in faq["text"] and faq["decision"] != "order"
+    assert faq["actions"][0]["type"] == "transfer"
     await stranger.close()
+    # Signed in, with no order on record: the FAQ's answer and the offer of a human.
+    newcomer = await customer_socket(client, "cust-7", identity)
+    await newcomer.expect("session")
+    frames = await ask(newcomer, "我的快递到哪了")
+    assert len(frames) == 2 and frames[1]["decision"] == "notice" and frames[1]["actions"]
+    assert all("SF1234567890" not in f["text"] for f in frames)
+    await newcomer.close()
 
 
 # ---- what the agent sees ----
@@ -413,3 +419,21 @@ async def test_sales_numbers_attribute_orders_to_the_last_chat(client: Client, r
 async def test_the_demo_customer_is_only_there_for_a_demo_shop(client: Client) -> None:
     resp = await client.get("/api/shops/demo/demo-customer")
     assert resp.status == 404
+
+
+async def test_what_the_shopper_looked_at_is_for_the_agent_only(client: Client) -> None:
+    me = Socket(await client.ws_connect("/ws/shopper", params={"shop": SHOP}))
+    session = await me.expect("session")
+    await me.send({"type": "product", "product": {"id": "k1", "title": "电热水壶"}})
+    await ask(me, "你好")
+    await me.close()
+    back = Socket(
+        await client.ws_connect(
+            "/ws/shopper", params={"shop": SHOP}, protocols=session_protocols(session["token"])
+        )
+    )
+    assert (await back.expect("session"))["resumed"]
+    history = await back.expect("history")
+    assert [m for m in history["messages"] if m.get("event") == "product"] == []
+    assert "你好" in [m["text"] for m in history["messages"]]
+    await back.close()

@@ -1,6 +1,7 @@
 // The chat pane: the selected conversation's head (shopper, group, waiting time, transfer,
-// close), its thread (bot transcript, then the live chat), the typing line, the closed and
-// offline notices, the composer with quick replies, and the confirmation dialog for closing.
+// close, the customer panel's toggle), its thread (bot transcript, then the live chat), the
+// typing line, the closed and offline notices, the 催付 nudges, the composer with quick
+// replies, and the confirmation dialog for closing.
 // With nothing selected it shows an empty state. It paints what the workspace tells it.
 
 import { h, replace } from "/static/common/dom.js";
@@ -9,6 +10,7 @@ import { t } from "./i18n.js";
 import { QuickReplies } from "./quickreplies.js";
 import { ThreadView, chatHeadInfo, closedText } from "./views.js";
 import { groupName } from "./model.js";
+import { nudgeBanners } from "./nudges.js";
 
 const MAX_TEXT = 2000;
 const NEAR_BOTTOM_PX = 80;
@@ -17,7 +19,8 @@ export class ChatPane {
   /**
    * @param {object} o
    * @param {object} o.on   {back(), transfer(group), close(), dismiss(), send(), input(text),
-   *                         draft(text), retry(line), authFailed()}
+   *                         draft(text), retry(line), authFailed(), toggleCustomer(),
+   *                         remind(orderId), dismissNudge(orderId)}
    */
   constructor({ on }) {
     this.on = on;
@@ -58,12 +61,24 @@ export class ChatPane {
     );
     this.closeBtn = h("button", { type: "button", class: "btn btn-danger btn-sm", "data-testid": "close-conversation", onclick: () => on.close() }, t("closeChat"));
     this.dismissBtn = h("button", { type: "button", class: "btn btn-ghost btn-sm", "data-testid": "chat-dismiss", onclick: () => on.dismiss() }, t("dismiss"));
+    this.customerBtn = h(
+      "button",
+      {
+        type: "button",
+        class: "btn btn-ghost btn-sm customer-toggle",
+        "data-testid": "customer-toggle",
+        "aria-controls": "customer-panel",
+        "aria-expanded": "false",
+        onclick: () => on.toggleCustomer(),
+      },
+      t("customerToggle"),
+    );
     const head = h(
       "header",
       { class: "chat-head" },
       h("button", { type: "button", class: "btn btn-ghost btn-sm back", "data-testid": "chat-back", "aria-label": t("back"), onclick: () => on.back() }, "‹"),
       this.headInfo,
-      h("div", { class: "chat-actions" }, this.transferBox, this.closeBtn, this.dismissBtn),
+      h("div", { class: "chat-actions" }, this.transferBox, this.closeBtn, this.dismissBtn, this.customerBtn),
     );
 
     // thread and the lines under it
@@ -76,6 +91,8 @@ export class ChatPane {
     );
     this.closedBanner = h("div", { class: "closed-banner", "data-testid": "closed-banner", role: "status", hidden: true });
     this.notice = h("div", { class: "chat-notice", "data-testid": "chat-notice", role: "status", hidden: true });
+    this.nudges = h("div", { class: "nudges", "data-testid": "payment-nudges", hidden: true });
+    this.nudgesKey = "";
 
     // composer
     this.textarea = h("textarea", {
@@ -115,7 +132,7 @@ export class ChatPane {
       this.textarea,
       h("div", { class: "composer-bar" }, this.quick.button, h("span", { class: "hint" }, t("composerHint")), this.sendBtn),
     );
-    this.body = h("div", { class: "chat-body" }, head, this.thread, this.typing, this.closedBanner, this.notice, composer);
+    this.body = h("div", { class: "chat-body" }, head, this.thread, this.typing, this.closedBanner, this.notice, this.nudges, composer);
     this.el = h("section", { class: "chat-pane", "data-testid": "chat-pane", "aria-label": t("liveChat") }, this.empty, this.body);
 
     // confirmation dialog (closing a chat), placed by the workspace at the page's end
@@ -225,8 +242,28 @@ export class ChatPane {
     this.threadView.update();
     this.paintTyping(conv);
     this.paintControls(conv);
+    this.paintNudges(conv);
     // Follow the conversation unless the agent scrolled up to read older lines.
     if (switched || atBottom) this.scrollToBottom();
+  }
+
+  /** The 催付 banners of `conv` (redrawn only when they change, so focus stays on a button). */
+  paintNudges(conv) {
+    const due = (conv && conv.paymentDue) || [];
+    const key = conv ? `${conv.id}|${conv.closed || ""}|${due.map((n) => n.order_id).join(",")}` : "";
+    if (key === this.nudgesKey) return;
+    this.nudgesKey = key;
+    const atBottom = this.nearBottom;
+    replace(this.nudges, conv ? nudgeBanners(conv, { remind: (id) => this.on.remind(id), dismiss: (id) => this.on.dismissNudge(id) }) : null);
+    this.nudges.hidden = !due.length;
+    if (atBottom) this.scrollToBottom();
+  }
+
+  /** The customer panel's toggle: `expanded` says whether the panel is in view. */
+  paintCustomerToggle(expanded) {
+    this.customerBtn.setAttribute("aria-expanded", expanded ? "true" : "false");
+    this.customerBtn.title = expanded ? t("customerHide") : t("customerShow");
+    this.customerBtn.classList.toggle("is-on", expanded);
   }
 
   paintTyping(conv) {

@@ -4,7 +4,8 @@
 //
 // Modules: login (the form) · workspace (state and actions) · frames (server frames) · socket
 // (reconnecting websocket) · model (conversations and lines) · topbar · chatlist · chatpane ·
-// views (thread and list item rendering) · quickreplies · tickets · alerts (sound,
+// views (thread and list item rendering) · customer (the customer panel: identity, product,
+// orders, earlier chats) · nudges (催付) · quickreplies · tickets · alerts (sound,
 // notifications) · i18n.
 //
 // data-testid attributes (stable, for tests):
@@ -27,6 +28,15 @@
 //   ticket-list, ticket-item (data-ticket-id, data-handled), ticket-handle, ticket-handled-by,
 //   tickets-empty, tickets-error
 //   toast (data-kind)
+//   customer-toggle (aria-expanded), customer-panel, customer-hide, customer-status (data-state),
+//     customer-retry, customer-identity (data-verified), customer-name, customer-verified,
+//     customer-anonymous, customer-id, product-card, product-none, product-image, product-title,
+//     product-price, product-link, customer-orders, orders-none, order-item (data-order-id,
+//     data-status), order-id, order-status, order-amount, order-items, order-tracking,
+//     order-times, past-conversations, past-conversation (data-conversation-id), past-rating
+//     (data-rating), product-note (a transcript line with data-event=product)
+//   payment-due-badge, payment-nudges, payment-nudge (data-order-id), payment-remind,
+//     payment-dismiss
 
 import { api, ApiError, getToken, setToken } from "/static/common/api.js";
 import { t, LANG } from "./i18n.js";

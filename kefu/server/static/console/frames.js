@@ -4,7 +4,18 @@
 
 import { setTimeZone } from "/static/common/dom.js";
 import { t, errorText, closedText } from "./i18n.js";
-import { addLine, ackLine, createConversation, groupName, mergeTranscript, setGroupNames, shopperLabel } from "./model.js";
+import {
+  addLine,
+  ackLine,
+  createConversation,
+  groupName,
+  idMs,
+  mergeTranscript,
+  setGroupNames,
+  setProduct,
+  shopperLabel,
+} from "./model.js";
+import { addNudge, restoreNudges, saveNudges } from "./nudges.js";
 import { playChime, showNotification } from "./alerts.js";
 
 const TYPING_SHOWN_MS = 6000;
@@ -44,6 +55,12 @@ export function handleFrame(ws, frame) {
     case "transferred":
       onTransferred(ws, frame);
       break;
+    case "viewing":
+      onViewing(ws, frame);
+      break;
+    case "payment_due":
+      onPaymentDue(ws, frame);
+      break;
     case "error":
       onError(ws, frame);
       break;
@@ -54,7 +71,10 @@ export function handleFrame(ws, frame) {
 
 function onHello(ws, frame) {
   const agent = frame.agent || {};
-  if (frame.timezone) setTimeZone(String(frame.timezone)); // times in the shop's clock, as admin shows them
+  if (frame.timezone) {
+    setTimeZone(String(frame.timezone)); // times in the shop's clock, as admin shows them
+    ws.timezone = String(frame.timezone);
+  }
   ws.me = { ...ws.me, id: agent.id || ws.me.id, name: agent.name || ws.me.name, username: agent.username || ws.me.username };
   ws.status = agent.status || "offline";
   if (typeof agent.capacity === "number") ws.capacity = agent.capacity;
@@ -71,6 +91,8 @@ function onHello(ws, frame) {
       conv.caughtUpShopper = 0;
       mergeTranscript(conv, raw.transcript || [], ws.me.id, { live: true });
       conv.group = raw.group || conv.group;
+      conv.shopper = raw.shopper || conv.shopper;
+      setProduct(conv, raw.product, null);
       if (conv.closed === "gone") conv.closed = null;
       if (conv.caughtUpShopper && !ws.isViewing(conv)) conv.unread += conv.caughtUpShopper;
     } else {
@@ -92,6 +114,7 @@ function onHello(ws, frame) {
     const first = [...ws.conversations.values()].find((c) => !c.closed);
     if (first) ws.select(first.id, { focus: false });
   }
+  ws.customers.load(ws.selected()); // after a reconnect, if what was fetched is old
   ws.render();
 }
 
@@ -104,11 +127,15 @@ function onAssigned(ws, raw, isNew) {
     conv.closed = null;
     conv.group = raw.group || conv.group;
     conv.waited_s = raw.waited_s || conv.waited_s;
+    conv.shopper = raw.shopper || conv.shopper;
+    setProduct(conv, raw.product, null);
   } else {
     conv = createConversation(raw, ws.me.id);
+    restoreNudges(conv);
     ws.conversations.set(conv.id, conv);
   }
   if (!isNew) return;
+  ws.customers.load(conv, { force: true }); // who it is, beside the chat, before it is opened
   const label = shopperLabel(conv, t);
   const open = () => {
     ws.setTab("chats");
@@ -137,6 +164,45 @@ function onMessage(ws, frame) {
   if (!addLine(conv, line, ws.me.id)) return; // already shown (dedupe by id)
   conv.typingUntil = 0;
   if (line.from === "shopper" && !ws.isViewing(conv)) conv.unread += 1;
+  ws.render();
+}
+
+/** The shopper opened another product's page: the card follows, the transcript notes it. */
+function onViewing(ws, frame) {
+  const conv = ws.conversations.get(frame.conversation_id);
+  if (!conv || !frame.product || typeof frame.product !== "object") return;
+  setProduct(conv, frame.product, frame.id);
+  if (frame.id) {
+    addLine(
+      conv,
+      {
+        id: frame.id,
+        from: "system",
+        event: "product",
+        product: frame.product,
+        text: "",
+        ts: idMs(frame.id),
+        conversation_id: frame.conversation_id,
+        live: true,
+      },
+      ws.me.id,
+    );
+  }
+  ws.render();
+}
+
+/** 催付: an order placed in this chat is still unpaid; nudge the agent (nothing is sent). */
+function onPaymentDue(ws, frame) {
+  const conv = ws.conversations.get(frame.conversation_id);
+  if (!conv) return; // dismissed from the list: the chat is over, nobody to remind
+  if (!addNudge(conv, frame)) return;
+  saveNudges(ws.conversations);
+  const label = shopperLabel(conv, t);
+  ws.toast(t("paymentDueToast", label, String(frame.order_id)), "info", () => {
+    ws.setTab("chats");
+    ws.select(conv.id);
+  });
+  ws.customers.load(conv, { force: true }); // the order's latest state
   ws.render();
 }
 

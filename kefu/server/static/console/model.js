@@ -24,6 +24,12 @@ export function compareIds(a, b) {
   return dm !== 0 ? dm : Number(as) - Number(bs);
 }
 
+/** Milliseconds of a stream id ("1732290000000-0"), or null. */
+export function idMs(id) {
+  const ms = Number(String(id || "").split("-")[0]);
+  return Number.isFinite(ms) && ms > 0 ? ms : null;
+}
+
 /** A conversation as the console keeps it. `raw` is hello.conversations[i] or assigned.conversation. */
 export function createConversation(raw, agentId) {
   const conv = {
@@ -42,8 +48,14 @@ export function createConversation(raw, agentId) {
     version: 0,
     assignedAt: Date.now(),
     notice: null, // {kind, text} shown above the composer
+    product: null, // the product the shopper looks at (its card in the customer panel)
+    productSeq: 0, // counts product changes, so a late REST answer cannot undo a newer one
+    productAt: null, // ms, when the shopper opened that product's page
+    profile: null, // the customer view (customer.js), fetched when the chat is assigned or opened
+    paymentDue: [], // 催付 nudges (nudges.js)
   };
   mergeTranscript(conv, raw.transcript || [], agentId);
+  setProduct(conv, raw.product, null);
   // Shopper lines nobody answered yet count as unread for a chat the agent has not opened.
   let unread = 0;
   for (const line of conv.lines) {
@@ -55,8 +67,30 @@ export function createConversation(raw, agentId) {
 }
 
 export function shopperLabel(conv, t) {
+  const customer = conv.shopper && conv.shopper.customer;
+  if (customer && customer.id) return String(customer.name || customer.id);
   const sid = (conv.shopper && conv.shopper.session_id) || conv.id || "";
   return t("visitor", sid.slice(-4));
+}
+
+/**
+ * The shopper is on `product`'s page (from `assigned`/`hello`, or a `viewing` frame with the
+ * id of its transcript line); null/undefined leaves the card as it is. True if it changed.
+ */
+export function setProduct(conv, product, entryId) {
+  if (!product || typeof product !== "object" || !product.title) return false;
+  let at = idMs(entryId);
+  if (!at) {
+    // When it was opened: the transcript's last product line, if it is that product.
+    const line = [...conv.lines].reverse().find((l) => l.from === "system" && l.event === "product");
+    if (line && line.product && line.product.id === product.id) at = idMs(line.id);
+  }
+  const same = JSON.stringify(conv.product) === JSON.stringify(product);
+  if (same && (!at || at === conv.productAt)) return false;
+  conv.product = product;
+  conv.productAt = at || (same ? conv.productAt : null);
+  conv.productSeq += 1;
+  return true;
 }
 
 /** Merge transcript lines (from hello or assigned); returns how many were new. */

@@ -28,6 +28,13 @@ export function conversationItemContent(conv, me) {
       conv.closed
         ? h("span", { class: "tag tag-closed", "data-testid": "conversation-closed-tag" }, t("closedTag"))
         : null,
+      conv.paymentDue && conv.paymentDue.length
+        ? h(
+            "span",
+            { class: "tag tag-payment", "data-testid": "payment-due-badge", title: t("paymentDueTagLabel", conv.paymentDue.length) },
+            t("paymentDueTag"),
+          )
+        : null,
       conv.unread > 0
         ? h(
             "span",
@@ -84,6 +91,22 @@ function timeOf(line) {
 }
 
 export function renderLine(line, me, phase, onRetry) {
+  if (line.from === "system" && line.event === "product" && line.product && line.product.title) {
+    // The shopper opened a product's page: a small note, in the agent's language.
+    return h(
+      "div",
+      {
+        class: "line line-system line-product",
+        "data-testid": "transcript-line",
+        "data-from": "system",
+        "data-event": "product",
+        "data-phase": phase,
+        "data-message-id": line.id || "",
+      },
+      h("span", { class: "system-text product-note", "data-testid": "product-note" }, t("viewingNote", String(line.product.title))),
+      h("time", { class: "line-time" }, timeOf(line)),
+    );
+  }
   if (line.from === "system") {
     return h(
       "div",

@@ -1,7 +1,8 @@
 // The agent's workspace once logged in: the agent socket, my conversations and what the agent
-// does with them (select, send, retry, transfer, close, dismiss, status, alerts). The parts
-// on screen — top bar (topbar.js), conversation list (chatlist.js), chat pane (chatpane.js),
-// tickets (tickets.js) — paint what it tells them; frames.js applies the server's frames.
+// does with them (select, send, retry, transfer, close, dismiss, status, alerts, 催付). The
+// parts on screen — top bar (topbar.js), conversation list (chatlist.js), chat pane
+// (chatpane.js), customer panel (customer.js), tickets (tickets.js) — paint what it tells
+// them; frames.js applies the server's frames.
 
 import { h, replace } from "/static/common/dom.js";
 import { api, ApiError, socketUrl } from "/static/common/api.js";
@@ -14,6 +15,8 @@ import { TopBar } from "./topbar.js";
 import { ConversationList } from "./chatlist.js";
 import { ChatPane } from "./chatpane.js";
 import { Tickets } from "./tickets.js";
+import { CustomerLoader, CustomerPanel } from "./customer.js";
+import { dropNudge, dropNudgesMentioned, reminderFor, saveNudges } from "./nudges.js";
 import {
   maybeRequestNotify,
   notifyEnabled,
@@ -28,6 +31,9 @@ import {
 
 const TYPING_EVERY_MS = 3000;
 const MAX_TEXT = 2000;
+const CUSTOMER_KEY = "kefu.console.customerPanel"; // "0": the agent collapsed it (wide screens)
+// Below this width the customer panel is a drawer over the chat, opened on demand.
+const DRAWER_QUERY = "(max-width: 1100px)";
 
 export class Workspace {
   /**
@@ -59,6 +65,9 @@ export class Workspace {
     this.lastTypingSent = 0;
     this.helloSeen = false;
     this.destroyed = false;
+    this.timezone = null; // the shop's, from hello
+    this.customerWide = localStorage.getItem(CUSTOMER_KEY) !== "0"; // beside the chat on wide screens
+    this.customerDrawer = false; // opened over the chat on narrow ones
 
     this.build();
     this.socket = new AgentSocket({
@@ -131,9 +140,31 @@ export class Workspace {
         },
         retry: (line) => this.retry(line),
         authFailed: () => this.onAuthFailed(),
+        toggleCustomer: () => this.toggleCustomer(),
+        remind: (orderId) => this.remindPayment(orderId),
+        dismissNudge: (orderId) => this.dismissNudge(orderId),
       },
     });
-    this.chatsView = h("div", { class: "chats-view", id: "view-chats", role: "tabpanel", "aria-labelledby": "tab-chats" }, this.list.el, this.pane.el);
+    this.customers = new CustomerLoader({
+      onChange: (conv) => {
+        if (conv.id === this.selectedId) this.renderCustomer();
+      },
+      onAuthError: () => this.onAuthFailed(),
+    });
+    this.customerPanel = new CustomerPanel({
+      onHide: () => this.toggleCustomer(),
+      onRetry: () => this.customers.load(this.selected(), { force: true }),
+    });
+    this.customerPanel.el.addEventListener("keydown", (e) => {
+      if (e.key === "Escape" && this.drawerMode && this.customerDrawer) this.toggleCustomer();
+    });
+    this.chatsView = h(
+      "div",
+      { class: "chats-view", id: "view-chats", role: "tabpanel", "aria-labelledby": "tab-chats" },
+      this.list.el,
+      this.pane.el,
+      this.customerPanel.el,
+    );
     this.tickets = new Tickets({
       onAuthError: () => this.onAuthFailed(),
       onCount: (n) => this.top.setTicketCount(n),
@@ -150,6 +181,12 @@ export class Workspace {
 
   layoutMode() {
     this.root.classList.toggle("narrow", window.matchMedia("(max-width: 860px)").matches);
+    if (this.customerPanel) this.renderCustomer();
+  }
+
+  /** The customer panel is a drawer over the chat (narrow) rather than a column beside it. */
+  get drawerMode() {
+    return window.matchMedia(DRAWER_QUERY).matches;
   }
 
   /** A narrow screen shows the list or a chat, not both. */
@@ -213,7 +250,9 @@ export class Workspace {
     this.pane.showError("");
     if (conv && !document.hidden) conv.unread = 0;
     this.lastTypingSent = 0;
+    if (conv && conv !== previous) this.customerDrawer = false;
     this.render();
+    this.customers.load(conv);
     if (conv && focus && !conv.closed) this.pane.focusComposer();
   }
 
@@ -221,6 +260,7 @@ export class Workspace {
     const conv = this.conversations.get(id);
     if (!conv || !conv.closed) return;
     this.conversations.delete(id);
+    if (conv.paymentDue && conv.paymentDue.length) saveNudges(this.conversations);
     if (this.selectedId === id) {
       const next = [...this.conversations.values()].find((c) => !c.closed);
       this.select(next ? next.id : null, { focus: false });
@@ -307,6 +347,7 @@ export class Workspace {
     const line = addPending(conv, text, newClientMsgId(), this.me);
     this.pane.clearComposer();
     conv.draft = "";
+    if (dropNudgesMentioned(conv, text)) saveNudges(this.conversations); // reminded: done
     this.transmit(conv, line);
     this.render();
     this.pane.scrollToBottom();
@@ -350,6 +391,34 @@ export class Workspace {
       conv.transferError = t("conn_closed");
     }
     this.renderChatControls();
+  }
+
+  /** 催付: put the polite reminder for `orderId` into the composer; the agent sends it. */
+  remindPayment(orderId) {
+    const conv = this.selected();
+    if (!conv || conv.closed) return;
+    this.pane.insertReply(reminderFor(conv, orderId), "caret");
+  }
+
+  dismissNudge(orderId) {
+    const conv = this.selected();
+    if (!conv || !dropNudge(conv, orderId)) return;
+    saveNudges(this.conversations);
+    this.render();
+    this.pane.focusComposer();
+  }
+
+  /** Show or hide the customer panel: a column remembered per browser, or a drawer. */
+  toggleCustomer() {
+    if (this.drawerMode) {
+      this.customerDrawer = !this.customerDrawer;
+    } else {
+      this.customerWide = !this.customerWide;
+      localStorage.setItem(CUSTOMER_KEY, this.customerWide ? "1" : "0");
+    }
+    this.renderCustomer();
+    if (this.customerShown) this.customerPanel.el.focus();
+    else this.pane.customerBtn.focus();
   }
 
   toast(text, kind = "info", onClick) {
@@ -421,6 +490,22 @@ export class Workspace {
     const conv = this.selected();
     this.root.classList.toggle("chat-open", !!conv);
     this.pane.paint(conv, this.me, this.controls);
+    this.renderCustomer();
+  }
+
+  /** Whether the customer panel is in view for the selected chat. */
+  get customerShown() {
+    return !!this.selected() && (this.drawerMode ? this.customerDrawer : this.customerWide);
+  }
+
+  renderCustomer() {
+    const conv = this.selected();
+    const shown = this.customerShown;
+    this.chatsView.classList.toggle("has-customer", !!conv && !this.drawerMode && this.customerWide);
+    this.chatsView.classList.toggle("customer-drawer", !!conv && this.drawerMode && this.customerDrawer);
+    this.customerPanel.el.hidden = !shown;
+    this.pane.paintCustomerToggle(shown);
+    this.customerPanel.paint(conv, { me: this.me, zone: this.timezone });
   }
 
   renderTyping() {

@@ -61,16 +61,21 @@ function noteId(w, id) {
 }
 
 function onSession(w, f) {
+  // Whatever token it carries names this browser's session from now on: a signed-in customer's
+  // one session (shared by their devices) comes with a token of its own for this browser.
   if (f.token) w.store.set("token", f.token);
   w.socket.sessionStarted();
+  w.identified(f.customer && typeof f.customer === "object" ? f.customer : null);
   if (!f.resumed) {
     // A new session (first visit, or the old token expired): history, if any, is gone.
     w.state.lastId = null;
     w.store.set("last_id", null);
+    w.sendProduct();
     w.outbox.restore();
     w.outbox.flush();
   }
-  // Resumed: the history frame comes next; pending messages are resent after it.
+  // Resumed: the history frame comes next; the product and pending messages are sent after it
+  // (it may show a closed chat, which a product frame would replace with a new one).
 }
 
 function onHistory(w, f) {
@@ -86,6 +91,7 @@ function onHistory(w, f) {
   }
   w.outbox.restore();
   w.log.toBottom();
+  w.sendProduct();
   w.outbox.flush();
 }
 
@@ -243,6 +249,12 @@ function onClosed(w, f) {
 function onError(w, f) {
   const { state, T } = w;
   const code = f.code || "";
+  if (f.in_reply_to && f.in_reply_to.type === "product") {
+    // The page's business, not the shopper's: said on the console; the next socket tries again.
+    w.productSent = null;
+    console.warn("kefu: the product was not taken: " + (f.message || code));
+    return;
+  }
   if (code === "rate_limited" || code === "unavailable") {
     // Whatever was refused gets another try: resends carry the same client_msg_id.
     setTimeout(() => w.outbox.resendUnacked(), 2500);

@@ -75,6 +75,7 @@ const STRINGS = {
       unknown_shop: "该店铺的在线客服不可用（未知店铺）",
       invalid_shop: "该店铺的在线客服不可用（未知店铺）",
       origin_not_allowed: "本网站未获准使用该店铺的在线客服",
+      customer_refused: "无法确认您的登录状态，请刷新页面或重新登录后再咨询",
     },
     tooLong: "消息太长了，最多 " + MAX_TEXT + " 个字",
     errors: {
@@ -148,6 +149,7 @@ const STRINGS = {
       unknown_shop: "This shop's chat is not available (unknown shop)",
       invalid_shop: "This shop's chat is not available (unknown shop)",
       origin_not_allowed: "This website is not allowed to use this shop's chat",
+      customer_refused: "We couldn't confirm your sign-in; reload the page or sign in again to chat",
     },
     tooLong: "That message is too long (" + MAX_TEXT + " characters at most)",
     errors: {

@@ -59,6 +59,14 @@ export class MessageLog {
     if (wasPinned || own) this.toBottom();
   }
 
+  /** Nothing on screen any more (another person's chat begins). */
+  clear() {
+    this.list.replaceChildren();
+    this.lastTs = 0;
+    this.hideTyping();
+    this.toBottom();
+  }
+
   // ---------------------------------------------------------------- lines
 
   bot(f) {

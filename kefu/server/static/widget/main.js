@@ -1,23 +1,28 @@
 // The shopper chat widget, started by the /widget.js loader with the script tag's settings:
-// start({shop, origin, lang, title, color}) mounts <kefu-widget> and returns {open, close,
-// toggle, isOpen}. The Widget below holds the parts and the chat state and does what the
-// shopper asks; frames.js does what the server says.
+// start({shop, origin, lang, title, color, customer, product}) mounts <kefu-widget> and returns
+// {open, close, toggle, identify, product, isOpen}. The Widget below holds the parts and the
+// chat state and does what the shopper (and the shop's page) asks; frames.js does what the
+// server says.
 //
 // Modules: i18n (texts) · storage (local/sessionStorage) · state (chat state, ids) · shopinfo
 // (may the chat work on this page: asked before connecting) · socket (connection) · outbox
 // (unsent messages) · log (message list) · cards (leave a message, rate) · view (shadow root,
-// header, buttons, composer) · frames (server frames) · ui (small helpers).
+// header, buttons, composer) · frames (server frames) · commerce (the signed-in customer and
+// the product on the page, checked) · ui (small helpers).
 //
 // Test hooks — document.querySelector("kefu-widget").shadowRoot.querySelector('[data-testid="…"]'):
 //   kefu-launcher          floating round button (aria-expanded tells whether the panel is open)
 //   kefu-unread            unread-count badge on the launcher (hidden when 0)
-//   kefu-panel             the chat panel (hidden attribute while closed)
+//   kefu-panel             the chat panel (hidden attribute while closed); data-identity=
+//                          "anonymous|customer|unverified" once the server said who the shopper
+//                          is (unverified: a customer was offered but the hash did not verify)
 //   kefu-title             panel title
 //   kefu-agent-name        agent's name in the header (hidden until an agent joins)
 //   kefu-close             close button in the header
 //   kefu-connection        connection status; data-state="idle|connecting|open|reconnecting|unreachable",
 //                          or "refused" for good with data-reason="unknown_shop|invalid_shop|
-//                          origin_not_allowed" (the composer is disabled then)
+//                          origin_not_allowed|customer_refused" (the composer is disabled then;
+//                          kefu('identify', …) naming someone else lifts customer_refused)
 //   kefu-messages          message list (role="log", aria-live="polite")
 //   kefu-message           one message; data-from="bot|shopper|agent|system", data-id (server id),
 //                          data-decision (bot), data-event (system), data-status="pending|sent|failed"
@@ -39,6 +44,7 @@
 //   kefu-input             composer textarea
 //   kefu-send              send button
 
+import { customerProtocol, readCustomer, readProduct, sameCustomer } from "./commerce.js";
 import { handleFrame } from "./frames.js";
 import { MessageLog } from "./log.js";
 import { OfflineCard, RatingCard } from "./cards.js";
@@ -53,16 +59,30 @@ import { WidgetView } from "./view.js";
 
 const TYPING_EVERY_MS = 3000;
 const TRANSFER_BUSY_MS = 8000;
+// Sockets offering a customer that failed at the handshake although kefu had just answered
+// that the chat works on this page: the shop refuses that customer (a hash that does not
+// verify, with "refuse unverified customers" on). The browser hides the 403; a retry cannot help.
+const CLAIM_REFUSED_AFTER = 2;
 
 class Widget {
-  constructor({ shop, origin, lang, title, color }) {
+  constructor({ shop, origin, lang, title, color, customer, product }) {
     this.shop = shop;
     this.lang = pickLang(lang);
     this.T = strings(this.lang);
-    this.store = makeStore(shop, "local"); // token, last_id, mode
+    this.store = makeStore(shop, "local"); // token, last_id, mode, signed_in
     this.tabStore = makeStore(shop, "session"); // open, pending
     this.state = createState();
     this.lastTypingSent = 0;
+    // The signed-in customer the shop's page vouches for (null: anonymous), offered with every
+    // socket; and what kefu made of it.
+    this.customer = readCustomer(customer);
+    this.claimOffered = false; // by the latest socket
+    this.claimFailures = 0; // handshakes refused in a row while kefu said the page was fine
+    this.shopAnswered = false; // the last check before the latest socket got kefu's answer
+    this.claimWarned = false;
+    // The product on the page (null: none), sent once per socket, after the session frame.
+    this.product = product ? readProduct(product) : null;
+    this.productSent = null; // its id, once sent on the current socket
     const wsUrl = new URL("/ws/shopper", origin);
     wsUrl.protocol = wsUrl.protocol === "https:" ? "wss:" : "ws:";
     this.wsUrl = wsUrl.href;
@@ -71,8 +91,8 @@ class Widget {
       target: () => this.socketTarget(),
       onFrame: (frame) => handleFrame(this, frame, false),
       onState: (s) => this.view.setConn(s),
-      onDrop: () => this.dropped(),
-      check: () => askShop(origin, shop),
+      onDrop: (failedToOpen) => this.dropped(failedToOpen),
+      check: () => this.checkPage(origin),
       onRefused: (refusal) => this.refused(refusal),
     });
     this.log = new MessageLog({
@@ -103,8 +123,9 @@ class Widget {
     });
   }
 
-  /** The socket's URL and subprotocols: the session token travels as a subprotocol
-   * ("kefu.session.TOKEN" beside "kefu.v1"), so it never lands in a URL or a proxy's log. */
+  /** The socket's URL and subprotocols: the session token and the signed-in customer travel
+   * as subprotocols ("kefu.session.TOKEN" and "kefu.customer.CLAIM" beside "kefu.v1"), so they
+   * never land in a URL or a proxy's log. */
   socketTarget() {
     const params = new URLSearchParams({ shop: this.shop, lang: this.lang });
     const protocols = ["kefu.v1"];
@@ -114,7 +135,26 @@ class Widget {
       // Within this page: only what we missed. After a reload (nothing in memory): everything.
       if (this.state.lastId) params.set("last_id", this.state.lastId);
     }
+    this.claimOffered = !!this.customer;
+    if (this.customer) protocols.push(customerProtocol(this.customer));
     return { url: this.wsUrl + "?" + params.toString(), protocols };
+  }
+
+  /** Before a socket (shopinfo.js), and why not to open one: the page, or a customer the shop
+   * keeps refusing. */
+  async checkPage(origin) {
+    const { refusal, answered } = await askShop(origin, this.shop);
+    this.shopAnswered = answered;
+    if (refusal) return refusal;
+    if (answered && this.customer && this.claimFailures >= CLAIM_REFUSED_AFTER) {
+      return {
+        reason: "customer_refused",
+        developer:
+          'kefu: shop "' + this.shop + '" refused the signed-in customer "' + this.customer.id + '": the shop accepts only customers whose hash verifies, ' +
+          "and data-customer-hash (or the hash given to kefu('identify')) must be the hex HMAC-SHA256 of the customer id under the shop's identity secret (kefu's admin), made on the shop's server",
+      };
+    }
+    return null;
   }
 
   /** On the page; connects at once if the chat was open, queued or with an agent before a reload. */
@@ -153,7 +193,10 @@ class Widget {
     this.view.paintUnread(this.state.unread);
   }
 
-  dropped() {
+  dropped(failedToOpen) {
+    if (failedToOpen && this.claimOffered && this.shopAnswered) this.claimFailures += 1;
+    this.shopAnswered = false; // the next failure counts only if kefu answers again first
+    this.productSent = null;
     this.outbox.pause();
     if (this.state.awaiting === "leave") this.offline.setBusy(false);
     if (this.state.awaiting === "rate") this.rating.setBusy(false);
@@ -197,7 +240,10 @@ class Widget {
       return false;
     }
     const cid = this.outbox.add(text, pick);
-    if (this.state.mode === "closed") this.setMode("bot"); // the server starts a new conversation
+    if (this.state.mode === "closed") {
+      this.setMode("bot"); // the server starts a new conversation
+      this.sendProduct(); // held back while the closed chat could still be rated
+    }
     this.shopperMoved();
     this.socket.want();
     this.outbox.trySend(cid);
@@ -237,6 +283,82 @@ class Widget {
       return;
     }
     if (this.view.confirmEnd()) this.socket.send({ type: "close" });
+  }
+
+  // ---------------------------------------------------------------- the shop's page
+
+  /** kefu('identify', {id, name, hash} | null): another signed-in customer, or signed out. The
+   * chat on screen was the previous person's: it goes, and the socket starts over. */
+  identify(given) {
+    const customer = readCustomer(given);
+    const before = this.customer;
+    this.customer = customer; // a new display name alone is offered from the next socket on
+    // The chat this browser keeps is a signed-in customer's (this page's, or an earlier one's).
+    const theirs = !!before || this.store.get("signed_in") === "1";
+    if (sameCustomer(before, customer) && (customer || !theirs)) return;
+    this.claimFailures = 0;
+    this.claimWarned = false;
+    // A signed-in customer's session is never resumed anonymously, nor by another customer:
+    // this browser forgets its token. An anonymous chat stays, to become the customer's.
+    if (theirs) {
+      this.store.set("token", null);
+      this.store.set("signed_in", null);
+    }
+    this.startOver(!theirs);
+    const lift = this.state.refused === "customer_refused";
+    if (lift) {
+      this.state.refused = null;
+      this.view.unrefuse();
+    }
+    this.socket.restart(lift);
+  }
+
+  /** Clear the chat on screen for another person's; `keepTyped`: what was typed and not yet
+   * stored is sent again in the next session. */
+  startOver(keepTyped) {
+    const { state } = this;
+    this.outbox.reset(keepTyped);
+    this.log.clear();
+    state.seen.clear();
+    state.lastId = null;
+    this.store.set("last_id", null);
+    state.hadAgent = false;
+    state.awaiting = null;
+    state.unread = 0;
+    this.view.paintUnread(0);
+    // Not hideOffline()/hideRating(): the page called, the keyboard focus stays where it is.
+    this.offline.hide();
+    this.rating.hide();
+    this.setMode("bot");
+  }
+
+  /** The session frame said who the shopper is: {id, name} of the customer kefu verified, or null. */
+  identified(customer) {
+    this.claimFailures = 0;
+    this.store.set("signed_in", customer ? "1" : null);
+    const kind = customer ? "customer" : this.claimOffered ? "unverified" : "anonymous";
+    this.view.setIdentity(kind);
+    if (kind === "unverified" && !this.claimWarned && this.customer) {
+      this.claimWarned = true;
+      console.warn(
+        'kefu: the hash of customer "' + this.customer.id + '" did not verify, so the chat is anonymous: ' +
+          "it must be the hex HMAC-SHA256 of the customer id under the shop's identity secret (kefu's admin), made on the shop's server",
+      );
+    }
+  }
+
+  /** kefu('product', {id, title, price, image, url} | null): the product the shopper is viewing. */
+  setProduct(given) {
+    this.product = given === null || given === undefined ? null : readProduct(given);
+    this.sendProduct();
+  }
+
+  /** Tell the server the product on the page, once per socket. Not while a closed chat may be
+   * rated: a product frame begins the next conversation. */
+  sendProduct() {
+    const product = this.product;
+    if (!product || product.id === this.productSent || this.state.mode === "closed") return;
+    if (this.socket.send({ type: "product", product: product })) this.productSent = product.id;
   }
 
   // ---------------------------------------------------------------- cards
@@ -331,6 +453,8 @@ export function start(config) {
     open: () => widget.open(),
     close: () => widget.close(),
     toggle: () => widget.toggle(),
+    identify: (customer) => widget.identify(customer),
+    product: (product) => widget.setProduct(product),
     get isOpen() {
       return widget.state.open;
     },

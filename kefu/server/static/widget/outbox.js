@@ -138,6 +138,20 @@ export class Outbox {
     if (id) this.seen.add(id);
   }
 
+  /** Another person's chat begins (the page signed a customer in or out): nothing is on screen
+   * any more; `keep`: what was not stored yet is shown and sent again in the next session
+   * (restore()), else it is dropped. */
+  reset(keep) {
+    for (const [cid, p] of this.pending) {
+      clearTimeout(p.timer);
+      if (keep) this.restored.set(cid, p.text);
+    }
+    if (!keep) this.restored.clear();
+    this.pending.clear();
+    this.byClientId.clear();
+    this.save();
+  }
+
   /** The socket dropped: no timers until the next flush(). */
   pause() {
     for (const p of this.pending.values()) clearTimeout(p.timer);

@@ -8,19 +8,26 @@
 export const SHOP_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
 const ASK_TIMEOUT_MS = 8000; // no answer by then: connect anyway, the socket will tell
+const UNANSWERED = Object.freeze({ refusal: null, answered: false });
+
+function refused(refusal) {
+  return { refusal: refusal, answered: true };
+}
 
 /**
- * Why the chat cannot work here, or null when it may (or when kefu could not be asked: a
- * network or server error is worth retrying, so the caller goes on as before).
+ * Why the chat cannot work here (`refusal`), or null when it may — or when kefu could not be
+ * asked: a network or server error is worth retrying, so the caller goes on as before.
+ * `answered`: kefu answered that the chat may work here (the shop exists, this page may embed
+ * it), so a socket that still fails to open was refused for what it offered, not for the page.
  *
  * @param {string} origin  kefu's origin
  * @param {string} shop    the shop id from the script tag, normalised
- * @returns {Promise<null | {reason: "invalid_shop"|"unknown_shop"|"origin_not_allowed", developer: string}>}
+ * @returns {Promise<{refusal: null | {reason: "invalid_shop"|"unknown_shop"|"origin_not_allowed", developer: string}, answered: boolean}>}
  */
 export async function askShop(origin, shop) {
   if (!SHOP_ID.test(shop)) {
     // The loader already said so on the console (once, at page load).
-    return { reason: "invalid_shop", developer: "" };
+    return { refusal: { reason: "invalid_shop", developer: "" }, answered: false };
   }
   const url = new URL("/api/widget/" + encodeURIComponent(shop), origin).href;
   const abort = typeof AbortController === "function" ? new AbortController() : null;
@@ -33,24 +40,26 @@ export async function askShop(origin, shop) {
     response = await fetch(url, { mode: "cors", credentials: "omit", cache: "no-store", signal: abort ? abort.signal : undefined });
     body = await response.json();
   } catch (e) {
-    return null; // offline, kefu down, an unreadable answer, or the page's CSP: retry as before
+    return UNANSWERED; // offline, kefu down, an unreadable answer, or the page's CSP: retry as before
   } finally {
     clearTimeout(timer);
   }
-  if (!body || typeof body !== "object") return null;
+  if (!body || typeof body !== "object") return UNANSWERED;
   if (response.status === 404 && body.error && body.error.code === "unknown_shop") {
-    return {
+    return refused({
       reason: "unknown_shop",
       developer:
         'kefu: unknown shop id "' + shop + '" (data-shop on the widget\'s <script> tag): ' + origin + " has no such shop; the chat is not available on this page",
-    };
+    });
   }
   if (response.ok && body.origin_allowed === false) {
-    return {
+    return refused({
       reason: "origin_not_allowed",
       developer:
         "kefu: origin " + location.origin + ' is not in the allowed origins of shop "' + shop + '"; add it in kefu\'s admin (Settings → Websites allowed to embed the chat)',
-    };
+    });
   }
-  return null; // allowed (true), not asked (null: a same-origin page), or an error worth retrying
+  // Allowed (true), not asked (null: a same-origin page), or an error worth retrying.
+  return { refusal: null, answered: response.ok };
 }
+

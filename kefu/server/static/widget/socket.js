@@ -1,12 +1,14 @@
 // The shopper websocket (/ws/shopper, docs/protocol.md): connects when wanted, reconnects with
 // exponential backoff and jitter, and pings when the line goes quiet to find dead peers.
 // Before the first attempt, and before any attempt after a socket that failed to open, it runs
-// `check` (shopinfo.js): a refusal (unknown shop, origin not allowed) stops it for good, since
-// retrying cannot help, and goes to onRefused.
+// `check` (main.js, with shopinfo.js): a refusal (unknown shop, origin not allowed, a customer
+// claim the shop keeps refusing) stops it for good, since retrying cannot help, and goes to
+// onRefused; only restart(true) lifts it, when the page names another customer.
 //
 // States reported to onState (the connection line's data-state): connecting | reconnecting |
 // unreachable (6 failed attempts in a row; it keeps trying) | idle (closed, not wanted) | open
 // (the server's `session` frame arrived: sessionStarted()). After a refusal: none (onRefused).
+// restart() starts over with what `target` says now (the page signed a customer in or out).
 
 const WATCH_EVERY_MS = 10000;
 const PING_AFTER_MS = 25000; // of silence
@@ -21,7 +23,9 @@ export class ShopperSocket {
    *                                        in Sec-WebSocket-Protocol, never in the URL)
    * @param {(frame: object) => void} o.onFrame
    * @param {(state: string) => void} o.onState
-   * @param {() => void} o.onDrop            the socket went away (before any retry is scheduled)
+   * @param {(failedToOpen: boolean) => void} o.onDrop  the socket went away (before any retry is
+   *                                        scheduled); failedToOpen: refused at the handshake or
+   *                                        unreachable
    * @param {() => Promise<object|null>} o.check   why not to connect at all (a refusal), or null
    * @param {(refusal: object) => void} o.onRefused  check refused: nothing more is tried
    */
@@ -77,6 +81,43 @@ export class ShopperSocket {
       return true;
     } catch (e) {
       return false;
+    }
+  }
+
+  /**
+   * Start over with what target() says now (another customer signed in, or out): the current
+   * socket goes, and a new one opens at once if one was wanted. `lift`: the refusal concerned
+   * the old target (a customer the shop refused), so it no longer holds; others stay.
+   */
+  restart(lift) {
+    let wanted = this.wanted || !!this.ws;
+    if (this.refusal) {
+      if (!lift) return;
+      this.refusal = null;
+      this.mustCheck = true;
+      wanted = true;
+    }
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.attempts = 0;
+    const sock = this.ws;
+    if (sock) {
+      // Its close event finds this.ws moved on and is ignored, as are its last frames.
+      this.ws = null;
+      this.sessionReady = false;
+      clearInterval(this.watchdog);
+      try {
+        sock.close(1000, "restart");
+      } catch (e) {
+        /* already closing */
+      }
+      this.onDrop(false);
+    }
+    if (wanted) {
+      this.wanted = true;
+      this.connect();
+    } else {
+      this.onState("idle");
     }
   }
 
@@ -164,7 +205,7 @@ export class ShopperSocket {
     this.ws = null;
     this.sessionReady = false;
     clearInterval(this.watchdog);
-    this.onDrop();
+    this.onDrop(failedToOpen);
     if (this.wanted) this.scheduleRetry();
     else this.onState("idle");
   }

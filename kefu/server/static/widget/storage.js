@@ -1,6 +1,6 @@
 // The widget's storage on the shop's page: keys "kefu.SHOP.KEY" in localStorage (token, last_id,
-// mode) or sessionStorage (open, pending). Storage may be disabled or full: an in-memory copy
-// keeps the page working.
+// mode, signed_in) or sessionStorage (open, pending). Storage may be disabled or full: an
+// in-memory copy keeps the page working.
 
 /** A store for one shop: makeStore("demo", "local").get("token"). */
 export function makeStore(shop, kind) {

@@ -253,6 +253,21 @@ export class WidgetView {
     if (hadFocus && !this.panel.hidden) this.panel.focus({ preventScroll: true });
   }
 
+  /** That refusal no longer holds (the page named another customer): connecting again. */
+  unrefuse() {
+    this.conn.removeAttribute("data-reason");
+    this.conn.setAttribute("data-state", "idle");
+    this.connText.textContent = "";
+    this.wrap.setAttribute("data-conn", "idle");
+    this.input.disabled = false;
+    this.sendBtn.disabled = false;
+  }
+
+  /** Who the server says the shopper is: anonymous | customer | unverified (a test hook). */
+  setIdentity(kind) {
+    this.panel.setAttribute("data-identity", kind);
+  }
+
   toast(text) {
     this.toastEl.textContent = text;
     this.toastEl.hidden = false;
