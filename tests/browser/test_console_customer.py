@@ -190,7 +190,7 @@ async def test_agent_sees_the_customer_their_orders_the_product_and_a_payment_nu
         assert "SO-2" in await composer.input_value()  # dismissing leaves the draft alone
         await shopper.close()
 
-    # The console's page policy refuses pictures from other sites (img-src 'self' data:): the
-    # product picture falls back to a blank tile; that refusal is the only error allowed here.
-    assert [e for e in watch.errors if "img-src" not in e] == []
+    # A picture on another site is never fetched (it would tell the shopper's server when the
+    # agent looked): the blank tile, and no error.
+    assert watch.errors == []
     assert watch.dialogs == []

@@ -181,12 +181,24 @@ function identityView(conv, data, zone) {
   );
 }
 
+function sameOrigin(url) {
+  if (!url) return null;
+  try {
+    return new URL(url).origin === window.location.origin ? url : null;
+  } catch {
+    return null;
+  }
+}
+
 function productView(conv, zone) {
   const product = conv.product;
   if (!product || !product.title) {
     return section(t("productTitle"), "product-card", h("p", { class: "muted small", "data-testid": "product-none" }, t("productNone")));
   }
-  const image = webUrl(product.image);
+  // Only a picture kefu itself serves is loaded: a shopper names the URL, and loading it from
+  // anywhere would tell that address when this agent opened the chat (the page's policy
+  // refuses other sites' pictures anyway). Others leave the blank tile; the link still works.
+  const image = sameOrigin(webUrl(product.image));
   const link = webUrl(product.url);
   const img = image
     ? h("img", {
@@ -199,7 +211,7 @@ function productView(conv, zone) {
       })
     : null;
   const thumb = h("div", { class: "cp-product-thumb", "aria-hidden": "true" }, img);
-  // A picture that does not load (gone, or refused by the page's policy) leaves the blank tile.
+  // A picture that does not load leaves the blank tile.
   if (img) img.addEventListener("error", () => img.remove(), { once: true });
   const price = product.price !== undefined && product.price !== null && text(product.price) !== "" ? money(product.price) : "";
   const since = conv.productAt ? t("productSince", dateTime(conv.productAt, zone)) : "";
