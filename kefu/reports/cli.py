@@ -10,9 +10,15 @@ import datetime as dt
 import io
 import json
 import sys
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from kefu.errors import KefuError
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from kefu.store.shops import ShopConfig
 
 __all__ = ["add_qa_commands"]
 
@@ -85,9 +91,12 @@ def render(flags: list[dict[str, object]], fmt: str, zone: dt.tzinfo, lang: str 
     return "\n".join(lines)
 
 
-def _report(args: argparse.Namespace) -> int:
+def _period_report(
+    args: argparse.Namespace, build: Callable[[Redis, ShopConfig, int, int, dict[str, str]], Awaitable[str]]
+) -> int:
+    """Run `build(redis, config, since, until, agent names)` for the shop and period the
+    command names, on the configured (or embedded) Redis, and print what it returns."""
     from kefu.redisserver import embedded_redis
-    from kefu.reports.flags import inspect_period
     from kefu.reports.period import parse_period, shop_zone
     from kefu.settings import Settings
     from kefu.store.accounts import Accounts
@@ -100,12 +109,9 @@ def _report(args: argparse.Namespace) -> int:
             if not await shop_exists(redis, args.shop):
                 raise KefuError(f"no shop {args.shop!r}")
             config = await ShopStore(redis, args.shop).config()
-            zone = shop_zone(config)
-            since, until = parse_period(args.since, args.until, zone)
-            flags = await inspect_period(redis, args.shop, since, until, config.qa)
+            since, until = parse_period(args.since, args.until, shop_zone(config))
             names = {u.id: u.name for u in await Accounts(redis, args.shop).all()}
-            data = [{**f.model_dump(), "agent_name": names.get(f.agent_id or "")} for f in flags]
-            return render(data, args.format, zone, args.lang)
+            return await build(redis, config, since, until, names)
         finally:
             await redis.aclose()
 
@@ -114,6 +120,18 @@ def _report(args: argparse.Namespace) -> int:
         output = asyncio.run(run(settings.redis_url))
     sys.stdout.write(output.rstrip("\n") + "\n")
     return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from kefu.reports.flags import inspect_period
+    from kefu.reports.period import shop_zone
+
+    async def build(redis: Redis, config: ShopConfig, since: int, until: int, names: dict[str, str]) -> str:
+        flags = await inspect_period(redis, args.shop, since, until, config.qa)
+        data = [{**f.model_dump(), "agent_name": names.get(f.agent_id or "")} for f in flags]
+        return render(data, args.format, shop_zone(config), args.lang)
+
+    return _period_report(args, build)
 
 
 SALES_COLUMNS = ("name", "inquiries", "buyers", "orders", "conversion", "sales", "average_order")
@@ -135,32 +153,10 @@ def render_sales(data: dict[str, Any], fmt: str) -> str:
 
 
 def _sales(args: argparse.Namespace) -> int:
-    from kefu.redisserver import embedded_redis
-    from kefu.reports.period import parse_period, shop_zone
     from kefu.reports.sales import load_sales
-    from kefu.settings import Settings
-    from kefu.store.accounts import Accounts
-    from kefu.store.client import connect
-    from kefu.store.shops import ShopStore, shop_exists
 
-    async def run(url: str) -> str:
-        redis = connect(url)
-        try:
-            if not await shop_exists(redis, args.shop):
-                raise KefuError(f"no shop {args.shop!r}")
-            config = await ShopStore(redis, args.shop).config()
-            since, until = parse_period(args.since, args.until, shop_zone(config))
-            names = {u.id: u.name for u in await Accounts(redis, args.shop).all()} | {
-                "bot": "bot",
-                "all": "team",
-            }
-            sales = await load_sales(redis, args.shop, since, until, names)
-            return render_sales(sales.model_dump(), args.format)
-        finally:
-            await redis.aclose()
+    async def build(redis: Redis, config: ShopConfig, since: int, until: int, names: dict[str, str]) -> str:
+        sales = await load_sales(redis, args.shop, since, until, names | {"bot": "bot", "all": "team"})
+        return render_sales(sales.model_dump(), args.format)
 
-    with embedded_redis(Settings()) as settings:
-        assert settings.redis_url
-        output = asyncio.run(run(settings.redis_url))
-    sys.stdout.write(output.rstrip("\n") + "\n")
-    return 0
+    return _period_report(args, build)

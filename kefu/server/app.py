@@ -53,7 +53,7 @@ from kefu.store.presence import Janitor
 from kefu.store.scripts import Scripts
 from kefu.store.shops import QaRules
 
-__all__ = ["create_app"]
+__all__ = ["ROUTES", "create_app"]
 
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
@@ -199,6 +199,17 @@ async def _close_sockets(app: web.Application) -> None:
         await app[context_key].registry.close_all()
 
 
+# Every REST endpoint: what the app installs and its OpenAPI document describes.
+ROUTES = ApiRoutes.merged(
+    api.routes,
+    admin_faq.routes,
+    admin_learning.routes,
+    admin_api.routes,
+    reports_api.routes,
+    commerce_api.routes,
+)
+
+
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=2 * 1024 * 1024)
     app.on_response_prepare.append(security_headers)
@@ -209,15 +220,7 @@ def create_app(settings: Settings) -> web.Application:
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/ws/shopper", shopper_socket)
     app.router.add_get("/ws/agent", agent_socket)
-    routes = ApiRoutes.merged(
-        api.routes,
-        admin_faq.routes,
-        admin_learning.routes,
-        admin_api.routes,
-        reports_api.routes,
-        commerce_api.routes,
-    )
-    app[routes_key] = routes
-    routes.install(app)
+    app[routes_key] = ROUTES
+    ROUTES.install(app)
     add_page_routes(app)
     return app

@@ -38,9 +38,8 @@ from redis.asyncio import Redis
 
 from kefu import __version__
 from kefu.faq.corpus import default_corpus
-from kefu.server import admin_api, admin_faq, admin_learning, api, commerce_api, reports_api
+from kefu.server.app import ROUTES
 from kefu.server.faqs import CSV_COLUMNS
-from kefu.server.openapi import ApiRoutes
 from kefu.store.keys import ShopKeys
 from tests.fuzz.conftest import ServerLog
 from tests.server.conftest import PASSWORD, SHOP, Socket, add_agent, login
@@ -51,14 +50,7 @@ KEYS = ShopKeys(SHOP)
 
 # The table the app installs and describes: the operations to fuzz are collected from it, and
 # test_the_live_description_lists_exactly_these checks the served document lists the same.
-SPEC = ApiRoutes.merged(
-    api.routes,
-    admin_faq.routes,
-    admin_learning.routes,
-    admin_api.routes,
-    reports_api.routes,
-    commerce_api.routes,
-).openapi(title="kefu", version=__version__)
+SPEC = ROUTES.openapi(title="kefu", version=__version__)
 COMPONENTS: dict[str, Any] = SPEC["components"]["schemas"]
 OPERATIONS = sorted((method.upper(), path) for path, ops in SPEC["paths"].items() for method in ops)
 PUBLIC = {(m.upper(), p) for p, ops in SPEC["paths"].items() for m, op in ops.items() if "security" not in op}

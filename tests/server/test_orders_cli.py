@@ -74,6 +74,13 @@ def test_import_csv_then_jsonl_newer_versions_only(
     assert code == 0 and "1 updated, 1 stale" in out
     assert asyncio.run(stored(empty_redis.url, "tea", "T-1")) == "shipped"
     assert asyncio.run(stored(empty_redis.url, "tea", "T-2")) == "created"  # same version: unchanged
+    # Nobody chatted: the team sold nothing, the shop sold T-1 (T-2 is not paid).
+    today = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8))).date().isoformat()
+    code, out, _ = run(capsys, "qa", "sales", "--shop", "tea", "--since", today)
+    assert code == 0
+    assert "team" in out and "shop: 1 orders sold, 88.00 CNY" in out
+    code, out, _ = run(capsys, "qa", "sales", "--shop", "tea", "--since", today, "--format", "json")
+    assert json.loads(out)["shop_orders"] == 1
 
 
 def test_a_bad_export_names_each_bad_line_and_imports_nothing(
