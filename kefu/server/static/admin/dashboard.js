@@ -14,22 +14,14 @@ import {
   bucketLongLabel,
   decimal,
   duration,
-  hashParams,
-  hashTab,
+  kpi,
   percent,
-  periodDates,
   periodLabel,
-  periodPicker,
   periodQuery,
+  periodReport,
   raw,
-  readPeriod,
-  setHashParams,
-  shopZone,
-  today,
-  writePeriod,
 } from "./reports.js";
 
-const TAB = "dashboard";
 const TOP_UNANSWERED = 10;
 // Kept across tab switches: coming back shows the same period and sort order.
 const state = { period: { range: "7d", from: "", to: "" }, sort: { key: "conversations", dir: "desc" } };
@@ -42,15 +34,10 @@ const SEGMENTS = [
 ];
 
 export function mount(container, ctx) {
-  let alive = true;
-  let seq = 0;
-  let zone = null;
-  let dates = null;
   let stats = null;
   let lastWidth = 0;
 
-  const picker = periodPicker({ testid: "dashboard-range", onChange: (period) => choose(period) });
-  const periodText = h("span", { class: "period-label", "data-testid": "dashboard-period", "aria-live": "polite" });
+  const period = periodReport(ctx, { tab: "dashboard", testid: "dashboard", state, load });
   const refreshButton = h("button", { type: "button", "data-testid": "dashboard-refresh" }, t("common.refresh"));
   const status = h("div", { "data-testid": "dashboard-status" });
   const empty = h("div", { hidden: true });
@@ -128,7 +115,7 @@ export function mount(container, ctx) {
       h("div", {}, h("h1", {}, t("dash.title")), h("p", { class: "lead" }, t("dash.intro"))),
       h("div", { class: "head-actions" }, refreshButton),
     ),
-    h("div", { class: "toolbar report-toolbar" }, picker.el, periodText),
+    period.toolbar,
     status,
     empty,
     report,
@@ -137,35 +124,18 @@ export function mount(container, ctx) {
 
   // ---- loading ----
 
-  function writeHash() {
-    const params = new URLSearchParams();
-    writePeriod(params, state.period);
-    setHashParams(TAB, params);
-  }
-
-  function choose(period) {
-    state.period = period;
-    writeHash();
-    load();
-  }
-
-  async function load() {
-    const mine = ++seq;
-    dates = periodDates(state.period, zone);
-    picker.set(state.period, dates);
-    picker.setMax(today(zone));
-    replace(periodText, periodLabel(dates));
+  async function load(dates, current) {
     replace(status, note(t("common.loading")));
     const query = periodQuery(dates);
     query.set("bucket", dates.bucket);
     try {
       const data = await ctx.api("GET", `/api/admin/stats?${query}`);
-      if (!alive || mine !== seq) return;
+      if (!current()) return;
       stats = data;
       replace(status);
       render();
     } catch (err) {
-      if (!alive || mine !== seq || err.signedOut) return;
+      if (!current() || err.signedOut) return;
       report.hidden = true;
       empty.hidden = true;
       replace(status, note(t("common.load_failed", errorText(err)), "error"));
@@ -175,9 +145,9 @@ export function mount(container, ctx) {
   async function loadUnanswered() {
     try {
       const data = await ctx.api("GET", `/api/admin/unanswered?limit=${TOP_UNANSWERED}`);
-      if (alive) renderUnanswered((data.items || []).slice(0, TOP_UNANSWERED));
+      if (period.alive) renderUnanswered((data.items || []).slice(0, TOP_UNANSWERED));
     } catch (err) {
-      if (alive && !err.signedOut) replace(unansweredBody, note(t("common.load_failed", errorText(err)), "error"));
+      if (period.alive && !err.signedOut) replace(unansweredBody, note(t("common.load_failed", errorText(err)), "error"));
     }
   }
 
@@ -191,7 +161,7 @@ export function mount(container, ctx) {
           "div",
           { class: "note note-empty empty-state", "data-testid": "dashboard-empty" },
           h("strong", {}, t("dash.empty_title")),
-          h("span", {}, t("dash.empty", periodLabel(dates))),
+          h("span", {}, t("dash.empty", periodLabel(period.dates))),
         ),
       );
       return;
@@ -204,16 +174,6 @@ export function mount(container, ctx) {
   }
 
   // ---- KPI cards ----
-
-  function kpi(testid, label, value, subs, attrs = {}, help = "") {
-    return h(
-      "div",
-      { class: "kpi", "data-testid": testid, title: help || null, ...attrs },
-      h("div", { class: "kpi-label" }, label),
-      h("div", { class: ["kpi-value", value === DASH && "is-empty"] }, value),
-      subs.filter(Boolean).map((sub) => h("div", { class: "kpi-sub" }, sub)),
-    );
-  }
 
   function renderKpis() {
     const st = stats;
@@ -301,13 +261,13 @@ export function mount(container, ctx) {
   }
 
   function renderSeries(width) {
-    const bucket = dates.bucket;
+    const bucket = period.dates.bucket;
     replace(seriesTitle, t(bucket === "hour" ? "dash.chart_series_hour" : "dash.chart_series_day"));
     const rows = (stats.series || []).map((b) => {
       const other = Math.max(0, b.conversations - b.bot_only - b.with_agent);
-      const long = bucketLongLabel(b.start, bucket, zone);
+      const long = bucketLongLabel(b.start, bucket, period.zone);
       return {
-        label: bucketLabel(b.start, bucket, zone),
+        label: bucketLabel(b.start, bucket, period.zone),
         long,
         total: b.conversations,
         values: { bot_only: b.bot_only, with_agent: b.with_agent, other },
@@ -324,7 +284,7 @@ export function mount(container, ctx) {
     const busiest = rows.reduce((best, r) => (r.total > (best ? best.total : 0) ? r : best), null);
     const label = t(
       "dash.series_aria",
-      periodLabel(dates),
+      periodLabel(period.dates),
       stats.conversations,
       sum("bot_only"),
       sum("with_agent"),
@@ -462,18 +422,7 @@ export function mount(container, ctx) {
 
   // ---- wiring ----
 
-  refreshButton.addEventListener("click", () => busy(refreshButton, () => Promise.all([load(), loadUnanswered()])));
-
-  const onHash = () => {
-    if (hashTab() !== TAB) return;
-    const period = readPeriod(hashParams());
-    if (!period) writeHash(); // e.g. the nav link (#dashboard): keep showing the period in the URL
-    else if (JSON.stringify(period) !== JSON.stringify(state.period)) {
-      state.period = period;
-      load();
-    }
-  };
-  window.addEventListener("hashchange", onHash);
+  refreshButton.addEventListener("click", () => busy(refreshButton, () => Promise.all([period.reload(), loadUnanswered()])));
 
   let frame = 0;
   const observer = typeof ResizeObserver === "function"
@@ -484,23 +433,12 @@ export function mount(container, ctx) {
     : null;
   if (observer) observer.observe(seriesBox);
 
-  (async () => {
-    replace(status, note(t("common.loading")));
-    loadUnanswered();
-    try {
-      zone = await shopZone(ctx);
-    } catch {
-      return; // signed out
-    }
-    if (!alive) return;
-    state.period = readPeriod(hashParams()) || state.period;
-    writeHash();
-    load();
-  })();
+  replace(status, note(t("common.loading")));
+  loadUnanswered();
+  period.start();
 
   return () => {
-    alive = false;
-    window.removeEventListener("hashchange", onHash);
+    period.stop();
     if (observer) observer.disconnect();
     cancelAnimationFrame(frame);
   };

@@ -7,22 +7,8 @@
 import { h, replace } from "/static/common/dom.js";
 import { lang, t } from "./i18n.js";
 import { busy, errorText, modal, nextId, note, toast } from "./ui.js";
-import {
-  dateTime,
-  hashParams,
-  hashTab,
-  periodDates,
-  periodLabel,
-  periodPicker,
-  periodQuery,
-  readPeriod,
-  setHashParams,
-  shopZone,
-  today,
-  writePeriod,
-} from "./reports.js";
+import { dateTime, periodLabel, periodQuery, periodReport } from "./reports.js";
 
-const TAB = "qa";
 export const RULES = ["slow_first_response", "slow_reply", "over_messaging", "no_needs_discovery", "left_waiting", "no_payment_reminder"];
 const SENDERS = ["shopper", "bot", "agent", "system"];
 // Kept across tab switches.
@@ -34,18 +20,10 @@ export function ruleName(rule) {
 }
 
 export function mount(container, ctx) {
-  let alive = true;
-  let seq = 0;
-  let zone = null;
-  let dates = null;
   let rules = [...RULES];
   let agents = {};
 
-  const picker = periodPicker({ testid: "qa-range", onChange: (period) => {
-    state.period = period;
-    changed();
-  } });
-  const periodText = h("span", { class: "period-label", "data-testid": "qa-period", "aria-live": "polite" });
+  const period = periodReport(ctx, { tab: "qa", testid: "qa", state, filters: ["agent", "rule"], load });
   const agentId = nextId("qa-agent");
   const ruleId = nextId("qa-rule");
   const agentSelect = h("select", { id: agentId, "data-testid": "qa-agent-filter" });
@@ -69,12 +47,7 @@ export function mount(container, ctx) {
         h("p", { class: "help", id: rerunHelpId }, t("qa.rerun_help"), " ", h("a", { href: "#settings" }, t("qa.edit_rules"))),
       ),
     ),
-    h(
-      "div",
-      { class: "toolbar report-toolbar" },
-      picker.el,
-      periodText,
-    ),
+    period.toolbar,
     h(
       "div",
       { class: "toolbar" },
@@ -104,63 +77,45 @@ export function mount(container, ctx) {
 
   agentSelect.addEventListener("change", () => {
     state.agent = agentSelect.value;
-    changed();
+    period.changed();
   });
   ruleSelect.addEventListener("change", () => {
     state.rule = ruleSelect.value;
-    changed();
+    period.changed();
   });
-
-  function writeHash() {
-    const params = new URLSearchParams();
-    writePeriod(params, state.period);
-    if (state.agent) params.set("agent", state.agent);
-    if (state.rule) params.set("rule", state.rule);
-    setHashParams(TAB, params);
-  }
-
-  function changed() {
-    writeHash();
-    load();
-  }
 
   // ---- loading ----
 
-  function query(withRule = true) {
+  function query(dates, withRule = true) {
     const params = periodQuery(dates);
     if (state.agent) params.set("agent", state.agent);
     if (withRule && state.rule) params.set("rule", state.rule);
     return params;
   }
 
-  async function load() {
-    const mine = ++seq;
-    dates = periodDates(state.period, zone);
-    picker.set(state.period, dates);
-    picker.setMax(today(zone));
-    replace(periodText, periodLabel(dates));
+  async function load(dates, current) {
     renderFilters();
     if (!list.children.length) replace(status, note(t("common.loading")));
     list.setAttribute("aria-busy", "true");
     try {
       // The list with every filter; the counts per rule without the rule filter.
       const [data, all] = await Promise.all([
-        ctx.api("GET", `/api/admin/qa?${query()}`),
-        state.rule ? ctx.api("GET", `/api/admin/qa?${query(false)}`) : null,
+        ctx.api("GET", `/api/admin/qa?${query(dates)}`),
+        state.rule ? ctx.api("GET", `/api/admin/qa?${query(dates, false)}`) : null,
       ]);
-      if (!alive || mine !== seq) return;
+      if (!current()) return;
       rules = data.rules && data.rules.length ? data.rules : RULES;
       agents = data.agents || {};
       renderFilters();
       renderCounts((all || data).items || []);
       renderList(data.items || []);
     } catch (err) {
-      if (!alive || mine !== seq || err.signedOut) return;
+      if (!current() || err.signedOut) return;
       replace(list);
       replace(counts);
       replace(status, note(t("common.load_failed", errorText(err)), "error"));
     } finally {
-      if (mine === seq) list.removeAttribute("aria-busy");
+      if (current()) list.removeAttribute("aria-busy");
     }
   }
 
@@ -187,7 +142,7 @@ export function mount(container, ctx) {
         );
         chip.addEventListener("click", () => {
           state.rule = state.rule === rule ? "" : rule;
-          changed();
+          period.changed();
         });
         return chip;
       }),
@@ -202,7 +157,7 @@ export function mount(container, ctx) {
         h(
           "p",
           { class: "note note-empty", "data-testid": "qa-empty" },
-          state.agent || state.rule ? t("qa.empty_filtered") : t("qa.empty", periodLabel(dates)),
+          state.agent || state.rule ? t("qa.empty_filtered") : t("qa.empty", periodLabel(period.dates)),
         ),
       );
       return;
@@ -219,7 +174,7 @@ export function mount(container, ctx) {
 
   function flagItem(flag) {
     const view = h("button", { type: "button", class: "small", "data-testid": "qa-view-transcript" }, t("qa.view_transcript"));
-    view.addEventListener("click", () => openTranscript(ctx, flag, { zone, agentName: agentLabel(flag) }));
+    view.addEventListener("click", () => openTranscript(ctx, flag, { zone: period.zone, agentName: agentLabel(flag) }));
     return h(
       "li",
       {
@@ -235,7 +190,7 @@ export function mount(container, ctx) {
         { class: "qa-flag-head" },
         h("span", { class: ["badge", "rule-badge", `rule-${flag.rule}`], "data-testid": "qa-flag-rule", title: t(`qa.rule_${flag.rule}_help`) }, ruleName(flag.rule)),
         h("span", { class: ["qa-agent", !flag.agent_id && "muted"], "data-testid": "qa-flag-agent" }, agentLabel(flag)),
-        h("time", { class: "muted", datetime: new Date(flag.at).toISOString(), "data-testid": "qa-flag-time" }, dateTime(flag.at, zone)),
+        h("time", { class: "muted", datetime: new Date(flag.at).toISOString(), "data-testid": "qa-flag-time" }, dateTime(flag.at, period.zone)),
         h("span", { class: "spacer" }),
         view,
       ),
@@ -244,7 +199,7 @@ export function mount(container, ctx) {
         ? h(
             "ol",
             { class: "qa-evidence", "data-testid": "qa-evidence", "aria-label": t("qa.evidence") },
-            flag.evidence.map((e, i) => evidenceLine(flag, e, i, zone)),
+            flag.evidence.map((e, i) => evidenceLine(flag, e, i, period.zone)),
           )
         : null,
     );
@@ -256,62 +211,24 @@ export function mount(container, ctx) {
     busy(
       rerun,
       async () => {
-        if (!dates) return; // still loading
+        if (!period.dates) return; // still loading
         try {
-          const result = await ctx.api("POST", `/api/admin/qa/run?${periodQuery(dates)}`);
-          if (!alive) return;
+          const result = await ctx.api("POST", `/api/admin/qa/run?${periodQuery(period.dates)}`);
+          if (!period.alive) return;
           toast(t("qa.rerun_done", result.conversations_flagged, result.flags));
-          await load();
+          await period.reload();
         } catch (err) {
-          if (alive && !err.signedOut) toast(t("common.error", errorText(err)), "error");
+          if (period.alive && !err.signedOut) toast(t("common.error", errorText(err)), "error");
         }
       },
       t("qa.rerun_busy"),
     ),
   );
 
-  const onHash = () => {
-    if (hashTab() !== TAB) return;
-    const params = hashParams();
-    if (!["range", "agent", "rule"].some((k) => params.has(k))) {
-      writeHash(); // e.g. the nav link (#qa): keep showing the filters in the URL
-      return;
-    }
-    const next = {
-      period: readPeriod(params) || state.period,
-      agent: params.get("agent") || "",
-      rule: params.get("rule") || "",
-    };
-    if (JSON.stringify(next) !== JSON.stringify({ period: state.period, agent: state.agent, rule: state.rule })) {
-      Object.assign(state, next);
-      load();
-    }
-  };
-  window.addEventListener("hashchange", onHash);
+  replace(status, note(t("common.loading")));
+  period.start();
 
-  (async () => {
-    replace(status, note(t("common.loading")));
-    try {
-      zone = await shopZone(ctx);
-    } catch {
-      return; // signed out
-    }
-    if (!alive) return;
-    const params = hashParams();
-    const fromHash = readPeriod(params);
-    if (fromHash || params.has("agent") || params.has("rule")) {
-      state.period = fromHash || state.period;
-      state.agent = params.get("agent") || "";
-      state.rule = params.get("rule") || "";
-    }
-    writeHash();
-    load();
-  })();
-
-  return () => {
-    alive = false;
-    window.removeEventListener("hashchange", onHash);
-  };
+  return () => period.stop();
 }
 
 // The API writes `detail` in English (kefu/reports/qa.py). Its sentences have fixed shapes:

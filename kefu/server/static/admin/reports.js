@@ -1,7 +1,8 @@
-// Shared pieces of the report tabs (Dashboard, Quality): the period picker (kept in the URL
-// hash: #dashboard?range=7d, #qa?range=custom&from=2026-11-01&to=2026-11-07), the shop's time
-// zone (periods are whole days there, as the API counts them) and number, duration and date
-// formatting. Everything is set as text through h().
+// Shared pieces of the report tabs (Dashboard, Sales, Quality): the period picker (kept in the
+// URL hash: #dashboard?range=7d, #qa?range=custom&from=2026-11-01&to=2026-11-07), the shop's
+// time zone (periods are whole days there, as the API counts them), number, duration and date
+// formatting, and periodReport(), the scaffolding each tab builds on. Everything is set as text
+// through h().
 
 import { h, replace } from "/static/common/dom.js";
 import { lang, t } from "./i18n.js";
@@ -223,6 +224,19 @@ export function duration(seconds) {
   return hours ? `${u("d", days)} ${u("h", hours)}` : u("d", days);
 }
 
+// ---- KPI cards ----
+
+/** A KPI card: label, value ("—" greyed) and sub-lines; `help` is its tooltip. */
+export function kpi(testid, label, value, subs, attrs = {}, help = "") {
+  return h(
+    "div",
+    { class: "kpi", "data-testid": testid, title: help || null, ...attrs },
+    h("div", { class: "kpi-label" }, label),
+    h("div", { class: ["kpi-value", value === DASH && "is-empty"] }, value),
+    subs.filter(Boolean).map((sub) => h("div", { class: "kpi-sub" }, sub)),
+  );
+}
+
 // ---- the period picker ----
 
 /**
@@ -313,6 +327,108 @@ export function periodPicker({ testid, onChange }) {
     setMax(iso) {
       from.max = iso;
       to.max = iso;
+    },
+  };
+}
+
+// ---- the period report ----
+
+/**
+ * The scaffolding every report tab shares: its toolbar (the period picker `${testid}-range` and
+ * the period label `${testid}-period`), its period and `filters` (other keys of `state`, left out
+ * when empty) kept in the hash (#qa?range=7d&agent=…), the shop's time zone, and numbered loads:
+ * `load(dates, current)` fetches and shows a period, and `current()` turns false once a later
+ * load has started or the tab has closed, so a slow answer never shows over a newer one.
+ * `state` is the tab's module-level object: coming back to the tab shows the same period.
+ * Returns {toolbar, reload(), changed(), start(), stop()} and the getters alive, dates, zone.
+ */
+export function periodReport(ctx, { tab, testid, state, filters = [], load }) {
+  let alive = true;
+  let seq = 0;
+  let zone = null;
+  let dates = null;
+
+  const picker = periodPicker({
+    testid: `${testid}-range`,
+    onChange: (period) => {
+      state.period = period;
+      changed();
+    },
+  });
+  const periodText = h("span", { class: "period-label", "data-testid": `${testid}-period`, "aria-live": "polite" });
+
+  // The part of the state the hash holds: the period and each filter's value(key).
+  const held = (period, value) => ({ period, ...Object.fromEntries(filters.map((key) => [key, value(key)])) });
+
+  function writeHash() {
+    const params = new URLSearchParams();
+    writePeriod(params, state.period);
+    for (const key of filters) if (state[key]) params.set(key, state[key]);
+    setHashParams(tab, params);
+  }
+
+  /** The state the hash names; null when it names none (e.g. the nav link, #qa). */
+  function fromHash() {
+    const params = hashParams();
+    const period = readPeriod(params);
+    if (!period && !filters.some((key) => params.has(key))) return null;
+    return held(period || state.period, (key) => params.get(key) || "");
+  }
+
+  function reload() {
+    const mine = ++seq;
+    dates = periodDates(state.period, zone);
+    picker.set(state.period, dates);
+    picker.setMax(today(zone));
+    replace(periodText, periodLabel(dates));
+    return load(dates, () => alive && mine === seq);
+  }
+
+  function changed() {
+    writeHash();
+    return reload();
+  }
+
+  const onHash = () => {
+    if (hashTab() !== tab) return;
+    const next = fromHash();
+    if (!next) writeHash(); // e.g. the nav link (#qa): keep showing the period and filters in the URL
+    else if (JSON.stringify(next) !== JSON.stringify(held(state.period, (key) => state[key]))) {
+      Object.assign(state, next);
+      reload();
+    }
+  };
+  window.addEventListener("hashchange", onHash);
+
+  return {
+    toolbar: h("div", { class: "toolbar report-toolbar" }, picker.el, periodText),
+    reload,
+    /** After the tab changed a filter in `state`: into the hash, and load. */
+    changed,
+    /** Learn the shop's zone, take the period and filters from the hash (else keep state's), load. */
+    async start() {
+      try {
+        zone = await shopZone(ctx);
+      } catch {
+        return; // signed out
+      }
+      if (!alive) return;
+      Object.assign(state, fromHash());
+      writeHash();
+      reload();
+    },
+    stop() {
+      alive = false;
+      window.removeEventListener("hashchange", onHash);
+    },
+    get alive() {
+      return alive;
+    },
+    get dates() {
+      return dates;
+    },
+    get zone() {
+      return zone;
     },
   };
 }

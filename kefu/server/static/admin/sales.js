@@ -8,23 +8,8 @@ import { h, replace } from "/static/common/dom.js";
 import { lang, t } from "./i18n.js";
 import { busy, errorText, note } from "./ui.js";
 import { groupedHBarChart } from "./charts.js";
-import {
-  DASH,
-  hashParams,
-  hashTab,
-  percent,
-  periodDates,
-  periodLabel,
-  periodPicker,
-  periodQuery,
-  readPeriod,
-  setHashParams,
-  shopZone,
-  today,
-  writePeriod,
-} from "./reports.js";
+import { DASH, kpi, percent, periodLabel, periodQuery, periodReport } from "./reports.js";
 
-const TAB = "sales";
 const LOCALE = lang === "en" ? "en-GB" : "zh-CN";
 // Kept across tab switches: coming back shows the same period.
 const state = { period: { range: "7d", from: "", to: "" } };
@@ -63,15 +48,10 @@ function versusShop(average, shopAverage) {
 }
 
 export function mount(container, ctx) {
-  let alive = true;
-  let seq = 0;
-  let zone = null;
-  let dates = null;
   let data = null;
   let lastWidth = 0;
 
-  const picker = periodPicker({ testid: "sales-range", onChange: (period) => choose(period) });
-  const periodText = h("span", { class: "period-label", "data-testid": "sales-period", "aria-live": "polite" });
+  const period = periodReport(ctx, { tab: "sales", testid: "sales", state, load });
   const refreshButton = h("button", { type: "button", "data-testid": "sales-refresh" }, t("common.refresh"));
   const status = h("div", { "data-testid": "sales-status" });
   const empty = h("div", { hidden: true });
@@ -114,7 +94,7 @@ export function mount(container, ctx) {
       h("div", {}, h("h1", {}, t("sales.title")), h("p", { class: "lead" }, t("sales.intro"))),
       h("div", { class: "head-actions" }, refreshButton),
     ),
-    h("div", { class: "toolbar report-toolbar" }, picker.el, periodText),
+    period.toolbar,
     status,
     empty,
     report,
@@ -122,35 +102,18 @@ export function mount(container, ctx) {
 
   // ---- loading ----
 
-  function writeHash() {
-    const params = new URLSearchParams();
-    writePeriod(params, state.period);
-    setHashParams(TAB, params);
-  }
-
-  function choose(period) {
-    state.period = period;
-    writeHash();
-    load();
-  }
-
-  async function load() {
-    const mine = ++seq;
-    dates = periodDates(state.period, zone);
-    picker.set(state.period, dates);
-    picker.setMax(today(zone));
-    replace(periodText, periodLabel(dates));
+  async function load(dates, current) {
     replace(status, note(t("common.loading")));
     const query = periodQuery(dates);
     query.set("lang", lang);
     try {
       const answer = await ctx.api("GET", `/api/admin/sales?${query}`);
-      if (!alive || mine !== seq) return;
+      if (!current()) return;
       data = answer;
       replace(status);
       render();
     } catch (err) {
-      if (!alive || mine !== seq || err.signedOut) return;
+      if (!current() || err.signedOut) return;
       report.hidden = true;
       empty.hidden = true;
       replace(status, note(t("common.load_failed", errorText(err)), "error"));
@@ -167,7 +130,7 @@ export function mount(container, ctx) {
           "div",
           { class: "note note-empty empty-state", "data-testid": "sales-empty" },
           h("strong", {}, t("sales.empty_title")),
-          h("span", {}, t("sales.empty", periodLabel(dates))),
+          h("span", {}, t("sales.empty", periodLabel(period.dates))),
         ),
       );
       return;
@@ -182,16 +145,6 @@ export function mount(container, ctx) {
   const cash = (amount) => money(amount, data.currency || "CNY");
 
   // ---- KPI cards ----
-
-  function kpi(testid, label, value, subs, attrs = {}, help = "") {
-    return h(
-      "div",
-      { class: "kpi", "data-testid": testid, title: help || null, ...attrs },
-      h("div", { class: "kpi-label" }, label),
-      h("div", { class: ["kpi-value", value === DASH && "is-empty"] }, value),
-      subs.filter(Boolean).map((sub) => h("div", { class: "kpi-sub" }, sub)),
-    );
-  }
 
   function renderKpis() {
     const team = data.team;
@@ -302,7 +255,7 @@ export function mount(container, ctx) {
         h(
           "table",
           { class: "data-table stats-table sales-table", "data-testid": "sales-table" },
-          h("caption", { class: "sr-only" }, t("sales.caption", periodLabel(dates))),
+          h("caption", { class: "sr-only" }, t("sales.caption", periodLabel(period.dates))),
           h(
             "thead",
             {},
@@ -344,7 +297,7 @@ export function mount(container, ctx) {
       attrs: { "data-by": row.by, "data-sales": row.sales },
     }));
     const aria = rows.length
-      ? t("sales.chart_aria", periodLabel(dates), rows.map((row) => t("sales.chart_part", label(row), cash(row.sales))).join(t("dash.list_sep")))
+      ? t("sales.chart_aria", periodLabel(period.dates), rows.map((row) => t("sales.chart_part", label(row), cash(row.sales))).join(t("dash.list_sep")))
       : t("sales.chart_aria_none");
     replace(
       chartBox,
@@ -364,18 +317,7 @@ export function mount(container, ctx) {
 
   // ---- wiring ----
 
-  refreshButton.addEventListener("click", () => busy(refreshButton, load));
-
-  const onHash = () => {
-    if (hashTab() !== TAB) return;
-    const period = readPeriod(hashParams());
-    if (!period) writeHash(); // e.g. the nav link (#sales): keep showing the period in the URL
-    else if (JSON.stringify(period) !== JSON.stringify(state.period)) {
-      state.period = period;
-      load();
-    }
-  };
-  window.addEventListener("hashchange", onHash);
+  refreshButton.addEventListener("click", () => busy(refreshButton, period.reload));
 
   let frame = 0;
   const observer =
@@ -387,22 +329,11 @@ export function mount(container, ctx) {
       : null;
   if (observer) observer.observe(chartBox);
 
-  (async () => {
-    replace(status, note(t("common.loading")));
-    try {
-      zone = await shopZone(ctx);
-    } catch {
-      return; // signed out
-    }
-    if (!alive) return;
-    state.period = readPeriod(hashParams()) || state.period;
-    writeHash();
-    load();
-  })();
+  replace(status, note(t("common.loading")));
+  period.start();
 
   return () => {
-    alive = false;
-    window.removeEventListener("hashchange", onHash);
+    period.stop();
     if (observer) observer.disconnect();
     cancelAnimationFrame(frame);
   };
