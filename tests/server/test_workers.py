@@ -110,7 +110,11 @@ async def test_workers_share_the_port_restart_and_stop(
     proc, base, log = served
     async with aiohttp.ClientSession() as http:
         await _healthy(http, base)
+        # Both workers ready (the supervisor says it listens only then): a worker killed before
+        # it ever was is a start that failed, and ends the server by design.
         deadline = time.monotonic() + 30
+        while '"kefu_listening"' not in log.read_text() and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
         while len(_children(proc.pid)) < 2 and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
         workers = _children(proc.pid)
