@@ -32,7 +32,7 @@ __all__ = [
     "new_faq_id",
 ]
 
-CSV_COLUMNS = ("id", "category", "question", "similar", "answer", "answer_en", "keywords")
+CSV_COLUMNS = ("id", "category", "question", "similar", "answer", "answer_en", "keywords", "products")
 _SEPARATOR = " | "
 _PROBLEM = re.compile(r"^faqs\[(\d+)\] \(([^)]*)\): (.*)$")
 # A cell a spreadsheet would run as a formula (OWASP's list), after any quotes the export added.
@@ -92,6 +92,7 @@ def corpus_to_csv(corpus: Corpus) -> str:
                 _neutralised(faq.answer),
                 _neutralised(faq.answers.get("en", "")),
                 _joined(faq.keywords),
+                _joined(faq.products),
             ]
         )
     return out.getvalue()
@@ -130,6 +131,7 @@ def corpus_from_csv(text: str, shop: str) -> Corpus:
             "similar": split("similar"),
             "answer": cell("answer"),
             "keywords": split("keywords"),
+            "products": split("products"),
         }
         if answer_en := cell("answer_en"):
             entry["answers"] = {"en": answer_en}

@@ -29,7 +29,7 @@ from tests.server.conftest import SHOP, add_agent, login
 Client = TestClient[web.Request, web.Application]
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-MULTI_VALUE = ("similar", "keywords")
+MULTI_VALUE = ("similar", "keywords", "products")
 
 
 def cells(text: str) -> list[dict[str, str]]:
@@ -65,6 +65,7 @@ PLANTED = parse_corpus(
                 "similar": ["''=two quotes", "'-quoted minus", "'plain quote", "a-b=c"],
                 "answer": "'=answer that starts with a quote",
                 "keywords": ["'+kw"],
+                "products": ["kettle-1", "SKU.2026:9"],
             },
         ],
     }
@@ -86,6 +87,7 @@ def test_the_export_neutralises_every_formula_cell_and_part() -> None:
     # Quotes before a formula character get one more; other texts are written as they are.
     assert rows[1]["similar"] == "'''=two quotes | ''-quoted minus | 'plain quote | a-b=c"
     assert rows[1]["answer"] == "''=answer that starts with a quote"
+    assert rows[1]["products"] == "kettle-1 | SKU.2026:9"
 
 
 def test_export_then_import_gives_the_same_corpus() -> None:

@@ -142,7 +142,7 @@ async def test_export_and_import_yaml_and_csv(client: Client, redis: Redis) -> N
     csv_resp = await client.get("/api/admin/corpus?format=csv", headers=h)
     assert 'attachment; filename="kefu-faq-demo.csv"' == csv_resp.headers["Content-Disposition"]
     csv_text = await csv_resp.text()
-    assert csv_text.startswith("\ufeffid,category,question,similar,answer,answer_en,keywords")
+    assert csv_text.startswith("\ufeffid,category,question,similar,answer,answer_en,keywords,products")
     before = await call(client, "GET", "/api/admin/faqs", h)
     # A broken file changes nothing and says what is wrong, row by row.
     broken = csv_text.replace("ship-when", "Bad Id!", 1)

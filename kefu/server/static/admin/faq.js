@@ -298,7 +298,7 @@ function preview(text) {
  * fields of a new FAQ ({question}); `onSaved(faq)` runs after a successful save.
  */
 export function openFaqForm(ctx, existing, { prefill = {}, categories = [], onSaved } = {}) {
-  const source = existing || { id: "", category: "", question: "", similar: [], answer: "", answers: {}, keywords: [], ...prefill };
+  const source = existing || { id: "", category: "", question: "", similar: [], answer: "", answers: {}, keywords: [], products: [], ...prefill };
   const P = "faq";
   const id = field({
     prefix: P,
@@ -357,6 +357,13 @@ export function openFaqForm(ctx, existing, { prefill = {}, categories = [], onSa
     help: t("faq.field_keywords_help"),
     control: h("input", { value: (source.keywords || []).join(", "), autocomplete: "off" }),
   });
+  const products = field({
+    prefix: P,
+    name: "products",
+    label: t("faq.field_products"),
+    help: t("faq.field_products_help"),
+    control: h("input", { value: (source.products || []).join(", "), autocomplete: "off", spellcheck: "false" }),
+  });
 
   const top = formErrorBox("faq-form-error");
   const errors = new FormErrors(top);
@@ -368,6 +375,7 @@ export function openFaqForm(ctx, existing, { prefill = {}, categories = [], onSa
   errors.register("answers", answerEn.error, answerEn.control);
   errors.register("answers.en", answerEn.error, answerEn.control);
   errors.register("keywords", keywords.error, keywords.control);
+  errors.register("products", products.error, products.control);
 
   const save = h("button", { type: "submit", class: "primary", "data-testid": "faq-save", form: "faq-form" }, t("common.save"));
   const cancel = h("button", { type: "button", "data-testid": "faq-cancel" }, t("common.cancel"));
@@ -379,7 +387,7 @@ export function openFaqForm(ctx, existing, { prefill = {}, categories = [], onSa
     question.wrap,
     similar.wrap,
     h("div", { class: "grid-2" }, answer.wrap, answerEn.wrap),
-    keywords.wrap,
+    h("div", { class: "grid-2" }, keywords.wrap, products.wrap),
   );
   const { close } = modal({
     title: existing ? t("faq.form_edit", existing.id) : t("faq.form_new"),
@@ -404,6 +412,7 @@ export function openFaqForm(ctx, existing, { prefill = {}, categories = [], onSa
       answer: answer.control.value.trim(),
       answers,
       keywords: splitList(keywords.control.value),
+      products: splitList(products.control.value),
     };
     const newId = id.control.value.trim();
     if (newId || existing) body.id = newId;

@@ -116,6 +116,8 @@ export default {
   "faq.field_answer_en_help": "Optional. Sent to shoppers who ask in English; otherwise the Chinese answer is used.",
   "faq.field_keywords": "Keywords",
   "faq.field_keywords_help": "Optional, separated by commas. Hints for the topic.",
+  "faq.field_products": "Products",
+  "faq.field_products_help": "Optional product ids, separated by commas. While a shopper looks at one of them, the bot prefers this entry (\u201chow do I use this?\u201d).",
   "faq.created": "Created FAQ {0}",
   "faq.updated": "Saved FAQ {0}",
   "faq.deleted": "Deleted FAQ {0}",

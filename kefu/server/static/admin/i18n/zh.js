@@ -117,6 +117,8 @@ export default {
   "faq.field_answer_en_help": "选填。英文提问时使用；没有则用中文答案。",
   "faq.field_keywords": "关键词",
   "faq.field_keywords_help": "选填，用逗号分隔。帮助机器人判断主题。",
+  "faq.field_products": "适用商品",
+  "faq.field_products_help": "选填，商品编号，用逗号分隔。顾客正在看这些商品时，机器人优先用这条回答（例如“这个怎么用”）。",
   "faq.created": "已新建问答 {0}",
   "faq.updated": "已保存问答 {0}",
   "faq.deleted": "已删除问答 {0}",
