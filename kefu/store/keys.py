@@ -103,7 +103,7 @@ class ShopKeys:
         return self.prefix + "customer:" + customer_id
 
     def customer_orders(self, customer_id: str) -> str:  # ZSET: order id → created (ms), newest kept
-        return self.prefix + "customer:" + customer_id + ":orders"
+        return self.prefix + "customer-orders:" + customer_id
 
     def order(
         self, order_id: str

@@ -17,10 +17,21 @@ from aiohttp import WSServerHandshakeError, web
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
+from kefu.redisserver import RedisServer
+from kefu.server.app import create_app
 from kefu.server.appkeys import context_key
 from kefu.server.orders import check_payments
 from kefu.store.shops import ShopStore
-from tests.server.conftest import SHOP, Socket, add_agent, agent, login, session_protocols, setup_shop
+from tests.server.conftest import (
+    SHOP,
+    Socket,
+    add_agent,
+    agent,
+    login,
+    make_settings,
+    session_protocols,
+    setup_shop,
+)
 
 Client = TestClient[web.Request, web.Application]
 
@@ -437,3 +448,51 @@ async def test_what_the_shopper_looked_at_is_for_the_agent_only(client: Client) 
     assert [m for m in history["messages"] if m.get("event") == "product"] == []
     assert "你好" in [m["text"] for m in history["messages"]]
     await back.close()
+
+
+async def test_signing_in_mid_chat_keeps_the_chat_but_never_an_old_strangers_history(
+    client: Client, redis: Redis
+) -> None:
+    identity, _ = await secrets(client, redis)
+    # Chatting anonymously, then asked to sign in: the same chat goes on, now theirs.
+    anonymous = Socket(await client.ws_connect("/ws/shopper", params={"shop": SHOP}))
+    first = await anonymous.expect("session")
+    await ask(anonymous, "我想查一下订单")
+    await anonymous.close()
+    signed = await customer_socket(client, "cust-1", identity, token=first["token"])
+    again = await signed.expect("session")
+    assert (again["session_id"], again["resumed"], again["customer"]["id"]) == (
+        first["session_id"],
+        True,
+        "cust-1",
+    )
+    await signed.close()
+    # Someone asked something in this browser long ago: whoever signs in next starts afresh.
+    stranger = Socket(await client.ws_connect("/ws/shopper", params={"shop": SHOP}))
+    old = await stranger.expect("session")
+    await ask(stranger, "我的地址是幸福路 8 号")
+    await stranger.close()
+    conversation = await redis.hget(f"kefu:{{{SHOP}}}:session:{old['session_id']}", "conv")
+    await redis.hset(f"kefu:{{{SHOP}}}:conv:{conversation}", "last_activity", 0)
+    later = await customer_socket(client, "cust-2", identity, token=old["token"])
+    fresh = await later.expect("session")
+    assert fresh["session_id"] != old["session_id"] and not fresh["resumed"]
+    assert all("幸福路" not in str(f) for f in await later.silent(0.3))
+    await later.close()
+
+
+async def test_a_customers_new_devices_count_against_the_clients_budget(
+    aiohttp_client: Any, redis_server: RedisServer, redis: Redis, shop: str
+) -> None:
+    settings = make_settings(redis_server, sessions_per_client_per_min=3)
+    client = await aiohttp_client(create_app(settings))
+    identity = await client.app[context_key].commerce(shop).identity_secret()
+    sockets = []
+    for _ in range(3):  # the session, then two more devices
+        sockets.append(await customer_socket(client, "cust-1", identity))
+        await sockets[-1].expect("session")
+    with pytest.raises(WSServerHandshakeError) as refused:
+        await customer_socket(client, "cust-1", identity)
+    assert refused.value.status == 429
+    for s in sockets:
+        await s.close()

@@ -13,9 +13,10 @@
 --   {'created', session id, conversation id, greeting line id, 1 if a token was given but had expired}
 --   {'resumed', session id, current conversation {field, value, ...}, log lines after the last
 --    id, newest first, at most the history count, 1 if the new token now names the session}
--- A customer has one session on every device: a socket of theirs resumes it (the new token
--- given to this browser), or makes this browser's anonymous session theirs, or creates it. A
--- customer's session is never resumed by an anonymous socket (signed out, or another person
+-- A customer has one session on every device: a socket of theirs resumes it (this browser
+-- gets a token of its own, within the client's budget of new sessions), or — signed in in the
+-- middle of a chat — makes this browser's session theirs, or creates it. A customer's session
+-- is never resumed by an anonymous socket or another customer's (signed out, or another person
 -- at the same computer): that one starts a new session.
 local token_hash, now = ARGV[2], ARGV[3]
 local silent_ttl, token_ttl, retention = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
@@ -67,29 +68,61 @@ if token_hash ~= '' then
 end
 local token_owner = token_sid and redis.call('HGET', K.session(token_sid), 'customer')
 
+-- A new token (a new device of a customer) or a new session: within the client's budget.
+local function over_budget()
+  local budget, limit, window = ARGV[12], tonumber(ARGV[13]), tonumber(ARGV[14])
+  local rate = K.rate('sessions', budget)
+  redis.call('SET', rate, 0, 'NX', 'PX', window)
+  if redis.call('INCR', rate) > limit then
+    return {'limited', redis.call('PTTL', rate)}
+  end
+  return nil
+end
+
+-- Whether a session is in the middle of a chat: its current conversation is open, the shopper
+-- has said something in it, and it moved within the last half hour. A shopper who signs in
+-- then is the one who was chatting (the shop asked them to, to look up an order); an older
+-- anonymous history in the same browser may be someone else's and is never handed over.
+local LIVE_MS = 30 * 60 * 1000
+local function chatting(sid)
+  local cid = redis.call('HGET', K.session(sid), 'conv')
+  if not cid then
+    return false
+  end
+  local c = redis.call('HMGET', K.conversation(cid), 'state', 'n_shopper', 'last_activity')
+  return c[1] and c[1] ~= 'closed' and tonumber(c[2] or 0) > 0
+    and tonumber(now) - tonumber(c[3] or 0) <= LIVE_MS
+end
+
 if customer ~= '' then
   local mine = redis.call('HGET', K.customer(customer), 'session')
-  if mine and redis.call('EXISTS', K.session(mine)) == 1 then
-    bind(mine)
-    if token_sid == mine then
-      return resume(mine, K.shopper_token(token_hash), 0)
-    end
-    return resume(mine, K.shopper_token(new_hash), 1)
+  if mine and redis.call('EXISTS', K.session(mine)) == 0 then
+    mine = false
   end
-  if token_sid and not token_owner then
-    -- Signed in for the first time in this browser: what they asked before is theirs.
+  if token_sid and token_owner == customer and (not mine or token_sid == mine) then
     bind(token_sid)
     return resume(token_sid, K.shopper_token(token_hash), 0)
+  end
+  if token_sid and not token_owner and chatting(token_sid) then
+    -- Signed in mid-chat: the chat goes on, and this session is theirs from now on.
+    bind(token_sid)
+    return resume(token_sid, K.shopper_token(token_hash), 0)
+  end
+  if mine then
+    local limited = over_budget()
+    if limited then
+      return limited
+    end
+    bind(mine)
+    return resume(mine, K.shopper_token(new_hash), 1)
   end
 elseif token_sid and not token_owner then
   return resume(token_sid, K.shopper_token(token_hash), 0)
 end
 
-local budget, limit, window = ARGV[12], tonumber(ARGV[13]), tonumber(ARGV[14])
-local rate = K.rate('sessions', budget)
-redis.call('SET', rate, 0, 'NX', 'PX', window)
-if redis.call('INCR', rate) > limit then
-  return {'limited', redis.call('PTTL', rate)}
+local limited = over_budget()
+if limited then
+  return limited
 end
 
 local sid, cid, lang, group = ARGV[4], ARGV[6], ARGV[7], ARGV[8]
