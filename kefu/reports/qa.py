@@ -328,11 +328,11 @@ def payment_reminder(
     transcript: list[Entry],
     rules: QaRules,
 ) -> Flag | None:
-    """催付: the order its customer placed during (or just after) a chat with `agent_id` is
-    still unpaid at `due_ms`. A flag unless one of the agent's lines since the order was placed
-    carries a reminder pattern; the evidence is what the agent wrote meanwhile (or the
-    shopper's last lines when the agent wrote nothing)."""
-    agent_lines = [e for e in transcript if e.sender == "agent" and e.agent_id == agent_id]
+    """催付: the order its customer placed during (or just after) a chat is still unpaid at
+    `due_ms`. A flag for `agent_id` (who holds the chat) unless a line of any agent of the
+    chat since the order was placed carries a reminder pattern; the evidence is what the
+    agents wrote meanwhile (or the shopper's last lines when they wrote nothing)."""
+    agent_lines = [e for e in transcript if e.sender == "agent"]
     since = [e for e in agent_lines if placed_ms <= e.ts <= due_ms]
     if any(_has(e.text, rules.payment_reminder_patterns) for e in since):
         return None

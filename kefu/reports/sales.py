@@ -14,6 +14,7 @@ docs/metrics.md defines each one.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Iterable
 from decimal import Decimal
@@ -86,7 +87,8 @@ def compute_sales(
     """The period's numbers from its conversation records and the orders placed in it."""
     asked: dict[str, set[str]] = defaultdict(set)
     for record in records:
-        asked[record.agent or BOT].add(record.session)
+        if record.n_shopper > 0:  # a chat where the shopper said something
+            asked[record.agent or BOT].add(record.session)
     every = [o for o in orders if sold(o.order.status)]
     attributed: dict[str, list[StoredOrder]] = defaultdict(list)
     for o in every:
@@ -117,4 +119,4 @@ async def load_sales(redis: Redis, shop: str, since: int, until: int, names: dic
     """The numbers of [since, until): the conversations created and the orders placed in it."""
     records = await load_records(redis, shop, since, until)
     orders = await Commerce(redis, Scripts(redis), shop).orders_between(since, until)
-    return compute_sales(since, until, records, orders, names)
+    return await asyncio.to_thread(compute_sales, since, until, records, orders, names)

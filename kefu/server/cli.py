@@ -291,7 +291,7 @@ async def _demo_orders(redis: Redis, config: ShopConfig) -> None:
     ]
     for data in orders:
         order = Order.model_validate({**data, "customer_id": DEMO_CUSTOMER, "version": version})
-        await commerce.ingest(order, config)
+        await commerce.put_order(order, config)
 
 
 def _read_password() -> str:

@@ -84,14 +84,12 @@ class CustomerView(BaseModel):
 
 async def ingest(ctx: Context, shop: str, config: ShopConfig, order: Order) -> Put:
     """Store one order version the way the API and `kefu orders import` both do."""
-    put = await ctx.commerce(shop).ingest(order, config)
+    put = await ctx.commerce(shop).put_order(order, config)
     ctx.metrics.orders.labels(shop, put.result).inc()
-    if put.result in ("created", "updated") and sold(order.status) and not sold(put.previous_status):
-        stored = await ctx.commerce(shop).order(order.id)
-        if stored is not None and stored.attributed_to:
-            handler = "bot" if stored.attributed_to == "bot" else "agent"
-            ctx.metrics.attributed_orders.labels(shop, handler).inc()
-            ctx.metrics.attributed_sales.labels(shop, handler).inc(float(order.amount))
+    if put.attributed_to and sold(order.status) and not sold(put.previous_status):
+        handler = "bot" if put.attributed_to == "bot" else "agent"
+        ctx.metrics.attributed_orders.labels(shop, handler).inc()
+        ctx.metrics.attributed_sales.labels(shop, handler).inc(float(order.amount))
     return put
 
 

@@ -56,16 +56,25 @@ def offered_customer(request: web.Request) -> CustomerClaim | None:
 
 
 async def verified_customer(
-    ctx: Context, request: web.Request, shop: str, config: ShopConfig
+    ctx: Context, request: web.Request, shop: str, config: ShopConfig, client: str
 ) -> tuple[str, str] | None:
-    """(id, name) of the signed-in customer the socket claims to be, if the hash verifies."""
+    """(id, name) of the signed-in customer the socket claims to be, if the hash verifies. A
+    claim that does not verify counts against the client's budget of new sessions (429 past
+    it): guessing hashes, or flooding the log with them, is as dear as opening sessions."""
     claim = offered_customer(request)
     if claim is None:
         return None
     if await ctx.commerce(shop).verify_customer(claim.id, claim.hash):
         return claim.id, claim.name
-    log.warning("customer_unverified", shop=shop, customer_id=claim.id)
     ctx.metrics.unverified_customers.labels(shop).inc()
+    await ctx.limits(shop).take(
+        "claims",
+        client,
+        limit=ctx.settings.sessions_per_client_per_min,
+        window_s=60,
+        message="too many sign-ins that did not verify from your network; try again in a minute",
+    )
+    log.warning("customer_unverified", shop=shop, customer_id=claim.id)
     if config.commerce.refuse_unverified:
         raise Forbidden(
             "this shop only accepts signed-in customers whose hash verifies", code="customer_unverified"

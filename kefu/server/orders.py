@@ -5,6 +5,7 @@ customer's, and never for a shopper whose identity did not verify."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zoneinfo
 from decimal import Decimal
 from typing import Any
@@ -40,8 +41,15 @@ _STATUS_NAMES = {
 def pick_orders(orders: list[StoredOrder], text: str) -> list[StoredOrder]:
     """The orders a question is about: the one it names (by id), else the open ones (several:
     the shopper picks), else the latest."""
-    folded = text.casefold()
-    named = [o for o in orders if o.order.id.casefold() in folded]
+    # An id counts only as a whole word ("SO-12" does not name "SO-1"); the longest first.
+    named = sorted(
+        (
+            o
+            for o in orders
+            if re.search(rf"(?<![A-Za-z0-9]){re.escape(o.order.id)}(?![A-Za-z0-9])", text, re.I)
+        ),
+        key=lambda o: -len(o.order.id),
+    )
     if named:
         return named[:1]
     open_orders = [o for o in orders if o.order.status in OPEN_STATUSES]
@@ -135,10 +143,12 @@ async def check_payments(ctx: Context, *, now: int | None = None) -> int:
             stored = await commerce.order(order_id)
             if stored is None or stored.order.status != "created" or not stored.conversation_id:
                 continue
-            agent = stored.attributed_to
             conversation = await sessions.conversation(stored.conversation_id)
-            if agent is None or agent == "bot" or conversation is None:
+            if conversation is None or stored.attributed_to in (None, "bot"):
                 continue
+            # Whoever holds the chat now is nudged (an after-sale colleague after a transfer).
+            agent = conversation.agent if conversation.state == "assigned" and conversation.agent else None
+            agent = agent or str(stored.attributed_to)
             transcript = await sessions.transcript(conversation.session, conversation.id)
             flag = payment_reminder(
                 conversation.id, agent, order_id, stored.order.created_ms, now, transcript, config.qa

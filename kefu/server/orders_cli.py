@@ -100,7 +100,7 @@ def _import(args: argparse.Namespace) -> int:
             raise KefuError(f"no shop {shop!r}")
         config = await ShopStore(redis, shop).config()
         commerce = Commerce(redis, Scripts(redis), shop)
-        results = Counter([(await commerce.ingest(order, config)).result for order in orders])
+        results = Counter([(await commerce.put_order(order, config)).result for order in orders])
         summary = ", ".join(
             f"{results[r]} {r}" for r in ("created", "updated", "stale", "conflict") if results[r]
         )

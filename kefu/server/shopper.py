@@ -61,7 +61,7 @@ async def shopper_socket(request: web.Request) -> web.StreamResponse:
             )
         lang = _language(request)
         client = ctx.guard.client(request)
-        customer = await verified_customer(ctx, request, shop, config)
+        customer = await verified_customer(ctx, request, shop, config, client)
         # One round trip: the session resumed, or created with its greeting — a new one refused
         # before the upgrade (429) past the client's budget: one address cannot mint sessions
         # by the thousand.
@@ -268,8 +268,12 @@ async def _product(ctx: Context, conn: ShopperConn, sessions: Sessions, product:
     ctx.guard.message(conn.session_id, conn.client)
     conn.product = (product.id, product.title)
     view = product.model_dump(mode="json", exclude_none=True)
-    conversation = await _open_conversation(ctx, conn, sessions)
     await sessions.set_product(conn.session_id, view)
+    # Noted in the current conversation, even a closed one: looking is not asking, and begins
+    # no conversation (the next thing the shopper says does).
+    conversation = await sessions.current(conn.session_id)
+    if conversation is None:
+        return
     notify = None
     if conversation.state == "assigned":
         notify = LogWritten(

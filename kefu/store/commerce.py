@@ -8,6 +8,7 @@ and late deliveries never move an order backwards.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import hmac
@@ -122,6 +123,8 @@ class Put:
 
     result: Literal["created", "updated", "stale", "conflict"]
     previous_status: str | None = None
+    # Who the order is attributed to (an agent id, "bot"), if anyone.
+    attributed_to: str | None = None
 
 
 def identity_hash(secret: str, customer_id: str) -> str:
@@ -210,8 +213,11 @@ class Commerce:
 
     # ---- orders ----
 
-    async def put_order(self, order: Order, *, retention_s: int) -> Put:
+    async def put_order(self, order: Order, config: ShopConfig) -> Put:
+        """Store an order version by the shop's settings (retention, attribution window, the
+        催付 rule); attribution and the 催付 schedule happen in the same step (order.lua)."""
         now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+        qa = config.qa
         out = await self.scripts.raw(
             "order",
             self.keys.orders,
@@ -223,64 +229,19 @@ class Commerce:
             order.model_dump_json(exclude_none=True),
             order.created_ms,
             now,
-            retention_s,
+            config.commerce.order_retention_days * 86400,
             self.PER_CUSTOMER,
             self.PER_SHOP,
+            config.commerce.attribution_window_h * 3_600_000,
+            qa.payment_reminder_after_min * 60_000,
+            qa.payment_reminder_chat_window_min * 60_000,
         )
         if out[0] == "conflict":
             return Put("conflict")
         if out[0] == "stale":
             return Put("stale", str(out[2]))
         previous = str(out[1]) or None
-        return Put("created" if previous is None else "updated", previous)
-
-    async def ingest(self, order: Order, config: ShopConfig) -> Put:
-        """Store an order version by the shop's settings: a new order is attributed to the
-        customer's last chat (its agent, or "bot") if that chat was active within the
-        attribution window before the order was placed, and put on the 催付 schedule when it
-        was placed during (or just after) an agent's chat."""
-        retention_s = config.commerce.order_retention_days * 86400
-        attribution_window_s = config.commerce.attribution_window_h * 3600
-        reminder = None
-        if config.qa.payment_reminder_after_min > 0:
-            qa = config.qa
-            reminder = (qa.payment_reminder_after_min * 60, qa.payment_reminder_chat_window_min * 60)
-        put = await self.put_order(order, retention_s=retention_s)
-        if put.result != "created" or attribution_window_s <= 0:
-            return put
-        chat = await self.last_chat(order.customer_id)
-        if chat is None:
-            return put
-        conversation_id, agent, active_from, active_until = chat
-        placed = order.created_ms
-        if not (active_from - 60_000 <= placed <= active_until + attribution_window_s * 1000):
-            return put
-        key = self.keys.order(order.id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(key, "by", agent or "bot")
-            pipe.hsetnx(key, "by_conv", conversation_id)
-            if reminder is not None and agent and order.status == "created":
-                after_s, window_s = reminder
-                if placed <= active_until + window_s * 1000:
-                    pipe.zadd(self.keys.payment_checks, {order.id: placed + after_s * 1000})
-            await pipe.execute()
-        return put
-
-    async def last_chat(self, customer_id: str) -> tuple[str, str | None, int, int] | None:
-        """The customer's latest conversation where they said something: (id, its agent,
-        created, last activity), or None."""
-        session_id = await self.redis.hget(self.keys.customer(customer_id), "session")
-        if session_id is None:
-            return None
-        conversation_id = await self.redis.hget(self.keys.session(str(session_id)), "conv")
-        if conversation_id is None:
-            return None
-        created, agent, last, spoke = await self.redis.hmget(
-            self.keys.conversation(str(conversation_id)), ["created", "agent", "last_activity", "n_shopper"]
-        )
-        if created is None or not spoke:
-            return None
-        return str(conversation_id), str(agent) if agent else None, int(created), int(last or created)
+        return Put("created" if previous is None else "updated", previous, str(out[2]) or None)
 
     async def due_payment_checks(self, now_ms: int, limit: int = 100) -> list[str]:
         """Orders whose 催付 check is due, each handed to exactly one caller (ZREM claims it)."""
@@ -294,16 +255,16 @@ class Commerce:
         return claimed
 
     async def orders_between(self, since_ms: int, until_ms: int, limit: int = 200_000) -> list[StoredOrder]:
-        """Orders placed in [since, until) still on record, oldest first."""
+        """Orders placed in [since, until) still on record, oldest first (read off the event
+        loop's thread: a long period is many orders)."""
         ids = await self.redis.zrangebyscore(self.keys.orders, since_ms, f"({until_ms}", 0, limit)
-        out: list[StoredOrder] = []
+        rows: list[Sequence[object]] = []
         for start in range(0, len(ids), 500):
             async with self.redis.pipeline(transaction=False) as pipe:
                 for oid in ids[start : start + 500]:
                     pipe.hmget(self.keys.order(str(oid)), ["json", "by", "by_conv"])
-                rows = await pipe.execute()
-            out += [s for row in rows if (s := _stored(row)) is not None]
-        return out
+                rows += await pipe.execute()
+        return await asyncio.to_thread(lambda: [s for row in rows if (s := _stored(row)) is not None])
 
     async def order(self, order_id: str) -> StoredOrder | None:
         data = await self.redis.hmget(self.keys.order(order_id), ["json", "by", "by_conv"])

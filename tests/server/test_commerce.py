@@ -496,3 +496,30 @@ async def test_a_customers_new_devices_count_against_the_clients_budget(
     assert refused.value.status == 429
     for s in sockets:
         await s.close()
+
+
+def test_an_order_is_named_only_by_its_whole_id() -> None:
+    from kefu.server.orders import pick_orders
+    from kefu.store.commerce import Order, StoredOrder
+
+    def stored(order_id: str, status: str) -> StoredOrder:
+        return StoredOrder(order=Order.model_validate(order(order_id, "c1", status)))
+
+    orders = [stored("SO-1", "shipped"), stored("SO-12", "paid"), stored("1001", "paid")]
+    assert [o.order.id for o in pick_orders(orders, "SO-12 发货了吗")] == ["SO-12"]
+    assert [o.order.id for o in pick_orders(orders, "so-1到哪了")] == ["SO-1"]
+    # "10012" names no order: the open ones are listed to pick from.
+    assert [o.order.id for o in pick_orders(orders, "10012到哪了")] == ["SO-1", "SO-12", "1001"]
+
+
+def test_an_inquiry_is_a_chat_where_the_shopper_said_something() -> None:
+    from kefu.reports.records import ConversationRecord
+    from kefu.reports.sales import compute_sales
+
+    def record(cid: str, session: str, said: int) -> ConversationRecord:
+        return ConversationRecord(
+            id=cid, session=session, state="closed", agent="a1", created=1, n_shopper=said
+        )
+
+    sales = compute_sales(0, 10, [record("c1", "s1", 2), record("c2", "s2", 0)], [], {})
+    assert [(r.by, r.inquiries) for r in sales.rows] == [("a1", 1), ("bot", 0)]

@@ -114,6 +114,7 @@ async def test_what_every_script_publishes_parses_as_the_union(redis: Redis) -> 
         await queue.request(c5.id, "general")
         await queue.leave("a2", "logout")  # leave: signed_out, requeued; left_queue (no_agents)
         from kefu.store.commerce import Commerce, Order
+        from kefu.store.shops import ShopConfig
 
         order = Order.model_validate(
             {
@@ -125,7 +126,7 @@ async def test_what_every_script_publishes_parses_as_the_union(redis: Redis) -> 
                 "created_at": "2026-12-01T00:00:00+00:00",
             }
         )
-        await Commerce(redis, scripts, SHOP).put_order(order, retention_s=60)  # order: publishes nothing
+        await Commerce(redis, scripts, SHOP).put_order(order, ShopConfig())  # order: publishes nothing
 
     raw = await collected(redis, scenario)
     assert ran == set(SCRIPT_NAMES)  # every script ran

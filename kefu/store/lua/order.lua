@@ -1,12 +1,19 @@
 -- Store one version of an order, idempotent and never backwards: a version at or below the
 -- stored one changes nothing (a retry, or an older event delivered late).
+-- A new order is attributed, in the same step, to its customer's last chat — the one current
+-- in their session, if they said something in it and it was active until at most `window`
+-- before the order was placed: to its agent, else to the bot — and put on the 催付 schedule
+-- (due `reminder after` after it was placed) when that chat had an agent and was active at
+-- most `reminder window` before.
 -- ARGV: prefix, order id, customer id, version, status, order JSON, created (ms), now (ms),
--- ttl s, orders kept per customer, orders kept per shop.
--- Returns {'stored', previous status ('' for a new order)}, {'stale', stored version, stored
--- status} or {'conflict', the customer the order belongs to}.
+-- ttl s, orders kept per customer, orders kept per shop, attribution window (ms, 0: none),
+-- reminder after (ms, 0: none), reminder window (ms).
+-- Returns {'stored', previous status ('' for a new order), attributed to ('' for nobody)},
+-- {'stale', stored version, stored status} or {'conflict', the customer the order belongs to}.
 local oid, customer, version, status = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local created, now, ttl = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local per_customer, per_shop = tonumber(ARGV[10]), tonumber(ARGV[11])
+local window, reminder_after, reminder_window = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
 
 local key = K.order(oid)
 local current = redis.call('HMGET', key, 'version', 'customer', 'status')
@@ -44,4 +51,25 @@ for _, o in ipairs(old) do
   end
   redis.call('ZREM', K.orders, o)
 end
-return {'stored', current[3] or ''}
+local by = ''
+if current[1] then
+  by = redis.call('HGET', key, 'by') or ''
+elseif window > 0 then
+  local sid = redis.call('HGET', K.customer(customer), 'session')
+  local cid = sid and redis.call('HGET', K.session(sid), 'conv')
+  if cid then
+    local c = redis.call('HMGET', K.conversation(cid), 'created', 'agent', 'last_activity', 'n_shopper')
+    if c[1] and tonumber(c[4] or 0) > 0 then
+      local from = tonumber(c[1])
+      local last = tonumber(c[3] or c[1])
+      if created >= from - 60000 and created <= last + window then
+        by = c[2] or 'bot'
+        redis.call('HSET', key, 'by', by, 'by_conv', cid)
+        if reminder_after > 0 and c[2] and status == 'created' and created <= last + reminder_window then
+          redis.call('ZADD', K.payment_checks, created + reminder_after, oid)
+        end
+      end
+    end
+  end
+end
+return {'stored', current[3] or '', by}
