@@ -24,12 +24,16 @@ from kefu.faq.semantic import Encoder, SemanticIndex
 # The encoder reads this much of an answer: its opening says what it is about (longer costs
 # build time and changed nothing on the dev shops).
 _ANSWER_CHARS = 80
-# A candidate scoped to another product than the one on the shopper's page: p halved.
-_OUT_OF_SCOPE = 0.5
+# A candidate scoped to another product than the one on the shopper's page: p → p**4, so it
+# answers only a near-certain match (one that names its product: 0.98 → 0.92) and otherwise is
+# a suggestion at most (0.90 → 0.66).
+_OUT_OF_SCOPE = 4.0
 # A product title is read as far as this (they run long: brand, model, size, colour…).
 _TITLE_CHARS = 40
 # (id, title) of the product on the shopper's page.
 Product = tuple[str, str]
+# The scope of a page whose product no entry names (every such page gets the same results).
+_OTHER_PRODUCT: Product = ("", "")
 
 __all__ = [
     "Candidate",
@@ -250,8 +254,18 @@ class Matcher:
         return result if result is None or result.query == text else result.model_copy(update={"query": text})
 
     def _key(self, text: str, product: Product | None) -> tuple[str, Language, Product | None]:
-        scoped = product is not None and product[0] in self._products
-        return normalize(text), detect_language(text), product if scoped else None
+        """What a result depends on: the text, its language, and — when some entry is scoped
+        to products — which product page it was asked on: one of those products (with the
+        part of its title that is read), or any other product (one key for them all)."""
+        return normalize(text), detect_language(text), self.scope(product)
+
+    def scope(self, product: Product | None) -> Product | None:
+        """The part of `product` a result depends on (None: none of it)."""
+        if product is None or not self._products:
+            return None
+        if product[0] in self._products:
+            return product[0], product[1][:_TITLE_CHARS]
+        return _OTHER_PRODUCT
 
     def _cached(self, key: tuple[str, Language, Product | None]) -> MatchResult | None:
         with self._results_lock:
@@ -282,7 +296,7 @@ class Matcher:
             decision = Decision.TRANSFER if intent == "transfer" else Decision.GREETING
             return MatchResult(query=text, decision=decision, language=language, dissatisfied=complaint)
         candidates, semantic, ambiguous = self.rank(analysis, exact)
-        if product is not None and exact is None and product[0] in self._products:
+        if product is not None and exact is None:
             candidates = self._in_scope(candidates, product, text)
         if not candidates:
             return MatchResult(
@@ -366,7 +380,7 @@ class Matcher:
 
         out = [c for c in candidates if not mine(c)]
         out = [
-            dataclasses.replace(c, p=c.p * _OUT_OF_SCOPE) if self.corpus.faqs[c.faq].products else c
+            dataclasses.replace(c, p=c.p**_OUT_OF_SCOPE) if self.corpus.faqs[c.faq].products else c
             for c in out
         ]
         scoped = {c.faq: c for c in candidates if mine(c)}

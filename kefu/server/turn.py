@@ -47,10 +47,13 @@ async def match(ctx: Context, conn: ShopperConn, text: str) -> MatchResult:
     # one is matched on the loop (a few milliseconds: handing it to a thread costs more in GIL
     # hand-overs than it spares the loop); a longer one on the pool's threads, shops in turn.
     product = conn.product
+    # On a product's page some entry names, the question may be read again with the title.
+    scope = matcher.scope(product)
+    chars = len(question) + (len(scope[1]) if scope else 0)
     cached = matcher.cached(question, product)
     if cached is not None:
         result = cached
-    elif len(question) <= ctx.settings.match_inline_chars:
+    elif chars <= ctx.settings.match_inline_chars:
         started = time.thread_time()
         result = matcher.match(question, product)
         ctx.guard.spent_matching(conn.client, time.thread_time() - started)

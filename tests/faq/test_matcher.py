@@ -210,6 +210,12 @@ def test_the_product_on_the_page_prefers_its_own_entries(resources: object) -> N
     assert m.match("电水壶怎么使用", cup).faq_id == "kettle-use"
     # The result for one page is not served from the cache to another.
     assert m.match("这个怎么用", kettle).faq_id == "kettle-use"
+    # On another product's page a product's entry steps back: it answers only a question that
+    # names its product.
+    tshirt = ("tshirt-9", "纯棉T恤")
+    assert m.match("第一次怎么用").faq_id == "kettle-use"
+    assert m.match("第一次怎么用", tshirt).decision != Decision.ANSWER
+    assert m.match("电水壶第一次要怎么用呢", tshirt).faq_id == "kettle-use"
 
 
 def test_an_entry_names_products_by_their_ids() -> None:
