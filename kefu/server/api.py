@@ -160,6 +160,9 @@ class WidgetInfo(BaseModel):
     agents_online: bool
     # Whether this page's Origin may open the shopper socket (None: the request had no Origin).
     origin_allowed: bool | None
+    # Whether a signed-in customer whose hash does not verify is refused (else: anonymous), so
+    # that the widget reads a failing socket of a signed-in customer right.
+    refuses_unverified: bool = False
 
 
 class ConversationView(BaseModel):
@@ -288,7 +291,13 @@ async def widget_info(request: web.Request) -> web.Response:
     online = await request.app[context_key].queue(shop).anyone_online()
     if config.business_hours is not None and not config.business_hours.is_open(dt.datetime.now(dt.UTC)):
         online = False
-    info = WidgetInfo(shop=shop, name=config.name, agents_online=online, origin_allowed=allowed)
+    info = WidgetInfo(
+        shop=shop,
+        name=config.name,
+        agents_online=online,
+        origin_allowed=allowed,
+        refuses_unverified=config.commerce.refuse_unverified,
+    )
     response = json_response(info)
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response

@@ -346,7 +346,13 @@ async def test_widget_info_is_public_and_explains_refusals(client: Client, redis
     missing = await client.get("/api/widget/nope")
     assert missing.status == 404 and (await missing.json())["error"]["code"] == "unknown_shop"
     info = await (await client.get("/api/widget/demo", headers={"Origin": "https://evil.example"})).json()
-    assert info == {"shop": "demo", "name": "", "agents_online": False, "origin_allowed": False}
+    assert info == {
+        "shop": "demo",
+        "name": "",
+        "agents_online": False,
+        "origin_allowed": False,
+        "refuses_unverified": False,
+    }
     resp = await client.get("/api/widget/demo", headers={"Origin": "http://localhost:5173"})
     assert resp.headers["Access-Control-Allow-Origin"] == "*"
     assert (await resp.json())["origin_allowed"] is True

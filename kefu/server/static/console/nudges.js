@@ -54,10 +54,16 @@ export function dropNudge(conv, orderId) {
   return conv.paymentDue.length !== before;
 }
 
+/** Whether `text` names order `orderId` as a whole word ("SO-12" does not name "SO-1"). */
+function names(text, orderId) {
+  const escaped = orderId.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp("(?<![A-Za-z0-9])" + escaped + "(?![A-Za-z0-9])", "i").test(text);
+}
+
 /** The agent reminded the customer of an order by naming it: its nudge is done. */
 export function dropNudgesMentioned(conv, text) {
   const before = (conv.paymentDue || []).length;
-  conv.paymentDue = (conv.paymentDue || []).filter((n) => !text.includes(n.order_id));
+  conv.paymentDue = (conv.paymentDue || []).filter((n) => !names(text, n.order_id));
   return conv.paymentDue.length !== before;
 }
 

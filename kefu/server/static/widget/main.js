@@ -143,10 +143,12 @@ class Widget {
   /** Before a socket (shopinfo.js), and why not to open one: the page, or a customer the shop
    * keeps refusing. */
   async checkPage(origin) {
-    const { refusal, answered } = await askShop(origin, this.shop);
+    const { refusal, answered, refusesUnverified } = await askShop(origin, this.shop);
     this.shopAnswered = answered;
     if (refusal) return refusal;
-    if (answered && this.customer && this.claimFailures >= CLAIM_REFUSED_AFTER) {
+    // Sockets that fail to open are the shop refusing this customer only where the shop
+    // refuses unverified ones; anywhere else (a busy network, a deploy) they are retried.
+    if (answered && refusesUnverified && this.customer && this.claimFailures >= CLAIM_REFUSED_AFTER) {
       return {
         reason: "customer_refused",
         developer:

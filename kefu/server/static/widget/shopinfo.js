@@ -60,6 +60,6 @@ export async function askShop(origin, shop) {
     });
   }
   // Allowed (true), not asked (null: a same-origin page), or an error worth retrying.
-  return { refusal: null, answered: response.ok };
+  return { refusal: null, answered: response.ok, refusesUnverified: response.ok && body.refuses_unverified === true };
 }
 
