@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
+import hmac
 import os
 import secrets
 import sys
@@ -83,6 +85,32 @@ async def shopper(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
+# The least a correct orders endpoint does: a version stored only if newer, in one step, and
+# indexed under its customer.
+_PUT_ORDER = """
+local v = redis.call('HGET', KEYS[1], 'version')
+if v and tonumber(v) >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'version', ARGV[1], 'json', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+return 1
+"""
+
+
+async def orders(request: web.Request) -> web.Response:
+    """POST /api/shops/{shop}/orders: the key checked (a hash compared), the JSON read, the
+    version stored if newer; no schema, no attribution, no limits."""
+    app = request.app
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ")
+    if not hmac.compare_digest(hashlib.sha256(given.encode()).hexdigest(), app["key_hash"]):
+        return web.json_response({"error": "unauthorized"}, status=401)
+    order = orjson.loads(await request.read())
+    stored = await app["put_order"](
+        keys=[f"floor:order:{order['id']}", f"floor:customer:{order['customer_id']}"],
+        args=[order["version"], orjson.dumps(order), order["version"], order["id"]],
+    )
+    return web.json_response({"id": order["id"], "result": "created" if stored else "stale"})
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -99,6 +127,9 @@ async def build(redis_url: str, shop: str) -> web.Application:
     app["matcher"] = Matcher.from_corpus(corpus, config, resources=resources)
     gc.collect()
     gc.freeze()
+    app["key_hash"] = hashlib.sha256(os.environ.get("FLOOR_ORDERS_KEY", "").encode()).hexdigest()
+    app["put_order"] = redis.register_script(_PUT_ORDER)
+    app.router.add_post("/api/shops/{shop}/orders", orders)
     app.router.add_get("/ws/shopper", shopper)
     app.router.add_get("/healthz", healthz)
     return app
