@@ -266,6 +266,13 @@ async def _product(ctx: Context, conn: ShopperConn, sessions: Sessions, product:
     if conn.product is not None and product.id == conn.product[0]:
         return
     ctx.guard.message(conn.session_id, conn.client)
+    if conn.product is None:
+        # A new socket of the session (a reload, a reconnect) telling what it was told before:
+        # remembered, nothing written again.
+        known = (await sessions.shopper(conn.session_id))["product"]
+        if known is not None and known.get("id") == product.id:
+            conn.product = (product.id, product.title)
+            return
     conn.product = (product.id, product.title)
     view = product.model_dump(mode="json", exclude_none=True)
     await sessions.set_product(conn.session_id, view)

@@ -447,6 +447,11 @@ async def test_what_the_shopper_looked_at_is_for_the_agent_only(client: Client) 
     history = await back.expect("history")
     assert [m for m in history["messages"] if m.get("event") == "product"] == []
     assert "你好" in [m["text"] for m in history["messages"]]
+    # The reconnected page tells the same product again: nothing is written twice.
+    await back.send({"type": "product", "product": {"id": "k1", "title": "电热水壶"}})
+    await ask(back, "还在吗")
+    entries = await client.app[context_key].sessions(SHOP).entries(session["session_id"])
+    assert len([e for e in entries if e.event == "product"]) == 1
     await back.close()
 
 
