@@ -1,6 +1,8 @@
-"""The bot's answers about a signed-in customer's own orders ("发货了吗", "where is my parcel"):
-the real state of the order asked about, from the shop's templates — never another
-customer's, and never for a shopper whose identity did not verify."""
+"""Orders in the chat: the bot's answers about a signed-in customer's own orders ("发货了吗",
+"where is my parcel") — the real state of the order asked about, from the shop's templates,
+never another customer's, never for a shopper whose identity did not verify — and the 催付
+check (`check_payments`, run by the `payments` loop): an order placed in an agent's chat and
+left unpaid without a reminder flags and nudges the agent holding the chat."""
 
 from __future__ import annotations
 
