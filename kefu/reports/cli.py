@@ -36,6 +36,11 @@ def add_qa_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser
     report.add_argument(
         "--lang", choices=["zh", "en"], default="zh", help="language of the details (default zh, as admin)"
     )
+    report.add_argument(
+        "--sales",
+        action="store_true",
+        help="also the period's sales numbers (as `kefu qa sales`; with --format json: {flags, sales})",
+    )
     report.set_defaults(handler=_report)
     sales = qa_commands.add_parser(
         "sales", help="sales numbers per agent and for the bot (询单转化率, 客服销售额, 客单价)"
@@ -123,13 +128,30 @@ def _period_report(
 
 
 def _report(args: argparse.Namespace) -> int:
-    from kefu.reports.flags import inspect_period
+    if args.sales and args.format == "csv":
+        raise KefuError("--sales goes with --format table or json (a CSV holds the flags only)")
+    from kefu.reports.flags import FlagStore, inspect_period
     from kefu.reports.period import shop_zone
+    from kefu.reports.qa import LATER_RULES
+    from kefu.reports.sales import load_sales
 
     async def build(redis: Redis, config: ShopConfig, since: int, until: int, names: dict[str, str]) -> str:
         flags = await inspect_period(redis, args.shop, since, until, config.qa)
+        # What was found after the chats (an order left unpaid: 催付) is stored, not re-inspected.
+        stored = FlagStore(redis, args.shop)
+        for rule in sorted(LATER_RULES):
+            flags += await stored.query(since, until, rule=rule)
+        flags.sort(key=lambda f: f.at)
         data = [{**f.model_dump(), "agent_name": names.get(f.agent_id or "")} for f in flags]
-        return render(data, args.format, shop_zone(config), args.lang)
+        report = render(data, args.format, shop_zone(config), args.lang)
+        if not args.sales:
+            return report
+        sales = (
+            await load_sales(redis, args.shop, since, until, names | {"bot": "bot", "all": "team"})
+        ).model_dump()
+        if args.format == "json":
+            return json.dumps({"flags": data, "sales": sales}, ensure_ascii=False, indent=2)
+        return report + "\n\n" + render_sales(sales, "table")
 
     return _period_report(args, build)
 

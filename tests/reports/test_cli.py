@@ -115,3 +115,29 @@ def test_unknown_shop_and_bad_dates(recorded: str, capsys: pytest.CaptureFixture
     assert main(["qa", "report", "--shop", "cli", "--since", "yesterday"]) == 1
     err = capsys.readouterr().err
     assert "no shop 'nope'" in err and "since is a date" in err
+
+
+def test_a_payment_reminder_flag_found_after_the_chat_is_in_the_report(
+    recorded: str, redis_server: RedisServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """催付 is checked after the chat, not when the report inspects afresh: the stored flag is
+    listed, and survives the re-inspection."""
+    from kefu.reports.qa import Flag
+
+    flag = Flag(
+        id="fine:no_payment_reminder:SO-1",
+        conversation_id="fine",
+        rule="no_payment_reminder",
+        agent_id="a1",
+        at=T0 + 3_700_000,
+        detail="order SO-1 placed during the chat is unpaid after 15 min, no payment reminder",
+        evidence=[],
+    )
+    client = sync_redis.Redis.from_url(redis_server.url, decode_responses=True)
+    keys = ShopKeys("cli")
+    client.hset(keys.qa_flags, flag.id, flag.model_dump_json())
+    client.zadd(keys.qa_index, {flag.id: flag.at})
+    for _ in range(2):  # the second run re-inspects "fine" again
+        assert main([*ARGS, "--format", "json"]) == 0
+        flags = json.loads(capsys.readouterr().out)
+        assert sorted(f["rule"] for f in flags) == ["no_payment_reminder", "slow_first_response"]

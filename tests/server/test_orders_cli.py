@@ -81,6 +81,17 @@ def test_import_csv_then_jsonl_newer_versions_only(
     assert "team" in out and "shop: 1 orders sold, 88.00 CNY" in out
     code, out, _ = run(capsys, "qa", "sales", "--shop", "tea", "--since", today, "--format", "json")
     assert json.loads(out)["shop_orders"] == 1
+    # The quality report can carry them too.
+    code, out, _ = run(capsys, "qa", "report", "--shop", "tea", "--since", today, "--sales")
+    assert code == 0 and "no flags" in out and "shop: 1 orders sold" in out
+    code, out, _ = run(
+        capsys, "qa", "report", "--shop", "tea", "--since", today, "--sales", "--format", "json"
+    )
+    assert json.loads(out)["flags"] == [] and json.loads(out)["sales"]["shop_orders"] == 1
+    code, _, err = run(
+        capsys, "qa", "report", "--shop", "tea", "--since", today, "--sales", "--format", "csv"
+    )
+    assert code == 1 and "--sales" in err
 
 
 def test_a_bad_export_names_each_bad_line_and_imports_nothing(
