@@ -6,6 +6,7 @@ from typing import Literal
 
 from aiohttp import web
 from pydantic import BaseModel
+from redis.asyncio import Redis
 
 from kefu.errors import InvalidInput
 from kefu.reports.flags import FlagStore, inspect_period
@@ -47,10 +48,7 @@ class QaAnswer(BaseModel):
     response=Sales,
 )
 async def sales(request: web.Request) -> web.Response:
-    shop, _ = await require_admin(request)
-    redis = request.app[redis_key]
-    zone = shop_zone(await ShopStore(redis, shop).config())
-    since, until = parse_period(request.query.get("since"), request.query.get("until"), zone)
+    shop, redis, since, until = await _admin_period(request)
     lang = request.query.get("lang", "zh")
     names = {
         **await _names(request, shop),
@@ -65,6 +63,15 @@ class QaRun(BaseModel):
     flags: int
 
 
+async def _admin_period(request: web.Request) -> tuple[str, Redis, int, int]:
+    """The admin's shop, Redis, and the period of `since`/`until` on the shop's clock."""
+    shop, _ = await require_admin(request)
+    redis = request.app[redis_key]
+    zone = shop_zone(await ShopStore(redis, shop).config())
+    since, until = parse_period(request.query.get("since"), request.query.get("until"), zone)
+    return shop, redis, since, until
+
+
 async def _names(request: web.Request, shop: str) -> dict[str, str]:
     return {u.id: u.name for u in await Accounts(request.app[redis_key], shop).all()}
 
@@ -77,10 +84,7 @@ async def _names(request: web.Request, shop: str) -> dict[str, str]:
     response=ShopStats,
 )
 async def stats(request: web.Request) -> web.Response:
-    shop, _ = await require_admin(request)
-    redis = request.app[redis_key]
-    zone = shop_zone(await ShopStore(redis, shop).config())
-    since, until = parse_period(request.query.get("since"), request.query.get("until"), zone)
+    shop, redis, since, until = await _admin_period(request)
     bucket: Literal["day", "hour"] = "hour" if request.query.get("bucket") == "hour" else "day"
     records = await load_records(redis, shop, since, until)
     result = compute_stats(
@@ -102,10 +106,7 @@ async def stats(request: web.Request) -> web.Response:
     response=QaAnswer,
 )
 async def qa_flags(request: web.Request) -> web.Response:
-    shop, _ = await require_admin(request)
-    redis = request.app[redis_key]
-    zone = shop_zone(await ShopStore(redis, shop).config())
-    since, until = parse_period(request.query.get("since"), request.query.get("until"), zone)
+    shop, redis, since, until = await _admin_period(request)
     rule = request.query.get("rule") or None
     if rule is not None and rule not in RULES:
         raise InvalidInput(f"rule is one of {', '.join(RULES)}", code="invalid_rule")
@@ -129,10 +130,7 @@ async def qa_flags(request: web.Request) -> web.Response:
     response=QaRun,
 )
 async def qa_run(request: web.Request) -> web.Response:
-    shop, _ = await require_admin(request)
-    redis = request.app[redis_key]
-    zone = shop_zone(await ShopStore(redis, shop).config())
-    since, until = parse_period(request.query.get("since"), request.query.get("until"), zone)
+    shop, redis, since, until = await _admin_period(request)
     flags = await inspect_period(redis, shop, since, until, (await ShopStore(redis, shop).config()).qa)
     return json_response(
         QaRun(conversations_flagged=len({f.conversation_id for f in flags}), flags=len(flags))
