@@ -58,6 +58,7 @@ class Context:
         self.delivery: Delivery
         self._configs: dict[str, tuple[float, ShopConfig]] = {}
         self._shops: dict[str, float] = {}
+        self._api_keys: dict[str, tuple[float, str | None]] = {}
 
     # ---- stores of one shop ----
 
@@ -113,5 +114,16 @@ class Context:
         self._shops[shop] = time.monotonic()
         return True
 
+    async def api_key_hash(self, shop: str) -> str | None:
+        """The hash of the shop's orders API key, remembered as the settings are (a rotation
+        publishes the same `config` event, so every instance forgets it at once)."""
+        cached = self._api_keys.get(shop)
+        if cached is not None and time.monotonic() - cached[0] < _CONFIG_TTL_S:
+            return cached[1]
+        stored = await self.commerce(shop).api_key_hash()
+        self._api_keys[shop] = (time.monotonic(), stored)
+        return stored
+
     def forget_config(self, shop: str) -> None:
         self._configs.pop(shop, None)
+        self._api_keys.pop(shop, None)

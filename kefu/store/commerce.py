@@ -23,6 +23,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 from redis.asyncio import Redis
 
 from kefu.ids import CustomerId, ExternalId
+from kefu.store.events import ConfigChanged, publish
 from kefu.store.keys import ShopKeys
 from kefu.store.scripts import Scripts
 from kefu.store.shops import ShopConfig
@@ -39,6 +40,7 @@ __all__ = [
     "StoredOrder",
     "Money",
     "identity_hash",
+    "key_matches",
 ]
 
 OrderStatus = Literal["created", "paid", "shipped", "delivered", "refund_requested", "refunded", "cancelled"]
@@ -137,6 +139,11 @@ def _key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def key_matches(stored_hash: str | None, key: str) -> bool:
+    """Whether `key` is the one whose hash is stored (compared in constant time)."""
+    return stored_hash is not None and hmac.compare_digest(stored_hash, _key_hash(key))
+
+
 class Commerce:
     """Secrets, customers and orders of one shop."""
 
@@ -173,17 +180,23 @@ class Commerce:
         return hmac.compare_digest(identity_hash(str(secret), customer_id), claimed_hash.lower())
 
     async def rotate_api_key(self) -> str:
-        """A new orders API key, shown once (only its hash is kept); the old one stops working."""
+        """A new orders API key, shown once (only its hash is kept); the old one stops working
+        (every instance drops what it remembered of the shop's settings and key at once)."""
         key = f"kefu_{self.shop}.{secrets.token_urlsafe(32)}"
         await self.redis.hset(self.keys.secrets, "api_key", _key_hash(key))
+        await publish(self.redis, self.shop, ConfigChanged())
         return key
+
+    async def api_key_hash(self) -> str | None:
+        """The sha256 of the shop's orders API key (None: there is none)."""
+        stored = await self.redis.hget(self.keys.secrets, "api_key")
+        return None if stored is None else str(stored)
 
     async def has_api_key(self) -> bool:
         return bool(await self.redis.hexists(self.keys.secrets, "api_key"))
 
     async def check_api_key(self, key: str) -> bool:
-        stored = await self.redis.hget(self.keys.secrets, "api_key")
-        return stored is not None and hmac.compare_digest(str(stored), _key_hash(key))
+        return key_matches(await self.api_key_hash(), key)
 
     async def set_demo_customer(self, customer_id: str, name: str) -> None:
         """`kefu serve --demo`: the customer the demo shop page may sign in as."""

@@ -5,6 +5,7 @@ the after-sale routing rule and the 催付 check."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import hashlib
@@ -528,3 +529,19 @@ def test_an_inquiry_is_a_chat_where_the_shopper_said_something() -> None:
 
     sales = compute_sales(0, 10, [record("c1", "s1", 2), record("c2", "s2", 0)], [], {})
     assert [(r.by, r.inquiries) for r in sales.rows] == [("a1", 1), ("bot", 0)]
+
+
+async def test_a_rotated_key_stops_working_on_every_instance_at_once(
+    client: Client, aiohttp_client: Any, redis_server: RedisServer, redis: Redis
+) -> None:
+    _, key = await secrets(client, redis)
+    other = await aiohttp_client(create_app(make_settings(redis_server)))
+    assert (await post(other, key, order("A1", "c1")))[0] == 200  # remembered there now
+    await client.post("/api/admin/commerce/api-key", headers=await admin_headers_again(client))
+    # The other instance forgets the key on the event, not after its cache expires.
+    for _ in range(20):
+        if (await post(other, key, order("A2", "c1")))[0] == 401:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the old key still works on the other instance after 1 s")
