@@ -115,16 +115,23 @@ async def _reply(
     ctx: Context, conn: ShopperConn, config: ShopConfig, result: MatchResult, text: str
 ) -> _Reply:
     lang = "en" if result.language == "en" else "zh"
-    # A signed-in customer asking after their order: its real state. No order on record: the
-    # FAQ's answer, and the offer of a human who can look further. Anyone else: the FAQ's
-    # answer as always (with its "talk to a human" action).
+    # A signed-in customer asking after their order: its real state — after the FAQ's answer
+    # when one fits, before its suggestions when some might (the question may be about the
+    # order *and* something the FAQ answers: "包裹破损了怎么处理" reads as both). No order on
+    # record: the FAQ's answer, and the offer of a human who can look further. Anyone else: the
+    # FAQ's answer as always.
     unfound = False
+    reply = compose_reply(result, config, lang)
     if result.order_question and conn.customer is not None:
         answered = await _order_reply(ctx, conn, config, lang, text)
         if answered is not None:
+            faq = (reply.text, reply.extra(transfer=True))
+            if reply.decision == "answer":
+                return _Reply([faq, *answered.lines], 0, None, False)
+            if reply.decision == "suggest":  # what it may also be about, after the order
+                return _Reply([*answered.lines, faq], 0, None, True)
             return answered
         unfound = True
-    reply = compose_reply(result, config, lang)
     missed = reply.decision in ("fallback", "suggest")
     misses = conn.misses + 1 if missed else 0 if reply.decision == "answer" else conn.misses
     lines = [(reply.text, reply.extra(transfer=True))]

@@ -63,6 +63,12 @@ async def ask(sock: Socket, text: str) -> list[dict[str, Any]]:
     return [f for f in sock.frames[before:] if f["type"] == "bot"]
 
 
+def order_line(frames: list[dict[str, Any]]) -> dict[str, Any]:
+    """The bot's line about the customer's orders (after the FAQ's answer, when one fits)."""
+    [line] = [f for f in frames if f["decision"] == "order"]
+    return line
+
+
 async def admin_headers(client: Client, redis: Redis) -> dict[str, str]:
     await add_agent(redis, "boss", role="admin")
     return {"Authorization": f"Bearer {await login(client, 'boss')}"}
@@ -228,12 +234,29 @@ async def test_the_bot_tells_a_customer_where_their_own_parcel_is(client: Client
     await post(client, key, order("SO-9", "cust-other", "shipped", tracking_number="YT999"))
     me = await customer_socket(client, "cust-42", identity)
     await me.expect("session")
-    [reply] = await ask(me, "我的快递到哪了")
+    reply = order_line(await ask(me, "我的快递到哪了"))
     assert "SF1234567890" in reply["text"] and "顺丰速运" in reply["text"]
     assert "YT999" not in reply["text"]
     assert reply["actions"] and reply["actions"][0]["type"] == "transfer"
     # A policy question is still the FAQ's.
     assert all("SF1234567890" not in f["text"] for f in await ask(me, "一般几天发货"))
+    await me.close()
+
+
+async def test_a_question_about_an_order_and_the_faq_gets_both(client: Client, redis: Redis) -> None:
+    identity, key = await secrets(client, redis)
+    await post(
+        client, key, order("SO-1", "cust-42", "delivered", delivered_at=dt.datetime.now(dt.UTC).isoformat())
+    )
+    me = await customer_socket(client, "cust-42", identity)
+    await me.expect("session")
+    frames = await ask(me, "包裹破损了怎么处理")
+    # The FAQ's answer on damaged parcels first, then what the bot knows of the order.
+    assert [f["decision"] for f in frames] == ["answer", "order"]
+    assert frames[0]["faq_id"] == "damaged-parcel" and "SO-1" in frames[1]["text"]
+    # Less sure what else it is about: the order, then the suggestions.
+    frames = await ask(me, "收到的快递坏了怎么办")
+    assert [f["decision"] for f in frames] == ["order", "suggest"] and frames[1]["suggestions"]
     await me.close()
 
 
@@ -244,10 +267,10 @@ async def test_several_open_orders_are_listed_and_one_can_be_named(client: Clien
     await post(client, key, order("SO-0", "cust-42", "delivered"))
     me = await customer_socket(client, "cust-42", identity)
     await me.expect("session")
-    [listing_frame] = await ask(me, "发货了吗")
+    listing_frame = order_line(await ask(me, "发货了吗"))
     listing = listing_frame["text"]
     assert "SO-1" in listing and "SO-2" in listing and "SO-0" not in listing
-    [named_frame] = await ask(me, "SO-2 发货了吗")
+    named_frame = order_line(await ask(me, "SO-2 发货了吗"))
     named = named_frame["text"]
     assert "SO-2" in named and "48" in named  # paid, not shipped: the dispatch promise
     await me.close()
