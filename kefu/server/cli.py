@@ -33,7 +33,7 @@ from kefu.store.commerce import Commerce, Order
 from kefu.store.scripts import Scripts
 from kefu.store.shops import ShopConfig, ShopStore, all_shops, shop_exists
 
-__all__ = ["add_faq_import", "add_server_commands"]
+__all__ = ["add_faq_import", "add_server_commands", "run_command"]
 
 log = structlog.get_logger(__name__)
 
@@ -114,7 +114,7 @@ async def _redis(settings: Settings) -> AsyncIterator[Redis]:
         await redis.aclose()
 
 
-def _run(command: Callable[[Redis], Awaitable[None]]) -> int:
+def run_command(command: Callable[[Redis], Awaitable[None]]) -> int:
     """Run an async command against the configured (or embedded) Redis."""
 
     async def run(settings: Settings) -> None:
@@ -320,7 +320,7 @@ def _shop_add(args: argparse.Namespace) -> int:
             await store.save_corpus(default_corpus())
         print(f"created shop {shop}" + (f" ({args.name})" if args.name else ""))
 
-    return _run(command)
+    return run_command(command)
 
 
 def _shop_list(args: argparse.Namespace) -> int:
@@ -336,7 +336,7 @@ def _shop_list(args: argparse.Namespace) -> int:
                 f"{shop:20} {config.name or '(no name)':20} {len(corpus.faqs):4} FAQs {len(users):3} accounts"
             )
 
-    return _run(command)
+    return run_command(command)
 
 
 def _shop_show(args: argparse.Namespace) -> int:
@@ -358,7 +358,7 @@ def _shop_show(args: argparse.Namespace) -> int:
             state = " (disabled)" if user.disabled else ""
             print(f"account   {user.username:16} {user.role:6} {user.name}{state}")
 
-    return _run(command)
+    return run_command(command)
 
 
 def _user_add(args: argparse.Namespace) -> int:
@@ -375,7 +375,7 @@ def _user_add(args: argparse.Namespace) -> int:
         )
         print(f"added {user.role} {user.username} ({user.name}) to shop {shop}, id {user.id}")
 
-    return _run(command)
+    return run_command(command)
 
 
 def _faq_import(args: argparse.Namespace) -> int:
@@ -389,4 +389,4 @@ def _faq_import(args: argparse.Namespace) -> int:
         what = "created shop" if created else "shop"
         print(f"{what} {shop}: {len(corpus.faqs)} FAQs loaded (version {version})")
 
-    return _run(command)
+    return run_command(command)

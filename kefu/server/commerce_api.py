@@ -194,7 +194,8 @@ async def get_secrets(request: web.Request) -> web.Response:
     commerce = request.app[context_key].commerce(shop)
     return json_response(
         CommerceSecrets(
-            identity_secret=await commerce.identity_secret(), api_key_set=await commerce.has_api_key()
+            identity_secret=await commerce.identity_secret(),
+            api_key_set=await commerce.api_key_hash() is not None,
         )
     )
 
@@ -248,11 +249,11 @@ async def conversation_customer(request: web.Request) -> web.Response:
     shopper = await sessions.shopper(conversation.session)
     customer = None
     orders: list[StoredOrder] = []
-    if shopper["customer"] is not None:
+    if shopper.customer is not None:
         commerce = ctx.commerce(shop)
-        customer_id = shopper["customer"]["id"]
+        customer_id = shopper.customer["id"]
         customer = await commerce.customer(customer_id) or Customer(
-            id=customer_id, name=shopper["customer"]["name"]
+            id=customer_id, name=shopper.customer["name"]
         )
         orders = await commerce.orders_of(customer_id)
     past = [
@@ -263,5 +264,5 @@ async def conversation_customer(request: web.Request) -> web.Response:
         if c.id != conversation_id
     ]
     return json_response(
-        CustomerView(customer=customer, product=shopper["product"], orders=orders, conversations=past)
+        CustomerView(customer=customer, product=shopper.product, orders=orders, conversations=past)
     )

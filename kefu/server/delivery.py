@@ -358,8 +358,8 @@ class Delivery:
             conversation.lang,
             lines,
             earlier=earlier,
-            customer=shopper["customer"],
-            product=shopper["product"],
+            customer=shopper.customer,
+            product=shopper.product,
         )
 
     async def queue_frame(self, shop: str) -> wire.Queue:

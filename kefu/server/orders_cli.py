@@ -84,7 +84,7 @@ def read_orders(text: str, *, name: str) -> list[Order]:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from kefu.server.cli import _run
+    from kefu.server.cli import run_command
 
     shop = args.shop
     if not valid_shop_id(shop):
@@ -106,4 +106,4 @@ def _import(args: argparse.Namespace) -> int:
         )
         print(f"{shop}: {len(orders)} order versions read: {summary}")
 
-    return _run(command)
+    return run_command(command)

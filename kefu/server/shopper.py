@@ -269,7 +269,7 @@ async def _product(ctx: Context, conn: ShopperConn, sessions: Sessions, product:
     if conn.product is None:
         # A new socket of the session (a reload, a reconnect) telling what it was told before:
         # remembered, nothing written again.
-        known = (await sessions.shopper(conn.session_id))["product"]
+        known = (await sessions.shopper(conn.session_id)).product
         if known is not None and known.get("id") == product.id:
             conn.product = (product.id, product.title)
             return

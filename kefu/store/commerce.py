@@ -192,9 +192,6 @@ class Commerce:
         stored = await self.redis.hget(self.keys.secrets, "api_key")
         return None if stored is None else str(stored)
 
-    async def has_api_key(self) -> bool:
-        return bool(await self.redis.hexists(self.keys.secrets, "api_key"))
-
     async def check_api_key(self, key: str) -> bool:
         return key_matches(await self.api_key_hash(), key)
 

@@ -20,7 +20,7 @@ from kefu.store.keys import ShopKeys
 from kefu.store.log import Entry, Speaker
 from kefu.store.scripts import Scripts
 
-__all__ = ["Conversation", "Opened", "Sessions", "Stored", "Turn", "now_ms"]
+__all__ = ["Conversation", "Opened", "Sessions", "Shopper", "Stored", "Turn", "now_ms"]
 
 
 def now_ms() -> int:
@@ -49,6 +49,16 @@ class Opened:
     expired: bool
     conversation: Conversation | None
     entries: list[Entry]
+
+
+@dataclass(frozen=True, slots=True)
+class Shopper:
+    """What a session knows of its shopper: the signed-in customer ({id, name}; None:
+    anonymous) and the product on their page ({id, title, price?, image?, url?}), as the
+    agent's view and the customer panel show them."""
+
+    customer: dict[str, str] | None
+    product: dict[str, Any] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,16 +326,15 @@ class Sessions:
     async def set_product(self, session_id: str, product: dict[str, Any]) -> None:
         await self.redis.hset(self.keys.session(session_id), "product", orjson.dumps(product).decode())
 
-    async def shopper(self, session_id: str) -> dict[str, Any]:
-        """Who the session's shopper is (a signed-in customer's id and name) and the product
-        they last looked at, as far as the session knows."""
+    async def shopper(self, session_id: str) -> Shopper:
+        """Who the session's shopper is and the product they last looked at."""
         customer, name, product = await self.redis.hmget(
             self.keys.session(session_id), ["customer", "cname", "product"]
         )
-        return {
-            "customer": {"id": str(customer), "name": str(name or "")} if customer else None,
-            "product": orjson.loads(str(product)) if product else None,
-        }
+        return Shopper(
+            customer={"id": str(customer), "name": str(name or "")} if customer else None,
+            product=orjson.loads(str(product)) if product else None,
+        )
 
     async def set_fields(self, conversation_id: str, **fields: str | int) -> None:
         mapping: dict[FieldT, EncodableT] = {k: v for k, v in fields.items()}
