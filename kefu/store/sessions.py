@@ -244,25 +244,6 @@ class Sessions:
             entries=[Entry.from_stream(str(i), _pairs(f)) for i, f in reversed(newest_first)],
         )
 
-    async def create(self, *, lang: str, group: str) -> tuple[str, str, Conversation]:
-        """A new session with a fresh conversation; returns (session id, token, conversation)."""
-        session_id = secrets.token_hex(8)
-        token = secrets.token_urlsafe(32)
-        token_hash = _token_hash(token)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                self.keys.session(session_id), mapping={"created": now_ms(), "lang": lang, "th": token_hash}
-            )
-            pipe.expire(self.keys.session(session_id), self.silent_ttl_s)
-            pipe.set(self.keys.shopper_token(token_hash), session_id, ex=self.silent_ttl_s)
-            await pipe.execute()
-        # Not in the shop's conversation index yet: a page view is no conversation until the
-        # shopper says something (`spoke`).
-        conversation = await self.new_conversation(
-            session_id, lang=lang, group=group, ttl_s=self.silent_ttl_s, indexed=False
-        )
-        return session_id, token, conversation
-
     async def spoke(self, session_id: str) -> None:
         """The shopper wrote (a message, a left message): the session lives its full life now."""
         key = self.keys.session(session_id)
@@ -299,9 +280,8 @@ class Sessions:
         data = await self.redis.hgetall(self.keys.conversation(conversation_id))
         return Conversation.from_hash({str(k): str(v) for k, v in data.items()}) if data else None
 
-    async def new_conversation(
-        self, session_id: str, *, lang: str, group: str, ttl_s: int | None = None, indexed: bool = True
-    ) -> Conversation:
+    async def new_conversation(self, session_id: str, *, lang: str, group: str) -> Conversation:
+        """The session's next conversation, with the bot (after the last one closed)."""
         conversation_id = f"{now_ms():x}{secrets.token_hex(4)}"
         created = now_ms()
         record: dict[FieldT, EncodableT] = {
@@ -314,9 +294,8 @@ class Sessions:
         }
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.keys.conversation(conversation_id), mapping=record)
-            pipe.expire(self.keys.conversation(conversation_id), ttl_s or self.retention_s)
-            if indexed:
-                pipe.zadd(self.keys.conversations, {conversation_id: created})
+            pipe.expire(self.keys.conversation(conversation_id), self.retention_s)
+            pipe.zadd(self.keys.conversations, {conversation_id: created})
             pipe.hset(self.keys.session(session_id), "conv", conversation_id)
             await pipe.execute()
         return Conversation(

@@ -34,6 +34,7 @@ from tests.server.conftest import (
     session_protocols,
     setup_shop,
 )
+from tests.sessions import new_session
 
 Client = TestClient[web.Request, web.Application]
 KEYS = ShopKeys(SHOP)
@@ -245,7 +246,7 @@ async def test_capped_growth_of_logs_and_unanswered_questions(redis: Redis, limi
     client = await limited()
     ctx = client.app[context_key]
     sessions: Sessions = ctx.sessions(SHOP)
-    session_id, _, conversation = await sessions.create(lang="zh", group="general")
+    session_id, conversation = await new_session(sessions)
     for i in range(2300):
         await sessions.bot_turn(
             session_id, conversation.id, f"c{i}", f"问题 {i}", [("?", {"decision": "fallback"})], miss=f"q{i}"

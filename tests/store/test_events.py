@@ -12,6 +12,7 @@ from kefu.store import Queue, Scripts, ShopKeys, register_agent, touch
 from kefu.store.events import Event, LogWritten, parse
 from kefu.store.scripts import SCRIPT_NAMES
 from kefu.store.sessions import Sessions
+from tests.sessions import new_session
 
 SHOP = "ev"
 KEYS = ShopKeys(SHOP)
@@ -56,7 +57,7 @@ async def test_what_every_script_publishes_parses_as_the_union(redis: Redis) -> 
             await queue.set_agent(aid, status="online")  # agent_status
         conversations = []
         for _ in range(4):
-            session_id, _, conversation = await sessions.create(lang="zh", group="general")
+            session_id, conversation = await new_session(sessions)
             conversations.append((session_id, conversation.id))
             await touch(redis, sessions=[(SHOP, session_id)], agent_ttl_s=30, session_ttl_s=30)
         (s1, c1), (s2, c2), (s3, c3), (s4, c4) = conversations
