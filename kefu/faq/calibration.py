@@ -1,11 +1,17 @@
 """The calibrated decision: P(this FAQ answers the question) from several match signals.
 
-A logistic model over features of each candidate FAQ (lexical similarity per feature family,
-coverage of the question, semantic similarity, margins over the runner-up, how much of the
-question the corpus knows), fitted on labelled questions of several shops (`kefu faq calibrate`),
-so that "answer" means the same confidence in every shop. Two models ship in
-`data/calibration.json`: "full" (with the semantic signal) and "lexical" (without it: used when
-the encoder is off, and to skip the encoder when the lexical evidence alone is decisive).
+A model over features of each candidate FAQ (lexical similarity per feature family, coverage of
+the question, semantic similarity, margins over the runner-up, how much of the question the
+corpus knows), fitted on labelled questions of several shops (`kefu faq calibrate`), so that
+"answer" means the same confidence in every shop. Two models ship in `data/calibration.json`:
+"full" (with the semantic signal) and "lexical" (without it: used when the encoder is off, and to
+skip the encoder when the lexical evidence alone is decisive).
+
+The shipped models are boosted trees (`TreeModel`): the signals interact — a high semantic
+similarity means little when the question's rarest word is missing from the FAQ, a modest
+lexical score a lot when both signals agree — which one weight per feature cannot express.
+Fitting uses scikit-learn; serving only walks the exported trees, all trees and candidates at
+once with numpy, so the server never imports scikit-learn.
 """
 
 from __future__ import annotations
@@ -14,18 +20,20 @@ import json
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 __all__ = [
     "FEATURES",
     "LEXICAL_FEATURES",
     "Calibration",
     "LogisticModel",
+    "Model",
     "ModelName",
+    "TreeModel",
 ]
 
 # Per candidate FAQ. The order is the column order of the models' coefficients.
@@ -57,6 +65,18 @@ LEXICAL_FEATURES: tuple[str, ...] = tuple(f for f in FEATURES if not f.startswit
 
 ModelName = Literal["full", "lexical"]
 Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.intp]
+
+
+def _known(features: Sequence[str]) -> None:
+    unknown = [f for f in features if f not in FEATURES]
+    if unknown:
+        raise ValueError(f"features this version does not compute: {', '.join(unknown)}")
+
+
+def _sigmoid(logits: Floats) -> Floats:
+    p: Floats = 1.0 / (1.0 + np.exp(-np.clip(logits, -30, 30)))
+    return p
 
 
 class LogisticModel(BaseModel):
@@ -71,10 +91,8 @@ class LogisticModel(BaseModel):
     intercept: float
 
     @model_validator(mode="after")
-    def _known(self) -> LogisticModel:
-        unknown = [f for f in self.features if f not in FEATURES]
-        if unknown:
-            raise ValueError(f"features this version does not compute: {', '.join(unknown)}")
+    def _check(self) -> LogisticModel:
+        _known(self.features)
         if not len(self.features) == len(self.mean) == len(self.scale) == len(self.coef):
             raise ValueError("features, mean, scale and coef must have the same length")
         return self
@@ -85,9 +103,80 @@ class LogisticModel(BaseModel):
     def predict(self, x: Floats) -> Floats:
         """Probabilities for rows of `x` (columns in FEATURES order)."""
         z = (x[:, self.columns()] - np.asarray(self.mean)) / np.asarray(self.scale)
-        logits = z @ np.asarray(self.coef) + self.intercept
-        p: Floats = 1.0 / (1.0 + np.exp(-np.clip(logits, -30, 30)))
-        return p
+        return _sigmoid(z @ np.asarray(self.coef) + self.intercept)
+
+
+class TreeModel(BaseModel):
+    """p = sigmoid(base + Σ tree(x)) over `features`: boosted regression trees on log-odds.
+
+    Every tree is stored as parallel node arrays of the same length (padded): `feature` (index
+    into `features`) and `threshold` — a row goes to `left` when its value is ≤ the threshold,
+    else to `right` — and `value`, the leaf's contribution. A leaf points to itself on both
+    sides, so walking `depth` steps from the root lands every row on its leaf.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    features: tuple[str, ...]
+    base: float
+    depth: int = Field(ge=1, le=16)
+    feature: tuple[tuple[int, ...], ...]
+    threshold: tuple[tuple[float, ...], ...]
+    left: tuple[tuple[int, ...], ...]
+    right: tuple[tuple[int, ...], ...]
+    value: tuple[tuple[float, ...], ...]
+    _arrays: tuple[Ints, Floats, Ints, Ints, Floats, Ints] = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _check(self) -> TreeModel:
+        _known(self.features)
+        shapes = {np.shape(a) for a in (self.feature, self.threshold, self.left, self.right, self.value)}
+        if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+            raise ValueError("feature, threshold, left, right and value must be arrays of one shape")
+        nodes = len(self.feature[0]) if self.feature else 0
+        feature = np.asarray(self.feature, dtype=np.intp).reshape(len(self.feature), nodes)
+        left = np.asarray(self.left, dtype=np.intp).reshape(feature.shape)
+        right = np.asarray(self.right, dtype=np.intp).reshape(feature.shape)
+        if feature.size and (feature.min() < 0 or feature.max() >= len(self.features)):
+            raise ValueError("a tree splits on a feature it does not name")
+        if left.size and (min(left.min(), right.min()) < 0 or max(left.max(), right.max()) >= nodes):
+            raise ValueError("a tree points outside itself")
+        # Flat arrays indexed by tree * nodes + node; columns of FEATURES, so rows in FEATURES
+        # order are read directly.
+        offsets = (np.arange(feature.shape[0], dtype=np.intp) * nodes)[None, :]
+        self._arrays = (
+            np.asarray([FEATURES.index(f) for f in self.features], dtype=np.intp)[feature].ravel(),
+            np.asarray(self.threshold, dtype=np.float64).ravel(),
+            (left + offsets.T).ravel(),
+            (right + offsets.T).ravel(),
+            np.asarray(self.value, dtype=np.float64).ravel(),
+            offsets,
+        )
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        # The derived arrays are the same when the fields are.
+        return isinstance(other, TreeModel) and self.model_dump() == other.model_dump()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def predict(self, x: Floats) -> Floats:
+        """Probabilities for rows of `x` (columns in FEATURES order)."""
+        column, threshold, left, right, value, offsets = self._arrays
+        rows = x.shape[0]
+        if offsets.size == 0:
+            return _sigmoid(np.full(rows, self.base))
+        # Every row walks every tree at once: `node` holds flat node ids, one per (row, tree).
+        node = np.repeat(offsets, rows, axis=0)
+        cells = np.ascontiguousarray(x, dtype=np.float64).ravel()
+        base = (np.arange(rows, dtype=np.intp) * x.shape[1])[:, None]
+        for _ in range(self.depth):
+            go_left = cells[base + column[node]] <= threshold[node]
+            node = np.where(go_left, left[node], right[node])
+        return _sigmoid(self.base + value[node].sum(axis=1))
+
+
+Model = Annotated[LogisticModel | TreeModel, Field(union_mode="left_to_right")]
 
 
 class Calibration(BaseModel):
@@ -95,8 +184,8 @@ class Calibration(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    full: LogisticModel
-    lexical: LogisticModel
+    full: Model
+    lexical: Model
     # Answer when the first candidate's probability reaches this.
     answer: float = Field(ge=0, le=1)
     # Without the encoder, answer from the lexical model only at this (stricter) level.
@@ -123,11 +212,14 @@ class Calibration(BaseModel):
     def load(cls, path: str | Path) -> Calibration:
         return cls.model_validate_json(Path(path).read_text(encoding="utf-8"))
 
-    def model(self, name: ModelName) -> LogisticModel:
+    def model(self, name: ModelName) -> LogisticModel | TreeModel:
         return self.full if name == "full" else self.lexical
 
     def dump(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), ensure_ascii=False, indent=1) + "\n"
+        # One line per model: the trees are thousands of numbers nobody reads one by one.
+        data = self.model_dump(mode="json")
+        lines = [f"{json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in data.items()]
+        return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 def feature_matrix(rows: Sequence[dict[str, float]]) -> Floats:

@@ -1,4 +1,4 @@
-"""Fitting the calibration (`kefu faq calibrate`): logistic models over candidate features of
+"""Fitting the calibration (`kefu faq calibrate`): boosted trees over candidate features of
 labelled questions from several shops, thresholds chosen on leave-one-shop-out predictions.
 
 Needs scikit-learn (the `dev` extra); serving never imports this module.
@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kefu.faq.analyzer import Resources
-from kefu.faq.calibration import FEATURES, LEXICAL_FEATURES, Calibration, LogisticModel
+from kefu.faq.calibration import FEATURES, LEXICAL_FEATURES, Calibration, TreeModel
 from kefu.faq.corpus import Corpus
 from kefu.faq.evaluate import Case, ShopSet, load_cases
 from kefu.faq.intents import detect_intent
 from kefu.faq.matcher import Candidate, Matcher, MatcherConfig
 
-__all__ = ["Observation", "Targets", "collect", "fit", "simulate"]
+__all__ = ["Boosting", "Observation", "Targets", "collect", "fit", "simulate"]
 
 
 @dataclass
@@ -120,23 +120,76 @@ def _rows(observations: Sequence[Observation], which: str) -> tuple[np.ndarray, 
     return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=bool), np.asarray(group)
 
 
-def _fit_model(x: np.ndarray, y: np.ndarray, features: Sequence[str], c: float) -> LogisticModel:
-    from sklearn.linear_model import LogisticRegression
+@dataclass(frozen=True)
+class Boosting:
+    """Gradient boosting settings: small, shallow trees that need many questions per leaf, so the
+    model learns how the signals combine, not one shop's questions."""
+
+    trees: int = 200
+    learning_rate: float = 0.05
+    depth: int = 5
+    min_leaf: int = 80
+
+
+def _fit_model(x: np.ndarray, y: np.ndarray, features: Sequence[str], boosting: Boosting) -> TreeModel:
+    from sklearn.ensemble import HistGradientBoostingClassifier
 
     cols = [FEATURES.index(f) for f in features]
-    xs = x[:, cols]
-    mean = xs.mean(axis=0)
-    scale = xs.std(axis=0)
-    scale[scale == 0] = 1.0
-    model = LogisticRegression(C=c, max_iter=2000)
-    model.fit((xs - mean) / scale, y)
-    return LogisticModel(
-        features=tuple(features),
-        mean=tuple(float(v) for v in mean),
-        scale=tuple(float(v) for v in scale),
-        coef=tuple(float(v) for v in model.coef_[0]),
-        intercept=float(model.intercept_[0]),
+    model = HistGradientBoostingClassifier(
+        max_iter=boosting.trees,
+        learning_rate=boosting.learning_rate,
+        max_depth=boosting.depth,
+        max_leaf_nodes=None,
+        min_samples_leaf=boosting.min_leaf,
+        l2_regularization=1.0,
+        early_stopping=False,
+        random_state=0,
     )
+    model.fit(x[:, cols], y)
+    # scikit-learn keeps the fitted trees as node arrays (one predictor per iteration); the
+    # export below is checked against its own predictions, so a change there fails loudly here.
+    trees = [predictors[0].nodes for predictors in model._predictors]
+    size = max(len(t) for t in trees)
+    shape = (len(trees), size)
+    feature, left, right = np.zeros(shape, int), np.tile(np.arange(size), (len(trees), 1)), None
+    right = left.copy()
+    threshold, value = np.zeros(shape), np.zeros(shape)
+    for n, t in enumerate(trees):
+        # Padding and leaves point to themselves.
+        inner = ~t["is_leaf"].astype(bool)
+        ids = np.arange(len(t))
+        feature[n, ids[inner]] = t["feature_idx"][inner]
+        threshold[n, ids[inner]] = t["num_threshold"][inner]
+        left[n, ids[inner]] = t["left"][inner]
+        right[n, ids[inner]] = t["right"][inner]
+        value[n, ids[~inner]] = t["value"][~inner]
+    sample = x[:, cols]
+    raw = model.decision_function(sample[:1])[0] - sum(float(t["value"][_leaf(t, sample[0])]) for t in trees)
+    exported = TreeModel(
+        features=tuple(features),
+        base=float(raw),
+        depth=int(max(t["depth"].max() for t in trees)),
+        feature=tuple(tuple(int(v) for v in r) for r in feature),
+        threshold=tuple(tuple(float(v) for v in r) for r in threshold),
+        left=tuple(tuple(int(v) for v in r) for r in left),
+        right=tuple(tuple(int(v) for v in r) for r in right),
+        # Nine significant digits: exact enough (checked below), a smaller file.
+        value=tuple(tuple(float(f"{v:.9g}") for v in r) for r in value),
+    )
+    # The exported trees must say what scikit-learn says.
+    full = np.zeros((len(x), len(FEATURES)))
+    full[:, cols] = sample
+    if not np.allclose(exported.predict(full), model.predict_proba(sample)[:, 1], atol=1e-7):
+        raise AssertionError("exported trees disagree with the fitted model")
+    return exported
+
+
+def _leaf(nodes: np.ndarray, row: np.ndarray) -> int:
+    node = 0
+    while not nodes["is_leaf"][node]:
+        split = nodes[node]
+        node = split["left"] if row[split["feature_idx"]] <= split["num_threshold"] else split["right"]
+    return int(node)
 
 
 @dataclass
@@ -155,9 +208,7 @@ class Simulated:
     full_ps: list[float]
 
 
-def simulate(
-    observations: Sequence[Observation], full: LogisticModel, lexical: LogisticModel
-) -> list[Simulated]:
+def simulate(observations: Sequence[Observation], full: TreeModel, lexical: TreeModel) -> list[Simulated]:
     out = []
     for obs in observations:
         lex_p = lexical.predict(_matrix(obs.lexical)) if obs.lexical else np.zeros(0)
@@ -258,13 +309,14 @@ def choose_thresholds(sims: Sequence[Simulated], targets: Targets) -> tuple[floa
 def fit(
     observations: Sequence[Observation],
     *,
-    c: float = 1.0,
+    boosting: Boosting | None = None,
     targets: Targets | None = None,
     suggest: float = 0.02,
 ) -> tuple[Calibration, list[Simulated]]:
     """Models fitted on every shop; thresholds chosen on leave-one-shop-out predictions (each
     shop predicted by models that never saw it), which are returned for the report."""
     targets = targets or Targets()
+    boosting = boosting or Boosting()
     shops = sorted({_base(o.shop) for o in observations})
     out_of_fold: list[Simulated] = []
     for shop in shops:
@@ -272,11 +324,11 @@ def fit(
         # tested on.
         train = [o for o in observations if _base(o.shop) != shop]
         test = [o for o in observations if _base(o.shop) == shop]
-        full, lexical = _fit_pair(train, c)
+        full, lexical = _fit_pair(train, boosting)
         out_of_fold.extend(simulate(test, full, lexical))
     # Thresholds are chosen on the real shops only.
     answer, skip, answer_lexical = choose_thresholds([s for s in out_of_fold if "~" not in s.shop], targets)
-    full, lexical = _fit_pair(observations, c)
+    full, lexical = _fit_pair(observations, boosting)
     calibration = Calibration(
         full=full,
         lexical=lexical,
@@ -297,9 +349,9 @@ def _base(shop: str) -> str:
     return shop.split("~", 1)[0]
 
 
-def _fit_pair(observations: Sequence[Observation], c: float) -> tuple[LogisticModel, LogisticModel]:
+def _fit_pair(observations: Sequence[Observation], boosting: Boosting) -> tuple[TreeModel, TreeModel]:
     x, y, _ = _rows(observations, "full")
-    full = _fit_model(x, y, FEATURES, c)
+    full = _fit_model(x, y, FEATURES, boosting)
     x, y, _ = _rows(observations, "lexical")
-    lexical = _fit_model(x, y, LEXICAL_FEATURES, c)
+    lexical = _fit_model(x, y, LEXICAL_FEATURES, boosting)
     return full, lexical

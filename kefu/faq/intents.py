@@ -26,11 +26,21 @@ def _has(tokens: tuple[Token, ...], concept: str) -> bool:
     return any(concept in t.concepts for t in tokens)
 
 
+# "with <person> talk" (跟客服讲, 同职员倾, 和店家聊): the verb comes after the person.
+_WITH = frozenset({"跟", "同", "和", "与", "with"})
+_TALK = frozenset(
+    {"讲", "说", "倾", "聊", "谈", "讲话", "说话", "对话", "倾偈", "沟通", "talk", "speak", "chat"}
+)
+
+
 def _requested(tokens: tuple[Token, ...], targets: frozenset[str]) -> bool:
-    """An ask-for verb (转, 找, 叫, talk, connect…) shortly before a person ("叫你们老板来")."""
+    """An ask-for verb (转, 找, 叫, talk, connect…) shortly before a person ("叫你们老板来"), or
+    "with <person> talk" ("想同职员倾")."""
     for i, token in enumerate(tokens):
         if targets & set(token.concepts):
             if any("ask_for" in t.concepts for t in tokens[max(0, i - 3) : i]):
+                return True
+            if i > 0 and tokens[i - 1].text in _WITH and any(t.text in _TALK for t in tokens[i + 1 : i + 3]):
                 return True
     return False
 
@@ -57,6 +67,10 @@ def detect_intent(analysis: Analysis) -> Intent | None:
     if "human" in concepts and not concepts & _SCHEDULE:
         content = [t for t in tokens if not set(t.concepts) & _NEUTRAL]
         if len(content) <= 1:
+            return "transfer"
+    if "staff" in concepts and not concepts & (_SMALL_TALK | _SCHEDULE):
+        # A bare "客服" / "店家" / "老闆?" calls for one.
+        if all(set(t.concepts) & _NEUTRAL for t in tokens):
             return "transfer"
     if all(set(t.concepts) & _SMALL_TALK or "staff" in t.concepts for t in tokens) and concepts & _SMALL_TALK:
         return "greeting"

@@ -24,10 +24,10 @@ from kefu.faq.semantic import Encoder, SemanticIndex
 # The encoder reads this much of an answer: its opening says what it is about (longer costs
 # build time and changed nothing on the dev shops).
 _ANSWER_CHARS = 80
-# A candidate scoped to another product than the one on the shopper's page: p → p**4, so it
-# answers only a near-certain match (one that names its product: 0.98 → 0.92) and otherwise is
-# a suggestion at most (0.90 → 0.66).
-_OUT_OF_SCOPE = 4.0
+# A candidate scoped to another product than the one on the shopper's page: its odds fall
+# e**3.5 ≈ 33-fold, so it answers only a near-certain match (one that names its product:
+# 0.996 → 0.89) and otherwise is a suggestion at most (0.985 → 0.66).
+_OUT_OF_SCOPE = 3.5
 # A product title is read as far as this (they run long: brand, model, size, colour…).
 _TITLE_CHARS = 40
 # (id, title) of the product on the shopper's page.
@@ -380,7 +380,9 @@ class Matcher:
 
         out = [c for c in candidates if not mine(c)]
         out = [
-            dataclasses.replace(c, p=c.p**_OUT_OF_SCOPE) if self.corpus.faqs[c.faq].products else c
+            dataclasses.replace(c, p=_lower_odds(c.p, _OUT_OF_SCOPE))
+            if self.corpus.faqs[c.faq].products
+            else c
             for c in out
         ]
         scoped = {c.faq: c for c in candidates if mine(c)}
@@ -483,6 +485,12 @@ class Matcher:
         if language == "zh-hant" and "zh-hant" not in faq.answers:
             return to_traditional(faq.answer)
         return faq.answer_for(language)
+
+
+def _lower_odds(p: float, by: float) -> float:
+    """p with its log-odds lowered by `by` (a certain 1.0, an exact phrasing, stays near 1)."""
+    p = min(max(p, 1e-12), 1.0 - 1e-12)
+    return 1.0 / (1.0 + math.exp(by - math.log(p / (1.0 - p))))
 
 
 def _top(values: Floats, k: int) -> list[int]:

@@ -10,7 +10,7 @@ import pytest
 from kefu.cli import main
 from kefu.faq import Calibration, Decision, Matcher, Resources, WordStats, parse_corpus
 from kefu.faq.answertype import asked_kinds, given_kinds
-from kefu.faq.calibration import FEATURES
+from kefu.faq.calibration import FEATURES, TreeModel
 from kefu.faq.normalize import normalize
 from tests.conftest import DATA
 
@@ -69,10 +69,24 @@ def test_a_real_word_of_the_shop_is_not_corrected_into_another(resources: Resour
         "機械人聽唔明 俾個真人我傾",
         "有冇人呀 我要同職員講",
         "real person please",
+        "我要跟店家講",
+        "找店家",
+        "我想同職員傾",
+        "客服",
+        "店家在嗎 我要問人",
+        "operator please",
     ],
 )
 def test_traditional_cantonese_and_english_requests_transfer(matcher: Matcher, text: str) -> None:
     assert matcher.match(text).decision == Decision.TRANSFER
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["我們公司要給員工準備禮品 能開發票嗎", "客服幾點上班", "店家週末有回覆嗎", "跟店家說的顏色不一樣"],
+)
+def test_mentions_of_people_that_ask_no_human_do_not_transfer(matcher: Matcher, text: str) -> None:
+    assert matcher.match(text).decision != Decision.TRANSFER
 
 
 @pytest.mark.parametrize("text", ["多謝晒", "唔該晒", "thank you!"])
@@ -186,3 +200,66 @@ def test_calibrate_fits_and_writes_a_loadable_calibration(
     calibration = Calibration.load(out)
     assert calibration.fitted_on["shops"] == ["baby-hk", "pets-tw", "snacks"]
     assert 0.3 <= calibration.answer <= 0.99
+
+
+def _stump(feature: str, threshold: float, below: float, above: float, base: float = 0.0) -> TreeModel:
+    # One split: node 0 asks "feature ≤ threshold", node 1 (left) and node 2 (right) are leaves.
+    return TreeModel(
+        features=(feature,),
+        base=base,
+        depth=1,
+        feature=((0, 0, 0),),
+        threshold=((threshold, 0.0, 0.0),),
+        left=((1, 1, 2),),
+        right=((2, 1, 2),),
+        value=((0.0, below, above),),
+    )
+
+
+def test_a_tree_model_adds_the_leaves_each_candidate_lands_on() -> None:
+    lex, sem = FEATURES.index("lex"), FEATURES.index("sem")
+    model = TreeModel(
+        features=("lex", "sem"),
+        base=-1.0,
+        depth=2,
+        # Tree 1: lex ≤ 0.5 → sem ≤ 0.3 ? -2 : +1 ; else +3. Tree 2: sem ≤ 0.6 ? 0 : +0.5.
+        feature=((0, 1, 0, 0, 0), (1, 0, 0, 0, 0)),
+        threshold=((0.5, 0.3, 0.0, 0.0, 0.0), (0.6, 0.0, 0.0, 0.0, 0.0)),
+        left=((1, 3, 2, 3, 4), (1, 1, 2, 3, 4)),
+        right=((2, 4, 2, 3, 4), (2, 1, 2, 3, 4)),
+        value=((0.0, 0.0, 3.0, -2.0, 1.0), (0.0, 0.0, 0.5, 0.0, 0.0)),
+    )
+    rows = np.zeros((4, len(FEATURES)))
+    rows[:, lex] = [0.2, 0.2, 0.9, 0.5]
+    rows[:, sem] = [0.1, 0.7, 0.7, 0.3]
+    logits = np.log(model.predict(rows) / (1 - model.predict(rows)))
+    assert logits == pytest.approx([-1 - 2, -1 + 1 + 0.5, -1 + 3 + 0.5, -1 - 2])
+
+
+def test_a_tree_model_that_points_outside_itself_is_refused() -> None:
+    with pytest.raises(ValueError, match="outside"):
+        TreeModel(
+            features=("lex",),
+            base=0.0,
+            depth=1,
+            feature=((0, 0),),
+            threshold=((0.5, 0.0),),
+            left=((1, 1),),
+            right=((7, 1),),
+            value=((0.0, 1.0),),
+        )
+    with pytest.raises(ValueError, match="telepathy"):
+        _stump("telepathy", 0.5, -1.0, 1.0)
+
+
+def test_the_shipped_calibration_is_boosted_trees_and_survives_its_own_file(resources: Resources) -> None:
+    calibration = Calibration.default()
+    assert isinstance(calibration.full, TreeModel) and isinstance(calibration.lexical, TreeModel)
+    assert Calibration.model_validate_json(calibration.dump()) == calibration
+    # What the matcher computes for a real question goes through the trees to a probability.
+    matcher = Matcher.from_corpus(
+        parse_corpus({"shop": "s", "faqs": [{"id": "a", "question": "什么时候发货", "answer": "48小时内"}]}),
+        resources=resources,
+    )
+    lexical, full = matcher.observe("付款以后多久发货呀")
+    assert lexical and full and all(0 < c.p < 1 for c in full)
