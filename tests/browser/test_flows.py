@@ -257,7 +257,7 @@ async def test_a_clicked_suggestion_is_learned_approved_and_then_answered(
     shop = await new_shop(store, admin=True)
     page = await open_shop(context, server, shop, watch)
     await open_widget(page)
-    await ask(page, "快递到哪了")
+    await ask(page, "想问下快递的事")
     bot = messages(page, "bot").last
     await expect(bot).to_have_attribute("data-decision", "suggest")
     chip = bot.get_by_test_id("kefu-suggestion").first
@@ -270,7 +270,7 @@ async def test_a_clicked_suggestion_is_learned_approved_and_then_answered(
     await admin_login(admin, server, shop)
     await admin.get_by_test_id("nav-unanswered").click()
     row = admin.get_by_test_id("learned-row").first
-    await expect(row.get_by_test_id("learned-text")).to_have_text("快递到哪了")
+    await expect(row.get_by_test_id("learned-text")).to_have_text("想问下快递的事")
     await expect(row).to_have_attribute("data-faq-id", faq_id)
     await expect(row.get_by_test_id("learned-count")).to_have_attribute("data-count", "1")
     await shot(admin, "admin-learned")
@@ -282,7 +282,7 @@ async def test_a_clicked_suggestion_is_learned_approved_and_then_answered(
     try:
         other = await open_shop(fresh, server, shop, watch)
         await open_widget(other)
-        await ask(other, "快递到哪了")
+        await ask(other, "想问下快递的事")
         answer = messages(other, "bot").last
         await expect(answer).to_have_attribute("data-decision", "answer")
         faq = default_corpus().get(faq_id)

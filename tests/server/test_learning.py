@@ -17,7 +17,7 @@ from tests.server.test_api import auth, call
 
 Client = TestClient[web.Request, web.Application]
 
-QUESTION = "快递到哪了"
+QUESTION = "想问下快递的事"
 
 
 async def _asked(client: Client, question: str = QUESTION) -> tuple[Socket, dict[str, Any]]:
