@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kefu.errors import CorpusError, KefuError
-from kefu.faq.corpus import Corpus, default_corpus, load_corpus
+from kefu.faq.corpus import MAX_FAQS, Corpus, default_corpus, load_corpus
 
 if TYPE_CHECKING:
     from kefu.faq.evaluate import ShopSet
@@ -65,7 +65,9 @@ def add_faq_commands(
     bench = commands.add_parser("bench", help="match latency at 1k/10k entries, build time, memory")
     _corpus_option(bench)
     bench.add_argument("--cases", type=Path, help="JSONL cases whose questions serve as queries")
-    bench.add_argument("--sizes", default="1000,10000", help="comma-separated corpus sizes")
+    bench.add_argument(
+        "--sizes", default="1000,2000", help=f"comma-separated corpus sizes (at most {MAX_FAQS})"
+    )
     bench.set_defaults(handler=_bench)
     return commands
 
@@ -206,6 +208,8 @@ def _bench(args: argparse.Namespace) -> int:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     except ValueError:
         raise KefuError(f"--sizes must be comma-separated integers, not {args.sizes!r}") from None
+    if any(not 0 < size <= MAX_FAQS for size in sizes):
+        raise KefuError(f"--sizes must be between 1 and {MAX_FAQS} (the most entries a shop may have)")
     resources, start = startup(queries[:200])
     print(
         f"language resources {start.resources_s:.2f} s, sentence encoder {start.encoder_s:.2f} s, "

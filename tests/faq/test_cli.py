@@ -133,3 +133,5 @@ def test_errors_are_one_line_and_exit_1(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["faq", "bench", "--sizes", "many"]) == 1
     err = capsys.readouterr().err
     assert "kefu: --sizes must be comma-separated integers" in err
+    assert main(["faq", "bench", "--sizes", "1000,10000"]) == 1
+    assert "kefu: --sizes must be between 1 and 2000" in capsys.readouterr().err
