@@ -26,22 +26,44 @@ def _has(tokens: tuple[Token, ...], concept: str) -> bool:
     return any(concept in t.concepts for t in tokens)
 
 
-# "with <person> talk" (跟客服讲, 同职员倾, 和店家聊): the verb comes after the person.
+# "with <person> talk" (跟客服讲, 同职员倾, 和店家聊): the verb comes after the person; and
+# "<person> … with me talk/contact" (请店家跟我联络, 真人马上同我讲).
 _WITH = frozenset({"跟", "同", "和", "与", "with"})
+_WITH_ME = re.compile(r"[跟同和与]我|\bwith me\b")
 _TALK = frozenset(
-    {"讲", "说", "倾", "聊", "谈", "讲话", "说话", "对话", "倾偈", "沟通", "talk", "speak", "chat"}
+    {
+        "讲",
+        "说",
+        "倾",
+        "聊",
+        "谈",
+        "讲话",
+        "说话",
+        "对话",
+        "倾偈",
+        "沟通",
+        "联络",
+        "联系",
+        "talk",
+        "speak",
+        "chat",
+    }
 )
 
 
-def _requested(tokens: tuple[Token, ...], targets: frozenset[str]) -> bool:
+def _requested(tokens: tuple[Token, ...], targets: frozenset[str], text: str = "") -> bool:
     """An ask-for verb (转, 找, 叫, talk, connect…) shortly before a person ("叫你们老板来"), or
-    "with <person> talk" ("想同职员倾")."""
+    "with <person> talk" ("想同职员倾"), or "<person> … with me talk" ("请店家跟我联络")."""
     for i, token in enumerate(tokens):
-        if targets & set(token.concepts):
-            if any("ask_for" in t.concepts for t in tokens[max(0, i - 3) : i]):
-                return True
-            if i > 0 and tokens[i - 1].text in _WITH and any(t.text in _TALK for t in tokens[i + 1 : i + 3]):
-                return True
+        if not targets & set(token.concepts):
+            continue
+        if any("ask_for" in t.concepts for t in tokens[max(0, i - 3) : i]):
+            return True
+        with_person = (i > 0 and tokens[i - 1].text in _WITH) or any(w + token.text in text for w in _WITH)
+        if with_person and any(t.text in _TALK for t in tokens[i + 1 : i + 3]):
+            return True
+        if _WITH_ME.search(text) and any(t.text in _TALK for t in tokens[i + 1 : i + 4]):
+            return True
     return False
 
 
@@ -59,7 +81,7 @@ def detect_intent(analysis: Analysis) -> Intent | None:
         return "transfer"
     if "bot" in concepts and "reject" in concepts:
         return "transfer"
-    if _requested(tokens, frozenset({"human", "staff"})) and not concepts & _SCHEDULE:
+    if _requested(tokens, frozenset({"human", "staff"}), analysis.normalized) and not concepts & _SCHEDULE:
         return "transfer"
     if "you_are" in concepts:
         # "你是真人吗", "are you a bot": a question about the bot, answered as small talk.
