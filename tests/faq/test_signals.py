@@ -75,6 +75,10 @@ def test_a_real_word_of_the_shop_is_not_corrected_into_another(resources: Resour
         "客服",
         "店家在嗎 我要問人",
         "operator please",
+        "可以請店家跟我聯絡嗎",
+        "想直接跟客服人員談",
+        "麻煩小編私訊我",
+        "zhuan ren gong",
     ],
 )
 def test_traditional_cantonese_and_english_requests_transfer(matcher: Matcher, text: str) -> None:
@@ -83,7 +87,15 @@ def test_traditional_cantonese_and_english_requests_transfer(matcher: Matcher, t
 
 @pytest.mark.parametrize(
     "text",
-    ["我們公司要給員工準備禮品 能開發票嗎", "客服幾點上班", "店家週末有回覆嗎", "跟店家說的顏色不一樣"],
+    [
+        "我們公司要給員工準備禮品 能開發票嗎",
+        "客服幾點上班",
+        "店家週末有回覆嗎",
+        "跟店家說的顏色不一樣",
+        "Are your human agents available on weekends?",
+        "我要送去同事辦公室 外送上不去怎麼辦",
+        "客服跟我说的不一样",
+    ],
 )
 def test_mentions_of_people_that_ask_no_human_do_not_transfer(matcher: Matcher, text: str) -> None:
     assert matcher.match(text).decision != Decision.TRANSFER
