@@ -27,6 +27,7 @@ SCRIPT_NAMES = (
     "dequeue",
     "open",
     "order",
+    "spoke",
 )
 
 

@@ -245,27 +245,16 @@ class Sessions:
         )
 
     async def spoke(self, session_id: str) -> None:
-        """The shopper wrote (a message, a left message): the session lives its full life now."""
-        key = self.keys.session(session_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, "spoke", 1)
-            pipe.expire(key, self.token_ttl_s)
-            pipe.hget(key, "th")
-            pipe.hget(key, "conv")
-            _, _, token_hash, conversation_id = await pipe.execute()
-        created = (
-            await self.redis.hget(self.keys.conversation(str(conversation_id)), "created")
-            if conversation_id
-            else None
+        """The shopper wrote (a message, a left message): the session lives its full life now
+        (one round trip: spoke.lua)."""
+        await self.scripts.raw(
+            "spoke",
+            self.keys.session(session_id),
+            self.keys.prefix,
+            session_id,
+            self.token_ttl_s,
+            self.retention_s,
         )
-        async with self.redis.pipeline(transaction=False) as pipe:
-            if token_hash:
-                pipe.expire(self.keys.shopper_token(str(token_hash)), self.token_ttl_s)
-            if conversation_id and created:
-                pipe.expire(self.keys.conversation(str(conversation_id)), self.retention_s)
-                pipe.zadd(self.keys.conversations, {str(conversation_id): int(created)}, nx=True)
-            pipe.expire(self.keys.log(session_id), self.retention_s)
-            await pipe.execute()
 
     async def current(self, session_id: str) -> Conversation | None:
         conversation_id = await self.redis.hget(self.keys.session(session_id), "conv")
