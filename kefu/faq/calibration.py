@@ -125,7 +125,7 @@ class TreeModel(BaseModel):
     left: tuple[tuple[int, ...], ...]
     right: tuple[tuple[int, ...], ...]
     value: tuple[tuple[float, ...], ...]
-    _arrays: tuple[Ints, Floats, Ints, Ints, Floats, Ints] = PrivateAttr()
+    _arrays: tuple[Ints, Floats, Ints, Floats, Ints] = PrivateAttr()
 
     @model_validator(mode="after")
     def _check(self) -> TreeModel:
@@ -143,12 +143,13 @@ class TreeModel(BaseModel):
             raise ValueError("a tree points outside itself")
         # Flat arrays indexed by tree * nodes + node; columns of FEATURES, so rows in FEATURES
         # order are read directly.
+        # `children[2 * id]` is a node's left child, `children[2 * id + 1]` its right one.
         offsets = (np.arange(feature.shape[0], dtype=np.intp) * nodes)[None, :]
+        children = np.stack([(left + offsets.T).ravel(), (right + offsets.T).ravel()], axis=1).ravel()
         self._arrays = (
             np.asarray([FEATURES.index(f) for f in self.features], dtype=np.intp)[feature].ravel(),
             np.asarray(self.threshold, dtype=np.float64).ravel(),
-            (left + offsets.T).ravel(),
-            (right + offsets.T).ravel(),
+            children,
             np.asarray(self.value, dtype=np.float64).ravel(),
             offsets,
         )
@@ -162,7 +163,7 @@ class TreeModel(BaseModel):
 
     def predict(self, x: Floats) -> Floats:
         """Probabilities for rows of `x` (columns in FEATURES order)."""
-        column, threshold, left, right, value, offsets = self._arrays
+        column, threshold, children, value, offsets = self._arrays
         rows = x.shape[0]
         if offsets.size == 0:
             return _sigmoid(np.full(rows, self.base))
@@ -171,8 +172,8 @@ class TreeModel(BaseModel):
         cells = np.ascontiguousarray(x, dtype=np.float64).ravel()
         base = (np.arange(rows, dtype=np.intp) * x.shape[1])[:, None]
         for _ in range(self.depth):
-            go_left = cells[base + column[node]] <= threshold[node]
-            node = np.where(go_left, left[node], right[node])
+            go_right = cells[base + column[node]] > threshold[node]
+            node = children[2 * node + go_right]
         return _sigmoid(self.base + value[node].sum(axis=1))
 
 
