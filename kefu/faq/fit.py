@@ -151,11 +151,11 @@ def _fit_model(x: np.ndarray, y: np.ndarray, features: Sequence[str], boosting: 
     trees = [predictors[0].nodes for predictors in model._predictors]
     size = max(len(t) for t in trees)
     shape = (len(trees), size)
-    feature, left, right = np.zeros(shape, int), np.tile(np.arange(size), (len(trees), 1)), None
+    # Padding and leaves point to themselves.
+    left = np.tile(np.arange(size), (len(trees), 1))
     right = left.copy()
-    threshold, value = np.zeros(shape), np.zeros(shape)
+    feature, threshold, value = np.zeros(shape, int), np.zeros(shape), np.zeros(shape)
     for n, t in enumerate(trees):
-        # Padding and leaves point to themselves.
         inner = ~t["is_leaf"].astype(bool)
         ids = np.arange(len(t))
         feature[n, ids[inner]] = t["feature_idx"][inner]
@@ -164,6 +164,7 @@ def _fit_model(x: np.ndarray, y: np.ndarray, features: Sequence[str], boosting: 
         right[n, ids[inner]] = t["right"][inner]
         value[n, ids[~inner]] = t["value"][~inner]
     sample = x[:, cols]
+    # The base log-odds: the model's output for one row minus what its trees add for it.
     raw = model.decision_function(sample[:1])[0] - sum(float(t["value"][_leaf(t, sample[0])]) for t in trees)
     exported = TreeModel(
         features=tuple(features),
@@ -180,7 +181,7 @@ def _fit_model(x: np.ndarray, y: np.ndarray, features: Sequence[str], boosting: 
     full = np.zeros((len(x), len(FEATURES)))
     full[:, cols] = sample
     if not np.allclose(exported.predict(full), model.predict_proba(sample)[:, 1], atol=1e-7):
-        raise AssertionError("exported trees disagree with the fitted model")
+        raise RuntimeError("the exported trees disagree with the fitted model (a scikit-learn change?)")
     return exported
 
 
