@@ -51,7 +51,7 @@ _TALK = frozenset(
 )
 
 
-def _requested(tokens: tuple[Token, ...], targets: frozenset[str], text: str = "") -> bool:
+def _requested(tokens: tuple[Token, ...], targets: frozenset[str], text: str) -> bool:
     """An ask-for verb (转, 找, 叫, talk, connect…) shortly before a person ("叫你们老板来"), or
     "with <person> talk" ("想同职员倾"), or "<person> … with me talk" ("请店家跟我联络")."""
     for i, token in enumerate(tokens):

@@ -214,20 +214,6 @@ def test_calibrate_fits_and_writes_a_loadable_calibration(
     assert 0.3 <= calibration.answer <= 0.99
 
 
-def _stump(feature: str, threshold: float, below: float, above: float, base: float = 0.0) -> TreeModel:
-    # One split: node 0 asks "feature ≤ threshold", node 1 (left) and node 2 (right) are leaves.
-    return TreeModel(
-        features=(feature,),
-        base=base,
-        depth=1,
-        feature=((0, 0, 0),),
-        threshold=((threshold, 0.0, 0.0),),
-        left=((1, 1, 2),),
-        right=((2, 1, 2),),
-        value=((0.0, below, above),),
-    )
-
-
 def test_a_tree_model_adds_the_leaves_each_candidate_lands_on() -> None:
     lex, sem = FEATURES.index("lex"), FEATURES.index("sem")
     model = TreeModel(
@@ -261,7 +247,16 @@ def test_a_tree_model_that_points_outside_itself_is_refused() -> None:
             value=((0.0, 1.0),),
         )
     with pytest.raises(ValueError, match="telepathy"):
-        _stump("telepathy", 0.5, -1.0, 1.0)
+        TreeModel(
+            features=("telepathy",),
+            base=0.0,
+            depth=1,
+            feature=((0, 0, 0),),
+            threshold=((0.5, 0.0, 0.0),),
+            left=((1, 1, 2),),
+            right=((2, 1, 2),),
+            value=((0.0, -1.0, 1.0),),
+        )
 
 
 def test_the_shipped_calibration_is_boosted_trees_and_survives_its_own_file(resources: Resources) -> None:
