@@ -20,7 +20,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from kefu.faq.lexicon import Lexicon, stem_words
-from kefu.faq.normalize import normalize
+from kefu.faq.normalize import normalize, to_simplified, to_traditional
 from kefu.faq.semantic import Encoder
 from kefu.faq.wordstats import WordStats
 
@@ -184,6 +184,10 @@ class Resources:
         ]
         for term in self.sound_targets:
             _term_reading(term)
+        # OpenCC reads its dictionaries on a converter's first use (≈ 90 ms on a busy event
+        # loop, seen as a stall of every socket): both directions now, with the rest.
+        to_simplified("")
+        to_traditional("")
         self._encoder: Encoder | None = None
         self._encoder_lock = threading.Lock()
         self._cuts: dict[str, list[str]] = {}

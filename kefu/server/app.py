@@ -21,6 +21,7 @@ from kefu.server import admin_api, admin_faq, admin_learning, api, commerce_api,
 from kefu.server.agent import agent_socket
 from kefu.server.appkeys import (
     bots_key,
+    collector_key,
     context_key,
     guard_key,
     loops_key,
@@ -35,6 +36,7 @@ from kefu.server.appkeys import (
 )
 from kefu.server.auth import TokenSigner
 from kefu.server.bot import Bots
+from kefu.server.collector import Collector
 from kefu.server.context import Context
 from kefu.server.delivery import Delivery
 from kefu.server.errors import error_middleware
@@ -104,7 +106,13 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     # full collection does not rescan them (before serving: this collect is the only pause).
     gc.collect()
     gc.freeze()
-    yield
+    collector = Collector(asyncio.get_running_loop())
+    collector.install()
+    app[collector_key] = collector
+    try:
+        yield
+    finally:
+        collector.uninstall()
 
 
 async def _context(app: web.Application) -> AsyncIterator[None]:
@@ -173,6 +181,13 @@ def _loop_contexts(app: web.Application) -> list[CleanupContext]:
             gauge.labels(shop, "hit").set(hits)
             gauge.labels(shop, "miss").set(misses)
 
+    async def gc_sweep() -> None:
+        collector = app[collector_key]
+        await collector.maybe_sweep()
+        loops.health["gc-sweep"].extra.update(
+            collector.last_sweep, full_collections=collector.full_collections
+        )
+
     async def qa() -> None:
         async def rules(shop: str) -> QaRules:
             return (await ctx().config(shop)).qa
@@ -190,6 +205,7 @@ def _loop_contexts(app: web.Application) -> list[CleanupContext]:
         loops.context("faq-watch", settings.faq_poll_s, lambda: ctx().bots.refresh()),
         loops.context("match-cache", settings.presence_interval_s, match_cache),
         loops.context("qa", 1.0, qa),
+        loops.context("gc-sweep", 60.0, gc_sweep),
     ]
 
 

@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 from kefu.faq.analyzer import Resources
 from kefu.server.auth import TokenSigner
 from kefu.server.bot import Bots
+from kefu.server.collector import Collector
 from kefu.server.context import Context
 from kefu.server.guard import Guard
 from kefu.server.loops import Loops
@@ -19,6 +20,7 @@ from kefu.store.scripts import Scripts
 
 __all__ = [
     "bots_key",
+    "collector_key",
     "context_key",
     "guard_key",
     "loops_key",
@@ -39,6 +41,7 @@ resources_key = web.AppKey("resources", Resources)
 bots_key = web.AppKey("bots", Bots)
 context_key = web.AppKey("context", Context)
 loops_key = web.AppKey("loops", Loops)
+collector_key = web.AppKey("collector", Collector)
 signer_key = web.AppKey("signer", TokenSigner)
 guard_key = web.AppKey("guard", Guard)
 passwords_key = web.AppKey("passwords", Passwords)
