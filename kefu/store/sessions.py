@@ -381,12 +381,11 @@ class Sessions:
         socket last saw); then nothing is written (`Turn.stored` None) unless the conversation
         is with the bot and watches no picked suggestion."""
         args: list[str | int] = [
-            self.keys.prefix,
             session_id,
             conversation_id,
             client_msg_id,
             self.retention_s,
-            now_ms(),
+            str(now_ms()),
             text,
             miss or "",
             text[:500],
@@ -397,7 +396,7 @@ class Sessions:
         for reply, extra in replies:
             args += [reply, orjson.dumps(extra).decode(), str(extra.get("decision", "notice"))]
         entry_id, duplicate, written, state, lines = await self.scripts.raw(
-            "turn", self.keys.log(session_id), *args
+            "turn", self.keys.log(session_id), self.keys.prefix, orjson.dumps(args).decode()
         )
         return Turn(
             stored=Stored(id=str(entry_id), duplicate=bool(int(duplicate))) if entry_id else None,

@@ -1,17 +1,20 @@
 -- One bot turn in one step: store the shopper's message (once per client id) and, if the
 -- conversation is still with the bot, the bot's reply lines; count an unanswered question;
 -- read back the log after the socket's last line, so the reply goes out with no second trip.
--- ARGV: prefix, session id, conversation id, client message id, retention seconds, now (ms),
--- shopper text, miss key ('' for none), miss example, '1' when the caller has not looked at
--- the conversation (then nothing is written unless it is with the bot and no picked
--- suggestion is being watched), the socket's last log id ('' for none), lines to read back
--- (0: none), then bot lines as (text, extra JSON, decision) triples.
+-- ARGV: prefix, then one JSON array (one argument, not a dozen: the client encodes each
+-- argument of a command on its own, and that cost more than the script): session id,
+-- conversation id, client message id, retention seconds, now (ms), shopper text, miss key
+-- ('' for none), miss example, '1' when the caller has not looked at the conversation (then
+-- nothing is written unless it is with the bot and no picked suggestion is being watched),
+-- the socket's last log id ('' for none), lines to read back (0: none), then bot lines as
+-- (text, extra JSON, decision) triples.
 -- Returns {shopper line id, 1 if a resend else 0, number of bot lines written, conversation
 -- state, log lines after the last id as {id, {field, value, ...}}}; the id is '' when an
 -- unchecked turn found the conversation not with the bot (nothing was written).
-local sid, cid, cmid = ARGV[2], ARGV[3], ARGV[4]
-local retention, now, text, miss, example = tonumber(ARGV[5]), ARGV[6], ARGV[7], ARGV[8], ARGV[9]
-local unchecked, after, count = ARGV[10] == '1', ARGV[11], tonumber(ARGV[12])
+local A = cjson.decode(ARGV[2])
+local sid, cid, cmid = A[1], A[2], A[3]
+local retention, now, text, miss, example = tonumber(A[4]), A[5], A[6], A[7], A[8]
+local unchecked, after, count = A[9] == '1', A[10], tonumber(A[11])
 local log = K.log(sid)
 local cmids = K.client_ids(sid)
 local conv = K.conversation(cid)
@@ -41,11 +44,11 @@ remember_cmid(sid, cmid, id, retention)
 redis.call('HINCRBY', conv, 'n_shopper', 1)
 local written = 0
 if state == 'bot' then
-  for i = 13, #ARGV, 3 do
+  for i = 12, #A, 3 do
     redis.call('XADD', log, 'MAXLEN', '~', LOG_MAX, '*',
-               'c', cid, 'f', 'bot', 't', ARGV[i], 'ts', now, 'x', ARGV[i + 1])
+               'c', cid, 'f', 'bot', 't', A[i], 'ts', now, 'x', A[i + 1])
     redis.call('HINCRBY', conv, 'n_bot', 1)
-    redis.call('HINCRBY', conv, 'd_' .. ARGV[i + 2], 1)
+    redis.call('HINCRBY', conv, 'd_' .. A[i + 2], 1)
     written = written + 1
   end
   if miss ~= '' then
