@@ -11,10 +11,12 @@ reply due in that time waited (docs/benchmarks.md, "Against the floor"). So:
 - a full collection is considered after 100 collections of the middle generation, not 10:
   the objects each reply leaves waiting (the next read of every socket) no longer trigger a
   full walk every few seconds at a few hundred replies a second;
-- once per `sweep_s` (an hour) everything is unfrozen and collected in one go, so reference
-  cycles among frozen objects that died since (a closed socket's, say) are reclaimed: one
-  pause per hour of the old length instead of one every half minute. `/healthz` reports the
-  last sweep (objects collected, pause).
+- once per `sweep_s` (an hour; each process at its own moment, so workers do not pause
+  together), or sooner when the frozen objects grew by half since the last sweep (sockets
+  come and go: a closed socket's objects are reference cycles, and those frozen wait for a
+  sweep), everything is unfrozen and collected in one go: one pause of the old length per
+  hour instead of one every half minute. `/healthz` reports the last sweep (objects
+  collected, pause, frozen after).
 
 Objects that die by reference count are freed at once, frozen or not; only cyclic garbage
 waits for the sweep.
@@ -23,7 +25,9 @@ waits for the sweep.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import random
 import time
 from typing import Any
 
@@ -47,10 +51,16 @@ _previous = gc.get_threshold()
 class Collector:
     """The process's collection policy while one event loop serves (one per process)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, *, sweep_s: float = 3600.0) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, *, sweep_s: float = 3600.0, growth: float = 0.5
+    ) -> None:
         self._loop = loop
         self._sweep_s = sweep_s
-        self._swept_at = time.monotonic()
+        self._growth = growth
+        # The first sweep of each process at its own moment (workers start together).
+        self._swept_at = time.monotonic() - random.uniform(0, sweep_s / 4)
+        self._frozen_after_sweep = gc.get_freeze_count()
+        self._active = False
         self.full_collections = 0
         self.last_sweep: dict[str, Any] = {}
 
@@ -60,6 +70,8 @@ class Collector:
             _previous = gc.get_threshold()
             gc.set_threshold(*THRESHOLDS)
         _installed += 1
+        self._active = True
+        self._frozen_after_sweep = gc.get_freeze_count()
         gc.callbacks.append(self._collected)
 
     def uninstall(self) -> None:
@@ -68,6 +80,7 @@ class Collector:
         global _installed
         if self._collected not in gc.callbacks:
             return
+        self._active = False  # a freeze already queued on the loop does nothing now
         gc.callbacks.remove(self._collected)
         _installed -= 1
         if not _installed:
@@ -80,22 +93,30 @@ class Collector:
         if phase != "stop" or info["generation"] != 2:
             return
         self.full_collections += 1
-        if not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(gc.freeze)
+        # The loop may close meanwhile (shutdown): then there is nothing left to keep fast.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._freeze)
+
+    def _freeze(self) -> None:
+        if self._active:
+            gc.freeze()
 
     async def maybe_sweep(self) -> None:
-        """Every `sweep_s`: unfreeze, collect everything, freeze what lives (a loop calls
-        this often; it does the work when due)."""
-        if time.monotonic() - self._swept_at < self._sweep_s:
+        """Every `sweep_s`, or once the frozen objects grew by `growth` since the last sweep:
+        unfreeze, collect everything, freeze what lives (a loop calls this every minute; it
+        does the work when due)."""
+        due = time.monotonic() - self._swept_at >= self._sweep_s
+        if not due and gc.get_freeze_count() <= self._frozen_after_sweep * (1 + self._growth):
             return
         self._swept_at = time.monotonic()
         started = time.perf_counter()
         gc.unfreeze()
         collected = gc.collect()
         gc.freeze()
+        self._frozen_after_sweep = gc.get_freeze_count()
         self.last_sweep = {
             "collected": collected,
             "pause_ms": round((time.perf_counter() - started) * 1000, 1),
-            "frozen": gc.get_freeze_count(),
+            "frozen": self._frozen_after_sweep,
         }
         log.info("gc_swept", **self.last_sweep)

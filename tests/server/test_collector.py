@@ -10,10 +10,11 @@ import weakref
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
+from kefu.server.app import create_app
 from kefu.server.collector import THRESHOLDS, Collector
+from kefu.settings import Settings
 
 
 class Node:
@@ -65,16 +66,54 @@ async def test_a_sweep_reclaims_a_cycle_that_died_frozen(collector: Collector) -
     assert collector.last_sweep["frozen"] > 0
 
 
-async def test_a_serving_app_freezes_its_resources_and_gives_them_back(
-    client: TestClient[web.Request, web.Application],
-) -> None:
-    """While the app serves, the language resources are out of the collector's way and the
-    sweep loop is healthy; the client fixture's teardown stops the app."""
-    assert gc.get_freeze_count() > 0
-    assert gc.get_threshold() == THRESHOLDS
-    for _ in range(50):
-        loops = (await (await client.get("/healthz")).json())["loops"]
-        if loops.get("gc-sweep", {}).get("ok"):
+async def test_a_collection_in_another_thread_freezes_on_the_loop(collector: Collector) -> None:
+    """The collector runs its callbacks in whichever thread allocated (a matcher thread)."""
+    collector.install()
+    held = [Node() for _ in range(3)]
+    await asyncio.to_thread(gc.collect)
+    for _ in range(100):
+        if not tracked(held):
             break
-        await asyncio.sleep(0.05)
-    assert loops["gc-sweep"]["ok"]
+        await asyncio.sleep(0.01)
+    assert not tracked(held)
+
+
+async def test_a_freeze_queued_before_the_app_stops_does_nothing_after(collector: Collector) -> None:
+    collector.install()
+    gc.collect()  # queues a freeze on the loop
+    collector.uninstall()
+    await asyncio.sleep(0)
+    assert gc.get_freeze_count() == 0
+
+
+async def test_the_frozen_growing_by_half_brings_the_sweep_forward() -> None:
+    collector = Collector(asyncio.get_running_loop(), sweep_s=3600, growth=0.5)
+    collector.install()
+    try:
+        await collector.maybe_sweep()
+        assert collector.last_sweep == {}  # not due, nothing grew
+        held = [Node() for _ in range(gc.get_freeze_count() // 2 + 10_000)]
+        gc.collect()
+        await asyncio.sleep(0)
+        assert not tracked(held)
+        await collector.maybe_sweep()
+        assert collector.last_sweep["frozen"] > len(held)
+    finally:
+        collector.uninstall()
+
+
+async def test_a_serving_app_freezes_its_resources_and_gives_them_back(settings: Settings, shop: str) -> None:
+    """While the app serves, the language resources are out of the collector's way and the
+    sweep loop is healthy; once it stops, the interpreter is as it was."""
+    before = gc.get_threshold()
+    async with TestClient(TestServer(create_app(settings))) as client:
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == THRESHOLDS
+        for _ in range(50):
+            loops = (await (await client.get("/healthz")).json())["loops"]
+            if loops.get("gc-sweep", {}).get("ok"):
+                break
+            await asyncio.sleep(0.05)
+        assert loops["gc-sweep"]["ok"]
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
