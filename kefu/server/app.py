@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import os
 import time
 from collections.abc import AsyncIterator, Callable
@@ -102,10 +101,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         return resources
 
     app[resources_key] = await asyncio.to_thread(load)
-    # The language resources live as long as the process: out of the collector's way, so a
-    # full collection does not rescan them (before serving: this collect is the only pause).
-    gc.collect()
-    gc.freeze()
+    # The language resources live as long as the process: installed now (before serving), the
+    # collector freezes them out of every later collection's way.
     collector = Collector(asyncio.get_running_loop())
     collector.install()
     app[collector_key] = collector

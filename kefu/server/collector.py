@@ -5,7 +5,8 @@ process holds ≈ 190,000 of them (each socket's handler, reader, session, the c
 wait for its next message) and a full collection held the event loop 120–200 ms — every
 reply due in that time waited (docs/benchmarks.md, "Against the floor"). So:
 
-- the language resources are frozen once, after loading (`app._resources`);
+- what lives when the collector is installed — the language resources, loaded just before
+  (`app._resources`) — is collected once and frozen;
 - after every automatic full collection, the objects that survived it are frozen too: the
   next full collection walks only what arrived since (sockets opened since, not all of them);
 - a full collection is considered after 100 collections of the middle generation, not 10:
@@ -71,6 +72,8 @@ class Collector:
             gc.set_threshold(*THRESHOLDS)
         _installed += 1
         self._active = True
+        gc.collect()
+        gc.freeze()
         self._frozen_after_sweep = gc.get_freeze_count()
         gc.callbacks.append(self._collected)
 
