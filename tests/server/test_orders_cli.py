@@ -75,7 +75,9 @@ def test_import_csv_then_jsonl_newer_versions_only(
     assert asyncio.run(stored(empty_redis.url, "tea", "T-1")) == "shipped"
     assert asyncio.run(stored(empty_redis.url, "tea", "T-2")) == "created"  # same version: unchanged
     # Nobody chatted: the team sold nothing, the shop sold T-1 (T-2 is not paid).
-    today = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8))).date().isoformat()
+    # The shop's day of the orders' own time (NOW is read at import: a run that crosses
+    # midnight in UTC+8 must not look for them on the next day).
+    today = dt.datetime.fromisoformat(NOW).astimezone(dt.timezone(dt.timedelta(hours=8))).date().isoformat()
     code, out, _ = run(capsys, "qa", "sales", "--shop", "tea", "--since", today)
     assert code == 0
     assert "team" in out and "shop: 1 orders sold, 88.00 CNY" in out
