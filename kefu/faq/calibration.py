@@ -27,6 +27,8 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from kefu.faq.semantic import Adapter
+
 __all__ = [
     "FEATURES",
     "LEXICAL_FEATURES",
@@ -198,6 +200,8 @@ class Calibration(BaseModel):
     skip_semantic: float = Field(ge=0, le=1)
     # Suggest candidates at least this likely.
     suggest: float = Field(ge=0, le=1)
+    # The map of FAQ-side encoder vectors the "full" model was fitted with (None: plain cosines).
+    adapter: Adapter | None = None
     # Where the numbers came from (shops, cases), for the record.
     fitted_on: dict[str, Any] = Field(default_factory=dict)
 
@@ -210,10 +214,18 @@ class Calibration(BaseModel):
         return cls.model_validate_json(text)
 
     @classmethod
-    def neutral(cls) -> Calibration:
-        """Every candidate at p = 0.5: what fitting collects features with."""
+    def neutral(cls, adapter: Adapter | None = None) -> Calibration:
+        """Every candidate at p = 0.5: what fitting collects features with (through `adapter`)."""
         flat = LogisticModel(features=(), mean=(), scale=(), coef=(), intercept=0.0)
-        return cls(full=flat, lexical=flat, answer=1.0, answer_lexical=1.0, skip_semantic=1.0, suggest=0.0)
+        return cls(
+            full=flat,
+            lexical=flat,
+            answer=1.0,
+            answer_lexical=1.0,
+            skip_semantic=1.0,
+            suggest=0.0,
+            adapter=adapter,
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> Calibration:

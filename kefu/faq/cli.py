@@ -60,6 +60,9 @@ def add_faq_commands(
     calibrate.add_argument("--role", default="dev", help="fit on the manifest's shops of this role")
     calibrate.add_argument("--out", type=Path, help="write the calibration JSON here")
     calibrate.add_argument("--trees", type=int, help="boosted trees per model (default: fit.Boosting's)")
+    calibrate.add_argument(
+        "--no-adapter", action="store_true", help="plain encoder cosines (no adapter fitted): for comparison"
+    )
     calibrate.set_defaults(handler=_calibrate)
 
     bench = commands.add_parser("bench", help="match latency at 1k/10k entries, build time, memory")
@@ -169,12 +172,14 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _calibrate(args: argparse.Namespace) -> int:
     from kefu.faq.evaluate import reliability
-    from kefu.faq.fit import Boosting, collect, decide, fit
+    from kefu.faq.fit import AdapterFit, Boosting, collect, decide, fit
 
     args.shop, args.cases = [], None
     shops = _shop_sets(args)
-    observations = collect(shops)
-    calibration, out_of_fold = fit(observations, boosting=Boosting(trees=args.trees) if args.trees else None)
+    observations, adapter = collect(shops, adapter=None if args.no_adapter else AdapterFit())
+    calibration, out_of_fold = fit(
+        observations, adapter=adapter, boosting=Boosting(trees=args.trees) if args.trees else None
+    )
     rates = decide(out_of_fold, calibration.answer, calibration.skip_semantic)
     print(f"fitted on {len(observations)} questions of {len(shops)} shops")
     print(

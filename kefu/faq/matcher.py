@@ -188,6 +188,7 @@ class Matcher:
                 ],
                 [self.semantic_text(f.answer[:_ANSWER_CHARS]) for f in corpus.faqs],
                 self.encoder,
+                adapter=cal.adapter,
                 previous=previous.semantic if previous is not None else None,
             )
 
@@ -354,6 +355,10 @@ class Matcher:
         ranked, _, _ = self.rank(analysis, None)
         return [self._suggestion(c) for c in ranked[:k]]
 
+    def encoder_text(self, analysis: Analysis) -> str:
+        """What the encoder reads of a question (the same variety of Chinese as the corpus side)."""
+        return self.analyzer.lex.rewrite(analysis.normalized)
+
     def observe(self, text: str) -> tuple[list[Candidate], list[Candidate]]:
         """Lexical-only and full candidates of a question, both computed (for fitting)."""
         analysis = self.analyzer.analyze(text[: self.config.max_query_chars])
@@ -413,9 +418,12 @@ class Matcher:
         candidates = self._score(lexical, None, exact, "lexical", words)
         sure = bool(candidates) and candidates[0].p >= self.calibration.skip_semantic
         decisive = exact is not None or sure or ambiguous
-        if self.semantic is None or self.encoder is None or (decisive and not always_semantic):
+        # Digits alone (an order or phone number) say nothing the encoder can read: its
+        # similarities to them are noise.
+        wordless = not any(ch.isalpha() for ch in analysis.normalized)
+        if self.semantic is None or self.encoder is None or wordless or (decisive and not always_semantic):
             return candidates, False, ambiguous
-        vector = self.encoder.encode_one(self.analyzer.lex.rewrite(analysis.normalized))
+        vector = self.encoder.encode_one(self.encoder_text(analysis))
         full = self._score(lexical, self.semantic.scores(vector), exact, "full", words)
         return full, True, ambiguous
 

@@ -8,17 +8,80 @@ downloaded; the model loads from site-packages in about a second and holds ~110 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, PrivateAttr, model_validator
 
-__all__ = ["DIMENSIONS", "Encoder", "Vectors"]
+__all__ = ["DIMENSIONS", "Adapter", "Encoder", "Vectors"]
 
 DIMENSIONS = 512
 Vectors = npt.NDArray[np.float32]
+
+
+class Adapter(BaseModel):
+    """A learned linear map of the FAQ side: a question `q` scores `q · (M t)` against an FAQ
+    text `t` (a phrasing or an answer), with M = I + Δ fitted on labelled questions of several
+    shops (`kefu faq calibrate`, which stores it in the calibration).
+
+    The encoder is general-purpose; shoppers' questions and the entries that answer them share
+    things it does not weigh as a support desk must (a courier's name and "when does it ship"
+    belong together, the product named in both matters less than what is asked about it). M
+    tilts the space towards that, for every shop alike: it is fitted on pairs from many
+    verticals, never on one shop's words, and its fit is judged leave-one-shop-out. Applied to
+    the corpus once, when the index is built, so a question costs nothing more.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dimensions: int = DIMENSIONS
+    # Δ = M − I, row-major float16, base64: half a megabyte in the calibration file.
+    delta: str
+    _transposed: Vectors = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _decode(self) -> Adapter:
+        if self.dimensions != DIMENSIONS:
+            raise ValueError(f"the adapter is for {self.dimensions}-dimensional vectors, not {DIMENSIONS}")
+        try:
+            raw = base64.b64decode(self.delta, validate=True)
+        except binascii.Error:
+            raise ValueError("the adapter's delta is not base64") from None
+        delta = np.frombuffer(raw, dtype="<f2") if len(raw) == 2 * DIMENSIONS * DIMENSIONS else None
+        if delta is None or not np.isfinite(delta).all():
+            raise ValueError(f"the adapter's delta must be {DIMENSIONS}×{DIMENSIONS} finite numbers")
+        matrix = np.eye(DIMENSIONS, dtype=np.float32) + delta.astype(np.float32).reshape(
+            DIMENSIONS, DIMENSIONS
+        )
+        transposed: Vectors = np.ascontiguousarray(matrix.T)
+        transposed.flags.writeable = False  # shared by every matcher of the process
+        self._transposed = transposed
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        # The decoded matrix is the same when the fields are.
+        return isinstance(other, Adapter) and (self.dimensions, self.delta) == (other.dimensions, other.delta)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @classmethod
+    def from_matrix(cls, matrix: npt.NDArray[np.floating]) -> Adapter:
+        delta = (np.asarray(matrix, dtype=np.float64) - np.eye(DIMENSIONS)).astype("<f2")
+        return cls(delta=base64.b64encode(delta.tobytes()).decode("ascii"))
+
+    @property
+    def matrix(self) -> Vectors:
+        return self._transposed.T
+
+    def apply(self, rows: Vectors) -> Vectors:
+        """FAQ-side rows, mapped: row `t` becomes `M t`."""
+        out: Vectors = rows @ self._transposed
+        return out
 
 
 class Encoder:
@@ -87,10 +150,12 @@ class Encoder:
 
 
 class SemanticIndex:
-    """Unit vectors of a corpus: the first few phrasings of every FAQ, and every answer.
+    """Unit vectors of a corpus: the first few phrasings of every FAQ, and every answer (mapped
+    by the calibration's adapter, when it has one).
 
-    `previous` (the index of the corpus's last version) lends the vectors of texts that did not
-    change, so an edit re-encodes only what was edited.
+    `previous` (the index of the corpus's last version, mapped by the same adapter) lends the
+    vectors of texts that did not change, so an edit re-encodes only what was edited. Only the
+    mapped vectors are kept (one copy per corpus).
     """
 
     def __init__(
@@ -99,6 +164,7 @@ class SemanticIndex:
         answers: Sequence[str],
         encoder: Encoder,
         *,
+        adapter: Adapter | None = None,
         previous: SemanticIndex | None = None,
     ) -> None:
         texts: list[str] = []
@@ -107,7 +173,8 @@ class SemanticIndex:
             texts.extend(faq_phrasings)
             faq_of.extend([index] * len(faq_phrasings))
         texts.extend(answers)
-        known = previous.vectors() if previous is not None else {}
+        reusable = previous is not None and previous.adapter == adapter
+        known = previous.vectors() if previous is not None and reusable else {}
         rows = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
         todo = []
         for i, text in enumerate(texts):
@@ -118,20 +185,27 @@ class SemanticIndex:
                 rows[i] = vector
         if todo:
             # Straight to the model: corpus texts must not crowd the question cache.
-            rows[todo] = encoder.encode_uncached([texts[i] for i in todo])
+            fresh = encoder.encode_uncached([texts[i] for i in todo])
+            rows[todo] = adapter.apply(fresh) if adapter is not None else fresh
         n = len(faq_of)
         self.n_faqs = len(phrasings)
+        self.adapter: Adapter | None = adapter
         self._texts = texts
         self._rows = rows
         self._phrasings = rows[:n]
         self._answers = rows[n:]
         self._faq_of = np.asarray(faq_of, dtype=np.int64)
 
+    def phrasing_vectors(self) -> tuple[Vectors, npt.NDArray[np.int64]]:
+        """The phrasings' vectors (mapped by the adapter, if any) and the FAQ of each."""
+        return self._phrasings, self._faq_of
+
     def vectors(self) -> dict[str, Vectors]:
         return dict(zip(self._texts, self._rows, strict=True))
 
     def scores(self, vector: Vectors) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        """Per FAQ: the cosine of its closest phrasing, and of its answer."""
+        """Per FAQ: the similarity of its closest phrasing, and of its answer (cosines when
+        there is no adapter)."""
         sem = np.full(self.n_faqs, -1.0, dtype=np.float64)
         if len(self._faq_of):
             np.maximum.at(sem, self._faq_of, self._phrasings @ vector)

@@ -38,21 +38,26 @@ def test_every_labelled_shop_floor(resources: Resources) -> None:
     """The sparse shops (1–2 phrasings per entry) of other verticals, Taiwan and Hong Kong usage
     included, holdouts too: floors a little below the macro figures in the README."""
     reports = []
-    for shop in load_manifest(DATA / "shops" / "shops.yaml"):
+    shops = load_manifest(DATA / "shops" / "shops.yaml")
+    for shop in shops:
         matcher = Matcher.from_corpus(shop.load_corpus(), resources=resources)
         reports.append(evaluate(matcher, load_cases(shop.cases), name=shop.name))
     mean = macro_mean(reports)
-    assert len(reports) >= 18
-    assert mean.answer_accuracy >= 0.55
-    assert mean.recall_at_3 >= 0.92
-    assert mean.wrong_answer_rate <= 0.035
-    assert mean.out_of_scope_answered_rate <= 0.11
-    assert mean.transfer_recall >= 0.95
+    assert len(reports) >= 22
+    assert mean.answer_accuracy >= 0.66
+    assert mean.recall_at_3 >= 0.97
+    assert mean.wrong_answer_rate <= 0.02
+    assert mean.out_of_scope_answered_rate <= 0.06
+    assert mean.transfer_recall >= 0.96
     assert mean.false_transfers <= 3
-    # No shop is left behind: each answers at least a third of what it should (the weakest,
-    # flowers-tw, answers 35 %, and suggests the right FAQ for 87 %).
-    assert min(r.answer_accuracy for r in reports) >= 0.33, table(reports)
-    assert min(r.recall_at_3 for r in reports) >= 0.85, table(reports)
+    # No shop is left behind: each answers at least half of what it should (the weakest,
+    # sports-hk, answers 53 %, and suggests the right FAQ for 94 %).
+    assert min(r.answer_accuracy for r in reports) >= 0.5, table(reports)
+    assert min(r.recall_at_3 for r in reports) >= 0.92, table(reports)
+    # The dev rows are in-sample for the adapter and the decision model; the holdouts are not.
+    holdouts = macro_mean([r for r, shop in zip(reports, shops, strict=True) if shop.role == "holdout"])
+    assert holdouts.answer_accuracy >= 0.54 and holdouts.recall_at_3 >= 0.93, table(reports)
+    assert holdouts.wrong_answer_rate <= 0.03 and holdouts.false_transfers == 0, table(reports)
 
 
 def test_dev_set_has_the_required_mix() -> None:

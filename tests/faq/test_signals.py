@@ -11,7 +11,11 @@ from kefu.cli import main
 from kefu.faq import Calibration, Decision, Matcher, Resources, WordStats, parse_corpus
 from kefu.faq.answertype import asked_kinds, given_kinds
 from kefu.faq.calibration import FEATURES, TreeModel
+from kefu.faq.corpus import load_corpus
+from kefu.faq.evaluate import load_cases
+from kefu.faq.fit import AdapterFit, ShopVectors, fit_adapter, shop_vectors
 from kefu.faq.normalize import normalize
+from kefu.faq.semantic import DIMENSIONS, Adapter
 from tests.conftest import DATA
 
 
@@ -95,6 +99,8 @@ def test_traditional_cantonese_and_english_requests_transfer(matcher: Matcher, t
         "Are your human agents available on weekends?",
         "我要送去同事辦公室 外送上不去怎麼辦",
         "客服跟我说的不一样",
+        # "AI" (an Illustrator file) beside 要不要, which asks whether and rejects nothing.
+        "AI文件要不要转曲",
     ],
 )
 def test_mentions_of_people_that_ask_no_human_do_not_transfer(matcher: Matcher, text: str) -> None:
@@ -104,6 +110,11 @@ def test_mentions_of_people_that_ask_no_human_do_not_transfer(matcher: Matcher, 
 @pytest.mark.parametrize("text", ["多謝晒", "唔該晒", "thank you!"])
 def test_cantonese_thanks_is_small_talk(matcher: Matcher, text: str) -> None:
     assert matcher.match(text).decision == Decision.GREETING
+
+
+@pytest.mark.parametrize("text", ["不要机器人", "机器人不要再回了", "bot你不要回了"])
+def test_rejecting_the_bot_transfers(matcher: Matcher, text: str) -> None:
+    assert matcher.match(text).decision == Decision.TRANSFER
 
 
 def test_a_typo_in_a_request_for_a_human_still_transfers(matcher: Matcher) -> None:
@@ -212,6 +223,73 @@ def test_calibrate_fits_and_writes_a_loadable_calibration(
     calibration = Calibration.load(out)
     assert calibration.fitted_on["shops"] == ["baby-hk", "pets-tw", "snacks"]
     assert 0.3 <= calibration.answer <= 0.99
+    assert calibration.adapter is not None and calibration.adapter != Calibration.default().adapter
+
+
+def _recall_at_1(shop: ShopVectors, adapter: Adapter | None) -> float:
+    phrasings = adapter.apply(shop.phrasings.astype(np.float32)) if adapter else shop.phrasings
+    first = (shop.questions @ phrasings.T).argmax(axis=1)
+    return float((shop.targets[np.arange(len(first)), first] > 0).mean())
+
+
+@pytest.mark.slow
+def test_an_adapter_fitted_on_other_shops_finds_the_right_entry_more_often_in_a_new_one(
+    resources: Resources,
+) -> None:
+    shops = {
+        name: shop_vectors(
+            name,
+            load_corpus(DATA / "shops" / name / "corpus.yaml"),
+            load_cases(DATA / "shops" / name / "cases.jsonl"),
+            resources,
+        )
+        for name in ("snacks", "pets-tw", "appliances", "baby-hk")
+    }
+    adapter = fit_adapter([shops["snacks"], shops["pets-tw"], shops["appliances"]], AdapterFit(iterations=60))
+    unseen = shops["baby-hk"]
+    assert _recall_at_1(unseen, adapter) > _recall_at_1(unseen, None) + 0.03
+
+
+def test_the_matcher_compares_a_question_with_the_adapted_faq_side(resources: Resources) -> None:
+    rng = np.random.default_rng(7)
+    matrix = np.eye(DIMENSIONS) + rng.normal(0, 0.05, (DIMENSIONS, DIMENSIONS))
+    adapter = Adapter.from_matrix(matrix)
+    # Stored at half precision: the map is the one given, to three decimals.
+    assert np.allclose(adapter.matrix, matrix, atol=1e-3)
+    corpus = parse_corpus(
+        {"shop": "s", "faqs": [{"id": "a", "question": "什么时候发货", "answer": "付款后48小时内发出"}]}
+    )
+    plain = Matcher.from_corpus(corpus, resources=resources, calibration=Calibration.neutral())
+    mapped = Matcher.from_corpus(corpus, resources=resources, calibration=Calibration.neutral(adapter))
+    assert plain.semantic is not None and mapped.semantic is not None
+    question = resources.encoder().encode_one("多久能发货")
+    (phrasing,), faq_of = plain.semantic.phrasing_vectors()
+    sem, answer = mapped.semantic.scores(question)
+    assert sem[0] == pytest.approx(float(question @ (adapter.matrix @ phrasing)), abs=1e-5)
+    assert sem[0] != pytest.approx(plain.semantic.scores(question)[0][0], abs=1e-3)
+    # A later version of the corpus reuses the mapped vectors only under the same map.
+    edited = parse_corpus(
+        {"shop": "s", "faqs": [{"id": "a", "question": "什么时候发货", "answer": "付款后24小时内发出"}]}
+    )
+    same = Calibration.neutral(adapter)
+    again = Matcher.from_corpus(edited, resources=resources, calibration=same, previous=mapped)
+    unmapped = Matcher.from_corpus(
+        edited, resources=resources, calibration=Calibration.neutral(), previous=mapped
+    )
+    assert again.semantic is not None and unmapped.semantic is not None
+    assert np.allclose(again.semantic.phrasing_vectors()[0], mapped.semantic.phrasing_vectors()[0])
+    assert np.allclose(unmapped.semantic.phrasing_vectors()[0], phrasing, atol=1e-6)
+
+
+def test_a_damaged_adapter_is_refused() -> None:
+    good = Adapter.from_matrix(np.eye(DIMENSIONS))
+    assert Adapter.model_validate_json(good.model_dump_json()) == good
+    with pytest.raises(ValueError, match="base64"):
+        Adapter(delta="not base64!")
+    with pytest.raises(ValueError, match="finite numbers"):
+        Adapter(delta=good.delta[:100])
+    with pytest.raises(ValueError, match="dimensional"):
+        Adapter(dimensions=256, delta=good.delta)
 
 
 def test_a_tree_model_adds_the_leaves_each_candidate_lands_on() -> None:
@@ -262,6 +340,7 @@ def test_a_tree_model_that_points_outside_itself_is_refused() -> None:
 def test_the_shipped_calibration_is_boosted_trees_and_survives_its_own_file(resources: Resources) -> None:
     calibration = Calibration.default()
     assert isinstance(calibration.full, TreeModel) and isinstance(calibration.lexical, TreeModel)
+    assert calibration.adapter is not None
     assert Calibration.model_validate_json(calibration.dump()) == calibration
     # What the matcher computes for a real question goes through the trees to a probability.
     matcher = Matcher.from_corpus(
