@@ -29,7 +29,7 @@ from kefu.faq.matcher import (  # noqa: E402
     Suggestion,
 )
 from kefu.faq.normalize import detect_language, normalize  # noqa: E402
-from kefu.faq.semantic import Encoder  # noqa: E402
+from kefu.faq.semantic import Adapter, Encoder  # noqa: E402
 from kefu.faq.wordstats import WordStats  # noqa: E402
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "Case",
     "Corpus",
     "Decision",
+    "Adapter",
     "Encoder",
     "EvalReport",
     "Explanation",

@@ -58,10 +58,10 @@ FEATURES: tuple[str, ...] = (
     "phrasings",  # log(1 + the FAQ's phrasings): a rich entry's similarity says more
     "unknown_share",  # share of the question's weight in words the corpus never uses
     "query_weight",  # log(1 + the question's total weight): how much the question says
-    "sem",  # cosine of the question and the FAQ's closest phrasing
+    "sem",  # similarity of the question and the FAQ's closest phrasing (through the adapter)
     "sem_margin",  # sem minus the best other FAQ's sem
     "sem_first",  # 1 when this FAQ is the semantic first
-    "sem_answer",  # cosine of the question and the FAQ's answer
+    "sem_answer",  # similarity of the question and the FAQ's answer (through the adapter)
     "agree",  # 1 when this FAQ is first on both signals
 )
 LEXICAL_FEATURES: tuple[str, ...] = tuple(f for f in FEATURES if not f.startswith("sem") and f != "agree")
@@ -204,6 +204,14 @@ class Calibration(BaseModel):
     adapter: Adapter | None = None
     # Where the numbers came from (shops, cases), for the record.
     fitted_on: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _same_adapter(self) -> Calibration:
+        # The trees learned what the adapted similarity is worth: they are only right with it.
+        fitted = self.fitted_on.get("adapter")
+        if fitted is not None and (self.adapter is None or self.adapter.digest() != fitted):
+            raise ValueError("the calibration was fitted with another adapter than the one it carries")
+        return self
 
     @classmethod
     @functools.cache

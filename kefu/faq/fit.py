@@ -30,6 +30,7 @@ __all__ = [
     "collect",
     "fit",
     "fit_adapter",
+    "shop_vectors",
     "simulate",
 ]
 
@@ -98,6 +99,7 @@ class ShopVectors:
 
 
 def shop_vectors(name: str, corpus: Corpus, cases: Sequence[Case], resources: Resources) -> ShopVectors:
+    """A shop's in-scope questions with a right FAQ in its corpus, and its phrasings, encoded."""
     matcher = Matcher.from_corpus(
         corpus, MatcherConfig(), resources=resources, calibration=Calibration.neutral()
     )
@@ -122,7 +124,8 @@ def shop_vectors(name: str, corpus: Corpus, cases: Sequence[Case], resources: Re
 
 def fit_adapter(shops: Sequence[ShopVectors], settings: AdapterFit | None = None) -> Adapter:
     """M = I + Δ minimizing the mean cross-entropy of softmax(τ · q M Pᵀ) against each
-    question's right phrasings, plus ridge/2 · ‖Δ‖² (L-BFGS, from Δ = 0)."""
+    question's right phrasings, plus ridge/2 · ‖Δ‖² (L-BFGS, from Δ = 0; stopping at the
+    iteration limit is expected — the ridge, not convergence, keeps Δ small)."""
     from scipy.optimize import minimize
 
     settings = settings or AdapterFit()
@@ -138,7 +141,9 @@ def fit_adapter(shops: Sequence[ShopVectors], settings: AdapterFit | None = None
             scores -= scores.max(axis=1, keepdims=True)
             log_p = scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
             total -= float((v.targets * log_p).sum())
-            grad += tau * (v.questions.T @ (np.exp(log_p) - v.targets) @ v.phrasings)
+            # d/dscores of −Σ t·log p is p·Σt − t (Σt = 1 for shop_vectors' rows).
+            weights = np.exp(log_p) * v.targets.sum(axis=1, keepdims=True) - v.targets
+            grad += tau * (v.questions.T @ weights @ v.phrasings)
         value = total / max(count, 1) + ridge / 2 * float((delta**2).sum())
         return value, (grad / max(count, 1) + ridge * delta).ravel()
 
@@ -149,6 +154,8 @@ def fit_adapter(shops: Sequence[ShopVectors], settings: AdapterFit | None = None
         method="L-BFGS-B",
         options={"maxiter": settings.iterations},
     )
+    if not np.isfinite(result.fun) or not np.isfinite(result.x).all():
+        raise RuntimeError(f"fitting the adapter diverged: {result.message}")
     return Adapter.from_matrix(np.eye(DIMENSIONS) + result.x.reshape(DIMENSIONS, DIMENSIONS))
 
 
@@ -164,9 +171,15 @@ def collect(
 
     With `adapter` settings, the encoder's adapter is fitted on every shop (returned, for the
     calibration) and, for the features of each shop, on every *other* shop: the decision model
-    learns what the adapted similarity is worth on a shop the adapter never saw.
+    learns what the adapted similarity is worth on a shop the adapter never saw. (One level
+    only: when `fit` leaves shop A out, the trees still learn from shop B's features, computed
+    with an adapter that saw A's questions — nesting that would cost a fit per pair of shops.)
     """
     resources = resources or Resources.default()
+    if adapter is not None and len(shops) < 2:
+        raise ValueError(
+            "fitting the adapter takes at least two shops (each is scored by one fitted on the others)"
+        )
     loaded = [(shop, shop.load_corpus(), load_cases(shop.cases)) for shop in shops]
     final: Adapter | None = None
     folds: dict[str, Adapter | None] = {shop.name: None for shop in shops}
@@ -199,6 +212,8 @@ def _collect(
         analysis = matcher.analyzer.analyze(case.q[: matcher.config.max_query_chars])
         exact = matcher.lexical.exact(analysis.normalized)
         if exact is None and detect_intent(analysis) is not None:
+            continue
+        if matcher.wordless(analysis):  # never reaches the full model when served
             continue
         lexical, full = matcher.observe(case.q)
         right = {ids[i] for i in case.ids if i in ids}
@@ -449,6 +464,7 @@ def fit(
         adapter=adapter,
         fitted_on={
             "shops": shops,
+            "adapter": adapter.digest() if adapter is not None else None,
             "questions": len(observations),
             "targets": {"wrong": targets.wrong, "out_of_scope": targets.out_of_scope},
         },

@@ -67,12 +67,12 @@ def _requested(tokens: tuple[Token, ...], targets: frozenset[str], text: str) ->
     return False
 
 
-def _rejects(tokens: tuple[Token, ...]) -> bool:
-    """A word of rejection ("不要机器人"), not the second half of an A-not-A question ("要不要",
-    which jieba splits 要 | 不要: "AI文件要不要转曲" asks whether, it rejects nothing)."""
+def _rejects(tokens: tuple[Token, ...], text: str) -> bool:
+    """A word of rejection ("不要机器人", "机器人懂不懂"), not the second half of the neutral
+    question 要不要 (jieba splits 要 | 不要: "AI文件要不要转曲" asks whether, it rejects nothing)."""
     return any(
         "reject" in t.concepts
-        and not (i > 0 and t.text.startswith("不") and tokens[i - 1].text == t.text[1:])
+        and not (t.text == "不要" and i > 0 and tokens[i - 1].text.endswith("要") and "要不要" in text)
         for i, t in enumerate(tokens)
     )
 
@@ -89,7 +89,7 @@ def detect_intent(analysis: Analysis) -> Intent | None:
     concepts = frozenset(c for t in tokens for c in t.concepts)
     if "to_human" in concepts and not concepts & _WHEN:
         return "transfer"
-    if "bot" in concepts and _rejects(tokens):
+    if "bot" in concepts and _rejects(tokens, analysis.normalized):
         return "transfer"
     if _requested(tokens, frozenset({"human", "staff"}), analysis.normalized) and not concepts & _SCHEDULE:
         return "transfer"

@@ -355,6 +355,12 @@ class Matcher:
         ranked, _, _ = self.rank(analysis, None)
         return [self._suggestion(c) for c in ranked[:k]]
 
+    @staticmethod
+    def wordless(analysis: Analysis) -> bool:
+        """Digits alone (an order or phone number) say nothing the encoder can read: its
+        similarities to them are noise."""
+        return not any(ch.isalpha() for ch in analysis.normalized)
+
     def encoder_text(self, analysis: Analysis) -> str:
         """What the encoder reads of a question (the same variety of Chinese as the corpus side)."""
         return self.analyzer.lex.rewrite(analysis.normalized)
@@ -418,9 +424,7 @@ class Matcher:
         candidates = self._score(lexical, None, exact, "lexical", words)
         sure = bool(candidates) and candidates[0].p >= self.calibration.skip_semantic
         decisive = exact is not None or sure or ambiguous
-        # Digits alone (an order or phone number) say nothing the encoder can read: its
-        # similarities to them are noise.
-        wordless = not any(ch.isalpha() for ch in analysis.normalized)
+        wordless = self.wordless(analysis)
         if self.semantic is None or self.encoder is None or wordless or (decisive and not always_semantic):
             return candidates, False, ambiguous
         vector = self.encoder.encode_one(self.encoder_text(analysis))

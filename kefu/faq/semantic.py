@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 __all__ = ["DIMENSIONS", "Adapter", "Encoder", "Vectors"]
 
 DIMENSIONS = 512
+# Base64 of DIMENSIONS² float16 numbers.
+_DELTA_CHARS = 4 * -(-2 * DIMENSIONS * DIMENSIONS // 3)
 Vectors = npt.NDArray[np.float32]
 
 
@@ -41,7 +44,7 @@ class Adapter(BaseModel):
 
     dimensions: int = DIMENSIONS
     # Δ = M − I, row-major float16, base64: half a megabyte in the calibration file.
-    delta: str
+    delta: str = Field(max_length=_DELTA_CHARS)
     _transposed: Vectors = PrivateAttr()
 
     @model_validator(mode="after")
@@ -52,9 +55,12 @@ class Adapter(BaseModel):
             raw = base64.b64decode(self.delta, validate=True)
         except binascii.Error:
             raise ValueError("the adapter's delta is not base64") from None
-        delta = np.frombuffer(raw, dtype="<f2") if len(raw) == 2 * DIMENSIONS * DIMENSIONS else None
-        if delta is None or not np.isfinite(delta).all():
-            raise ValueError(f"the adapter's delta must be {DIMENSIONS}×{DIMENSIONS} finite numbers")
+        if len(raw) != 2 * DIMENSIONS * DIMENSIONS:
+            raise ValueError(f"the adapter's delta must be {DIMENSIONS}×{DIMENSIONS} numbers")
+        delta = np.frombuffer(raw, dtype="<f2")
+        # A fitted Δ stays well inside ±1 (the ridge keeps it near the identity).
+        if not np.isfinite(delta).all() or np.abs(delta).max() > 1:
+            raise ValueError("the adapter's delta must be finite numbers within ±1")
         matrix = np.eye(DIMENSIONS, dtype=np.float32) + delta.astype(np.float32).reshape(
             DIMENSIONS, DIMENSIONS
         )
@@ -73,6 +79,10 @@ class Adapter(BaseModel):
     def from_matrix(cls, matrix: npt.NDArray[np.floating]) -> Adapter:
         delta = (np.asarray(matrix, dtype=np.float64) - np.eye(DIMENSIONS)).astype("<f2")
         return cls(delta=base64.b64encode(delta.tobytes()).decode("ascii"))
+
+    def digest(self) -> str:
+        """What the calibration records of the adapter it was fitted with."""
+        return hashlib.sha256(self.delta.encode("ascii")).hexdigest()[:16]
 
     @property
     def matrix(self) -> Vectors:
@@ -191,6 +201,7 @@ class SemanticIndex:
         self.n_faqs = len(phrasings)
         self.adapter: Adapter | None = adapter
         self._texts = texts
+        rows.flags.writeable = False  # read by every thread matching against this corpus
         self._rows = rows
         self._phrasings = rows[:n]
         self._answers = rows[n:]

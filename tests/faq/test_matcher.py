@@ -62,6 +62,7 @@ def test_small_talk_is_a_greeting(matcher: Matcher, text: str) -> None:
 def test_nothing_relevant_falls_back(matcher: Matcher, text: str) -> None:
     result = matcher.match(text)
     assert result.decision == Decision.FALLBACK
+    assert not (text.strip().isdigit() and result.semantic)  # digits alone: the encoder has nothing to read
     assert result.faq_id is None and result.answer is None and result.suggestions == []
 
 

@@ -1,18 +1,21 @@
 """The matcher's signals one by one: word weights, typo repair, answer kinds, the encoder and its
 cache, the calibration file, and fitting a calibration from labelled shops."""
 
+import base64
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from kefu.cli import main
 from kefu.faq import Calibration, Decision, Matcher, Resources, WordStats, parse_corpus
+from kefu.faq import fit as fit_module
 from kefu.faq.answertype import asked_kinds, given_kinds
 from kefu.faq.calibration import FEATURES, TreeModel
 from kefu.faq.corpus import load_corpus
-from kefu.faq.evaluate import load_cases
+from kefu.faq.evaluate import ShopSet, load_cases
 from kefu.faq.fit import AdapterFit, ShopVectors, fit_adapter, shop_vectors
 from kefu.faq.normalize import normalize
 from kefu.faq.semantic import DIMENSIONS, Adapter
@@ -112,7 +115,7 @@ def test_cantonese_thanks_is_small_talk(matcher: Matcher, text: str) -> None:
     assert matcher.match(text).decision == Decision.GREETING
 
 
-@pytest.mark.parametrize("text", ["不要机器人", "机器人不要再回了", "bot你不要回了"])
+@pytest.mark.parametrize("text", ["不要机器人", "机器人不要再回了", "bot你不要回了", "你这机器人懂不懂啊"])
 def test_rejecting_the_bot_transfers(matcher: Matcher, text: str) -> None:
     assert matcher.match(text).decision == Decision.TRANSFER
 
@@ -271,14 +274,32 @@ def test_the_matcher_compares_a_question_with_the_adapted_faq_side(resources: Re
     edited = parse_corpus(
         {"shop": "s", "faqs": [{"id": "a", "question": "什么时候发货", "answer": "付款后24小时内发出"}]}
     )
-    same = Calibration.neutral(adapter)
-    again = Matcher.from_corpus(edited, resources=resources, calibration=same, previous=mapped)
-    unmapped = Matcher.from_corpus(
-        edited, resources=resources, calibration=Calibration.neutral(), previous=mapped
-    )
+    encoder = resources.encoder()
+    encoded: list[str] = []
+    real = encoder.encode_uncached
+
+    def counting(texts: list[str]) -> np.ndarray:
+        encoded.extend(texts)
+        return real(texts)
+
+    encoder.encode_uncached = counting  # type: ignore[method-assign]
+    try:
+        same = Calibration.neutral(adapter)
+        again = Matcher.from_corpus(edited, resources=resources, calibration=same, previous=mapped)
+        assert encoded == [again.semantic_text("付款后24小时内发出")]
+        encoded.clear()
+        unmapped = Matcher.from_corpus(
+            edited, resources=resources, calibration=Calibration.neutral(), previous=mapped
+        )
+        assert len(encoded) == 2  # another map: nothing reused
+    finally:
+        del encoder.encode_uncached
     assert again.semantic is not None and unmapped.semantic is not None
     assert np.allclose(again.semantic.phrasing_vectors()[0], mapped.semantic.phrasing_vectors()[0])
     assert np.allclose(unmapped.semantic.phrasing_vectors()[0], phrasing, atol=1e-6)
+    # Shared by the threads that match: nobody may write into it.
+    with pytest.raises(ValueError):
+        again.semantic.phrasing_vectors()[0][0, 0] = 1.0
 
 
 def test_a_damaged_adapter_is_refused() -> None:
@@ -286,10 +307,58 @@ def test_a_damaged_adapter_is_refused() -> None:
     assert Adapter.model_validate_json(good.model_dump_json()) == good
     with pytest.raises(ValueError, match="base64"):
         Adapter(delta="not base64!")
-    with pytest.raises(ValueError, match="finite numbers"):
+    with pytest.raises(ValueError, match="512×512 numbers"):
         Adapter(delta=good.delta[:100])
     with pytest.raises(ValueError, match="dimensional"):
         Adapter(dimensions=256, delta=good.delta)
+    for bad in (np.nan, np.inf, 3.0):
+        delta = np.zeros(DIMENSIONS * DIMENSIONS, dtype="<f2")
+        delta[12345] = bad
+        with pytest.raises(ValueError, match="finite numbers within"):
+            Adapter(delta=base64.b64encode(delta.tobytes()).decode("ascii"))
+    # A calibration whose trees were fitted with an adapter is refused without it, or with another.
+    data = json.loads(Calibration.default().dump())
+    data["adapter"] = None
+    with pytest.raises(ValueError, match="another adapter"):
+        Calibration.model_validate(data)
+    data["adapter"] = good.model_dump()
+    with pytest.raises(ValueError, match="another adapter"):
+        Calibration.model_validate(data)
+
+
+def test_each_shop_is_scored_with_an_adapter_fitted_on_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    fitted: list[list[str]] = []
+    used: dict[str, str] = {}
+
+    def fake_vectors(name: str, *args: object) -> SimpleNamespace:
+        return SimpleNamespace(shop=name)
+
+    def fake_fit(shops: list[SimpleNamespace], settings: object) -> str:
+        fitted.append(sorted(v.shop for v in shops))
+        return "+".join(fitted[-1])
+
+    def fake_collect(name: str, corpus: object, cases: object, res: object, adapter: str) -> list[object]:
+        used[name] = adapter
+        return []
+
+    monkeypatch.setattr(fit_module, "shop_vectors", fake_vectors)
+    monkeypatch.setattr(fit_module, "fit_adapter", fake_fit)
+    monkeypatch.setattr(fit_module, "_collect", fake_collect)
+    shops = [
+        ShopSet(name=n, corpus=DATA / "shops" / n / "corpus.yaml", cases=DATA / "shops" / n / "cases.jsonl")
+        for n in ("snacks", "pets-tw", "baby-hk")
+    ]
+    shops[0] = shops[0].model_copy(update={"sparse_copy": True})
+    observations, final = fit_module.collect(shops, adapter=AdapterFit())
+    assert final == "baby-hk+pets-tw+snacks"
+    assert used == {
+        "snacks": "baby-hk+pets-tw",
+        "snacks~sparse": "baby-hk+pets-tw",  # the copy leaves with its shop
+        "pets-tw": "baby-hk+snacks",
+        "baby-hk": "pets-tw+snacks",
+    }
+    with pytest.raises(ValueError, match="two shops"):
+        fit_module.collect(shops[:1], adapter=AdapterFit())
 
 
 def test_a_tree_model_adds_the_leaves_each_candidate_lands_on() -> None:
