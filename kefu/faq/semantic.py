@@ -211,6 +211,10 @@ class SemanticIndex:
         """The phrasings' vectors (mapped by the adapter, if any) and the FAQ of each."""
         return self._phrasings, self._faq_of
 
+    def answer_vectors(self) -> Vectors:
+        """The answers' vectors (mapped by the adapter, if any), one per FAQ."""
+        return self._answers
+
     def vectors(self) -> dict[str, Vectors]:
         return dict(zip(self._texts, self._rows, strict=True))
 
