@@ -78,16 +78,21 @@ def sparse_copy(corpus: Corpus, *, seed: int = 1) -> Corpus:
 @dataclass(frozen=True)
 class AdapterFit:
     """How the encoder's adapter is fitted: a softmax over each shop's phrasings and answers
-    (the right FAQ's against all others; `answer_share` of the target on its answer) at this
-    temperature, Δ pulled towards zero by a ridge penalty — strong enough that the map keeps
-    what the encoder knows and learns only what many shops' questions share. Leave-one-shop-out
-    over the dev shops, the encoder alone finds the right FAQ first: by its phrasings 0.67 →
-    0.77, by its answer 0.66 → 0.76 (docs/faq.md)."""
+    (the right FAQ's against all others; `answer_share` of the target on its answer) and "none
+    of these" (an out-of-scope question's target) at this temperature, Δ pulled towards zero by
+    a ridge penalty — strong enough that the map keeps what the encoder knows and learns only
+    what many shops' questions share. Leave-one-shop-out over the dev shops, the encoder alone
+    finds the right FAQ first by its phrasings 0.67 → 0.76, by its answer 0.66 → 0.76 (before
+    the near misses joined the fit; docs/faq.md)."""
 
     temperature: float = 20.0
     ridge: float = 0.003
     iterations: int = 150
     answer_share: float = 0.3
+    # Out-of-scope questions (near misses) should prefer "none of these": a constant similarity
+    # beside the shop's texts. Weighed at half an in-scope question.
+    null_similarity: float = 0.5
+    outside_weight: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,7 @@ class ShopVectors:
     faq_of: np.ndarray  # (phrasings,): the FAQ of each phrasing
     answers: np.ndarray  # (FAQs, DIMENSIONS)
     right: list[list[int]]  # per question, the FAQs that answer it
+    outside: np.ndarray  # (out-of-scope questions, DIMENSIONS)
 
     def texts(self) -> np.ndarray:
         """The FAQ side: every phrasing, then every answer."""
@@ -123,12 +129,17 @@ def shop_vectors(name: str, corpus: Corpus, cases: Sequence[Case], resources: Re
     assert matcher.semantic is not None and matcher.encoder is not None
     phrasings, faq_of = matcher.semantic.phrasing_vectors()  # no adapter: the encoder's own
     ids = {f.id: i for i, f in enumerate(matcher.corpus.faqs)}
-    texts, rights = [], []
+    texts, rights, outside = [], [], []
     for case in cases:
+        analysis = matcher.analyzer.analyze(case.q[: matcher.config.max_query_chars])
+        if case.kind == "out_of_scope" and not case.abstain_ok:
+            # What reaches the encoder when served: not small talk, not digits alone.
+            if detect_intent(analysis) is None and not matcher.wordless(analysis):
+                outside.append(matcher.encoder_text(analysis))
+            continue
         right = sorted({ids[i] for i in case.ids if i in ids})
         if case.kind != "in_scope" or not right:
             continue
-        analysis = matcher.analyzer.analyze(case.q[: matcher.config.max_query_chars])
         texts.append(matcher.encoder_text(analysis))
         rights.append(right)
     return ShopVectors(
@@ -138,34 +149,45 @@ def shop_vectors(name: str, corpus: Corpus, cases: Sequence[Case], resources: Re
         faq_of=faq_of,
         answers=matcher.semantic.answer_vectors().astype(np.float64),
         right=rights,
+        outside=matcher.encoder.encode_uncached(outside).astype(np.float64),
     )
 
 
 def fit_adapter(shops: Sequence[ShopVectors], settings: AdapterFit | None = None) -> Adapter:
-    """M = I + Δ minimizing the mean cross-entropy of softmax(τ · q M Tᵀ) over each shop's
-    FAQ texts T against each question's right ones, plus ridge/2 · ‖Δ‖² (L-BFGS, from Δ = 0;
-    stopping at the iteration limit is expected — the ridge, not convergence, keeps Δ small)."""
+    """M = I + Δ minimizing the mean cross-entropy of softmax(τ · [q M Tᵀ, b]) over each shop's
+    FAQ texts T and "none of these" (b) against each question's right ones (an out-of-scope
+    question's: none), plus ridge/2 · ‖Δ‖² (L-BFGS, from Δ = 0; stopping at the iteration
+    limit is expected — the ridge, not convergence, keeps Δ small)."""
     from scipy.optimize import minimize
 
     settings = settings or AdapterFit()
     tau, ridge = settings.temperature, settings.ridge
-    count = sum(len(v.questions) for v in shops)
-    problems = [(v.questions, v.texts(), v.targets(settings.answer_share)) for v in shops]
+    problems = []
+    for v in shops:
+        inside = v.targets(settings.answer_share)
+        # One more column, "none of these": the out-of-scope questions' target.
+        targets = np.zeros((len(inside) + len(v.outside), inside.shape[1] + 1))
+        targets[: len(inside), :-1] = inside
+        targets[len(inside) :, -1] = 1.0
+        row_weight = np.concatenate([np.ones(len(inside)), np.full(len(v.outside), settings.outside_weight)])
+        problems.append((np.vstack([v.questions, v.outside]), v.texts(), targets, row_weight[:, None]))
+    count = sum(float(w.sum()) for *_, w in problems)
+    null = tau * settings.null_similarity
 
     def loss(flat: np.ndarray) -> tuple[float, np.ndarray]:
         delta = flat.reshape(DIMENSIONS, DIMENSIONS)
         matrix = np.eye(DIMENSIONS) + delta
         total, grad = 0.0, np.zeros_like(delta)
-        for questions, texts, targets in problems:
-            scores = tau * (questions @ matrix @ texts.T)
+        for questions, texts, targets, weight in problems:
+            scores = np.hstack([tau * (questions @ matrix @ texts.T), np.full((len(questions), 1), null)])
             scores -= scores.max(axis=1, keepdims=True)
             log_p = scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
-            total -= float((targets * log_p).sum())
-            # d/dscores of −Σ t·log p is p·Σt − t (Σt = 1 for the targets' rows).
-            weights = np.exp(log_p) * targets.sum(axis=1, keepdims=True) - targets
-            grad += tau * (questions.T @ weights @ texts)
-        value = total / max(count, 1) + ridge / 2 * float((delta**2).sum())
-        return value, (grad / max(count, 1) + ridge * delta).ravel()
+            total -= float((weight * targets * log_p).sum())
+            # d/dscores of −w·Σ t·log p is w·(p·Σt − t); the constant column has no parameter.
+            by_score = weight * (np.exp(log_p) * targets.sum(axis=1, keepdims=True) - targets)
+            grad += tau * (questions.T @ by_score[:, :-1] @ texts)
+        value = total / max(count, 1.0) + ridge / 2 * float((delta**2).sum())
+        return value, (grad / max(count, 1.0) + ridge * delta).ravel()
 
     result = minimize(
         loss,

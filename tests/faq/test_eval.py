@@ -44,7 +44,7 @@ def test_every_labelled_shop_floor(resources: Resources) -> None:
         reports.append(evaluate(matcher, load_cases(shop.cases), name=shop.name))
     mean = macro_mean(reports)
     assert len(reports) >= 22
-    assert mean.answer_accuracy >= 0.70
+    assert mean.answer_accuracy >= 0.72
     assert mean.recall_at_3 >= 0.97
     assert mean.wrong_answer_rate <= 0.02
     assert mean.out_of_scope_answered_rate <= 0.06
@@ -56,7 +56,7 @@ def test_every_labelled_shop_floor(resources: Resources) -> None:
     assert min(r.recall_at_3 for r in reports) >= 0.92, table(reports)
     # The dev rows are in-sample for the adapter and the decision model; the holdouts are not.
     holdouts = macro_mean([r for r, shop in zip(reports, shops, strict=True) if shop.role == "holdout"])
-    assert holdouts.answer_accuracy >= 0.58 and holdouts.recall_at_3 >= 0.93, table(reports)
+    assert holdouts.answer_accuracy >= 0.59 and holdouts.recall_at_3 >= 0.93, table(reports)
     assert holdouts.wrong_answer_rate <= 0.03 and holdouts.false_transfers == 0, table(reports)
 
 
