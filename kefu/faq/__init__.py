@@ -34,13 +34,13 @@ from kefu.faq.wordstats import WordStats  # noqa: E402
 
 __all__ = [
     "FAQ",
+    "Adapter",
     "Analysis",
     "Analyzer",
     "Calibration",
     "Case",
     "Corpus",
     "Decision",
-    "Adapter",
     "Encoder",
     "EvalReport",
     "Explanation",

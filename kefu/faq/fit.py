@@ -225,12 +225,11 @@ def collect(
     loaded = [(shop, shop.load_corpus(), load_cases(shop.cases)) for shop in shops]
     final: Adapter | None = None
     folds: dict[str, Adapter | None] = {shop.name: None for shop in shops}
-    if adapter is not None and loaded:
+    if adapter is not None:
         vectors = [shop_vectors(shop.name, corpus, cases, resources) for shop, corpus, cases in loaded]
         final = fit_adapter(vectors, adapter)
         for shop, _, _ in loaded:
-            others = [v for v in vectors if v.shop != shop.name]
-            folds[shop.name] = fit_adapter(others, adapter) if others else None
+            folds[shop.name] = fit_adapter([v for v in vectors if v.shop != shop.name], adapter)
     out: list[Observation] = []
     for shop, corpus, cases in loaded:
         fold = folds[shop.name]

@@ -67,16 +67,6 @@ def _requested(tokens: tuple[Token, ...], targets: frozenset[str], text: str) ->
     return False
 
 
-def _rejects(tokens: tuple[Token, ...], text: str) -> bool:
-    """A word of rejection ("不要机器人", "机器人懂不懂"), not the second half of the neutral
-    question 要不要 (jieba splits 要 | 不要: "AI文件要不要转曲" asks whether, it rejects nothing)."""
-    return any(
-        "reject" in t.concepts
-        and not (t.text == "不要" and i > 0 and tokens[i - 1].text.endswith("要") and "要不要" in text)
-        for i, t in enumerate(tokens)
-    )
-
-
 def detect_intent(analysis: Analysis) -> Intent | None:
     """Return "transfer" when the shopper asks for a human, "greeting" for pure small talk.
 
@@ -89,7 +79,7 @@ def detect_intent(analysis: Analysis) -> Intent | None:
     concepts = frozenset(c for t in tokens for c in t.concepts)
     if "to_human" in concepts and not concepts & _WHEN:
         return "transfer"
-    if "bot" in concepts and _rejects(tokens, analysis.normalized):
+    if "bot" in concepts and "reject" in concepts:
         return "transfer"
     if _requested(tokens, frozenset({"human", "staff"}), analysis.normalized) and not concepts & _SCHEDULE:
         return "transfer"

@@ -183,8 +183,7 @@ class SemanticIndex:
             texts.extend(faq_phrasings)
             faq_of.extend([index] * len(faq_phrasings))
         texts.extend(answers)
-        reusable = previous is not None and previous.adapter == adapter
-        known = previous.vectors() if previous is not None and reusable else {}
+        known = previous.vectors() if previous is not None and previous.adapter == adapter else {}
         rows = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
         todo = []
         for i, text in enumerate(texts):
