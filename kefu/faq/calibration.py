@@ -61,7 +61,9 @@ FEATURES: tuple[str, ...] = (
     "sem",  # similarity of the question and the FAQ's closest phrasing (through the adapter)
     "sem_margin",  # sem minus the best other FAQ's sem
     "sem_first",  # 1 when this FAQ is the semantic first
-    "sem_answer",  # similarity of the question and the FAQ's answer (through the adapter)
+    "sem_answer",  # similarity of the question and the FAQ's answer's opening (through the adapter)
+    "sem_passage",  # similarity of the question and the closest sentence of the FAQ's answer
+    "sem_passage_margin",  # sem_passage minus the best other FAQ's
     "agree",  # 1 when this FAQ is first on both signals
 )
 LEXICAL_FEATURES: tuple[str, ...] = tuple(f for f in FEATURES if not f.startswith("sem") and f != "agree")

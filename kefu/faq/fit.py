@@ -57,9 +57,9 @@ class Targets:
     # answering ≤ 10 % of these is the price of answering most in-scope questions at all.
     wrong: float = 0.025
     out_of_scope: float = 0.10
-    # The encoder is skipped where the lexical model alone is right this often (as often as
-    # answers that went through the encoder are).
-    skip_precision: float = 0.95
+    # The encoder is skipped where the lexical model alone is sure enough that running it would
+    # gain at most this share of answers (macro): the cheapest decision within a hair of the best.
+    skip_tolerance: float = 0.005
 
 
 def sparse_copy(corpus: Corpus, *, seed: int = 1) -> Corpus:
@@ -439,22 +439,19 @@ def _macro(rates: dict[str, dict[str, float]], key: str) -> float:
 
 
 def choose_thresholds(sims: Sequence[Simulated], targets: Targets) -> tuple[float, float, float]:
-    """(answer, skip_semantic, answer_lexical): the most answers within the targets."""
-    # Skip the encoder only where the lexical model's first candidate is almost always right.
-    skip = 1.0
-    for t in np.arange(0.80, 1.0, 0.01):
-        gated = [s for s in sims if not s.exact and s.lex_p >= t]
-        wrong = sum(not s.lex_right for s in gated)
-        if gated and wrong / len(gated) <= 1 - targets.skip_precision:
-            skip = float(t)
-            break
-    best = (0.0, 0.9)
-    for t in np.arange(0.30, 0.99, 0.01):
-        rates = decide(sims, float(t), skip)
-        if _macro(rates, "wrong") <= targets.wrong and _macro(rates, "out_of_scope") <= targets.out_of_scope:
-            accuracy = _macro(rates, "accuracy")
-            if accuracy > best[0]:
-                best = (accuracy, float(t))
+    """(answer, skip_semantic, answer_lexical): the most answers within the targets.
+
+    The two thresholds of the encoder's path are chosen together: for each place where the
+    lexical model's verdict could stand alone (skip), the answer threshold that answers most
+    within the targets; then the lowest skip whose answers are within `skip_tolerance` of the
+    best — the encoder runs only where it still earns answers. (Skipping it wherever the lexical
+    model is right 95 % of the time spent half the wrong-answer budget on that path alone:
+    leave one shop out, 63.6 % answered instead of 66.4 %, before the answers' sentences joined the features.)
+    """
+    skips = [round(float(t), 2) for t in np.arange(0.80, 1.0, 0.01)] + [1.0]
+    by_skip = {skip: _best_answer(sims, skip, targets) for skip in skips}
+    most = max(accuracy for accuracy, _ in by_skip.values())
+    skip = min(s for s, (accuracy, _) in by_skip.items() if accuracy >= most - targets.skip_tolerance)
     # Without the encoder: the same targets with the lexical model alone.
     lexical_only = [
         Simulated(
@@ -462,13 +459,22 @@ def choose_thresholds(sims: Sequence[Simulated], targets: Targets) -> tuple[floa
         )
         for s in sims
     ]
-    best_lex = (0.0, 0.95)
+    _, answer_lexical = _best_answer(lexical_only, 1.01, targets, default=0.95)
+    return round(by_skip[skip][1], 2), skip, round(answer_lexical, 2)
+
+
+def _best_answer(
+    sims: Sequence[Simulated], skip: float, targets: Targets, default: float = 0.9
+) -> tuple[float, float]:
+    """(macro accuracy, answer threshold): the threshold that answers most within the targets."""
+    best = (0.0, default)
     for t in np.arange(0.30, 0.99, 0.01):
-        rates = decide(lexical_only, float(t), 1.01)
+        rates = decide(sims, float(t), skip)
         if _macro(rates, "wrong") <= targets.wrong and _macro(rates, "out_of_scope") <= targets.out_of_scope:
-            if _macro(rates, "accuracy") > best_lex[0]:
-                best_lex = (_macro(rates, "accuracy"), float(t))
-    return round(best[1], 2), round(skip, 2), round(best_lex[1], 2)
+            accuracy = _macro(rates, "accuracy")
+            if accuracy > best[0]:
+                best = (accuracy, float(t))
+    return best
 
 
 def fit(

@@ -18,8 +18,22 @@ _WHEN = frozenset({"q_when", "hours"})
 _SMALL_TALK = frozenset({"greet", "thanks"})
 # Words that may stand around a bare request without changing it ("现在有人工吗", "human please").
 _NEUTRAL = frozenset(
-    {"human", "staff", "ask_for", "q_can", "online", "negation", "greet", "thanks", "reject", "q_which"}
+    {
+        "human",
+        "staff",
+        "ask_for",
+        "q_can",
+        "online",
+        "negation",
+        "greet",
+        "thanks",
+        "reject",
+        "q_which",
+        "urge",
+    }
 )
+# Counting people is asking about them ("你哋有幾多個真人客服", "how many agents do you have").
+_HOW_MANY = frozenset({"多少", "几个", "多少个", "几位", "多少位"})
 
 
 def _has(tokens: tuple[Token, ...], concept: str) -> bool:
@@ -86,7 +100,8 @@ def detect_intent(analysis: Analysis) -> Intent | None:
     if "you_are" in concepts:
         # "你是真人吗", "are you a bot": a question about the bot, answered as small talk.
         return None
-    if "human" in concepts and not concepts & _SCHEDULE:
+    counting = any(t.text in _HOW_MANY for t in tokens) or "how many" in analysis.normalized
+    if "human" in concepts and not concepts & _SCHEDULE and not counting:
         content = [t for t in tokens if not set(t.concepts) & _NEUTRAL]
         if len(content) <= 1:
             return "transfer"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -19,11 +20,19 @@ from kefu.faq.index import Floats
 from kefu.faq.intents import detect_intent, dissatisfied, order_question
 from kefu.faq.lexical import LexicalIndex, LexicalQuery, LexicalShape, QueryWords
 from kefu.faq.normalize import Language, detect_language, normalize, to_traditional
-from kefu.faq.semantic import Encoder, SemanticIndex
+from kefu.faq.semantic import Encoder, SemanticIndex, SemanticScores
 
 # The encoder reads this much of an answer: its opening says what it is about (longer costs
 # build time and changed nothing on the dev shops).
 _ANSWER_CHARS = 80
+# …and every sentence of it, up to this many: shoppers often ask in the words of one sentence
+# deep in an answer ("does the weight include the ice packs" → the net-weight entry's third
+# sentence). Leave one shop out, the similarity to the closest sentence lifted the answers
+# 66.4 → 69.0 % (plain encoder, before the adapter was applied to it).
+_PASSAGES = 6
+_SENTENCE_END = re.compile(r"(?<=[。！？；!?;\n])|(?<=\.\s)")
+# Shorter pieces ("是的。", "OK. ") say nothing on their own.
+_PASSAGE_MIN_CHARS = 4
 # A candidate scoped to another product than the one on the shopper's page: its odds fall
 # e**3.5 ≈ 33-fold, so it answers only a near-certain match (one that names its product:
 # 0.996 → 0.89) and otherwise is a suggestion at most (0.985 → 0.66).
@@ -32,6 +41,16 @@ _OUT_OF_SCOPE = 3.5
 _TITLE_CHARS = 40
 # (id, title) of the product on the shopper's page.
 Product = tuple[str, str]
+# The features only the encoder gives (0 when it did not run).
+_SEMANTIC_FEATURES = (
+    "sem",
+    "sem_margin",
+    "sem_first",
+    "agree",
+    "sem_answer",
+    "sem_passage",
+    "sem_passage_margin",
+)
 # The scope of a page whose product no entry names (every such page gets the same results).
 _OTHER_PRODUCT: Product = ("", "")
 
@@ -188,6 +207,7 @@ class Matcher:
                 ],
                 [self.semantic_text(f.answer[:_ANSWER_CHARS]) for f in corpus.faqs],
                 self.encoder,
+                passages=[[self.semantic_text(p) for p in passages(f.answer)] for f in corpus.faqs],
                 adapter=cal.adapter,
                 previous=previous.semantic if previous is not None else None,
             )
@@ -434,7 +454,7 @@ class Matcher:
     def _score(
         self,
         lexical: LexicalQuery,
-        semantic: tuple[Floats, Floats] | None,
+        semantic: SemanticScores | None,
         exact: int | None,
         model: ModelName,
         words: QueryWords,
@@ -443,16 +463,18 @@ class Matcher:
         k = min(n_faqs, self.config.candidates)
         lex = lexical.lex
         chosen = set(_top(lex, k))
-        sem, sem_answer = semantic if semantic is not None else (None, None)
-        if sem is not None:
-            chosen.update(_top(sem, k))
+        if semantic is not None:
+            chosen.update(_top(semantic.phrasing, k))
         exact_faq = int(self.lexical.faq_of[exact]) if exact is not None else None
         if exact_faq is not None:
             chosen.add(exact_faq)
         faqs = sorted(chosen)
-        margins = _Margins(lex), _Margins(sem) if sem is not None else None
+        margins = (
+            _Margins(lex),
+            None if semantic is None else (_Margins(semantic.phrasing), _Margins(semantic.passage)),
+        )
         phrasings, rows = zip(
-            *(self._features(i, lexical, sem, sem_answer, words, margins) for i in faqs), strict=True
+            *(self._features(i, lexical, semantic, words, margins) for i in faqs), strict=True
         )
         x = np.asarray([[row[f] for f in FEATURES] for row in rows], dtype=np.float64)
         p = self.calibration.model(model).predict(x)
@@ -471,10 +493,9 @@ class Matcher:
         self,
         i: int,
         lexical: LexicalQuery,
-        sem: Floats | None,
-        sem_answer: Floats | None,
+        semantic: SemanticScores | None,
         words: QueryWords,
-        margins: tuple[_Margins, _Margins | None],
+        margins: tuple[_Margins, tuple[_Margins, _Margins] | None],
     ) -> tuple[int, dict[str, float]]:
         """FAQ `i`'s best phrasing and calibration features (see calibration.FEATURES)."""
         phrasing, row = self.lexical.candidate(i, lexical)
@@ -483,14 +504,17 @@ class Matcher:
         lex_margins, sem_margins = margins
         row["lex_margin"] = lex_margins.of(i)
         row["lex_first"] = float(lex_margins.first == i)
-        if sem is None or sem_answer is None or sem_margins is None:
-            row.update(sem=0.0, sem_margin=0.0, sem_first=0.0, agree=0.0, sem_answer=0.0)
+        if semantic is None or sem_margins is None:
+            row.update(dict.fromkeys(_SEMANTIC_FEATURES, 0.0))
             return phrasing, row
-        row["sem"] = float(sem[i])
-        row["sem_margin"] = sem_margins.of(i)
-        row["sem_first"] = float(sem_margins.first == i)
+        phrasing_margins, passage_margins = sem_margins
+        row["sem"] = float(semantic.phrasing[i])
+        row["sem_margin"] = phrasing_margins.of(i)
+        row["sem_first"] = float(phrasing_margins.first == i)
         row["agree"] = float(row["sem_first"] and row["lex_first"])
-        row["sem_answer"] = float(sem_answer[i])
+        row["sem_answer"] = float(semantic.answer[i])
+        row["sem_passage"] = float(semantic.passage[i])
+        row["sem_passage_margin"] = passage_margins.of(i)
         return phrasing, row
 
     def _answer(self, faq: FAQ, language: Language) -> str:
@@ -503,6 +527,14 @@ def _lower_odds(p: float, by: float) -> float:
     """p with its log-odds lowered by `by` (a certain 1.0, an exact phrasing, stays near 1)."""
     p = min(max(p, 1e-12), 1.0 - 1e-12)
     return 1.0 / (1.0 + math.exp(by - math.log(p / (1.0 - p))))
+
+
+def passages(answer: str) -> list[str]:
+    """An answer's sentences as the encoder reads them (the first `_PASSAGES`, each cut to
+    `_ANSWER_CHARS`); the opening when no sentence is long enough."""
+    pieces = [p.strip() for p in _SENTENCE_END.split(answer)]
+    out = [p[:_ANSWER_CHARS] for p in pieces if len(p) >= _PASSAGE_MIN_CHARS][:_PASSAGES]
+    return out or [answer[:_ANSWER_CHARS]]
 
 
 def _top(values: Floats, k: int) -> list[int]:

@@ -14,17 +14,19 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-__all__ = ["DIMENSIONS", "Adapter", "Encoder", "Vectors"]
+__all__ = ["DIMENSIONS", "Adapter", "Encoder", "SemanticIndex", "SemanticScores", "Vectors"]
 
 DIMENSIONS = 512
 # Base64 of DIMENSIONS² float16 numbers.
 _DELTA_CHARS = 4 * -(-2 * DIMENSIONS * DIMENSIONS // 3)
 Vectors = npt.NDArray[np.float32]
+Floats = npt.NDArray[np.float64]
 
 
 class Adapter(BaseModel):
@@ -159,9 +161,18 @@ class Encoder:
         return vector
 
 
+class SemanticScores(NamedTuple):
+    """Per FAQ: the similarity of a question to its closest phrasing, to its answer's opening,
+    and to the closest sentence of its answer (cosines when there is no adapter)."""
+
+    phrasing: npt.NDArray[np.float64]
+    answer: npt.NDArray[np.float64]
+    passage: npt.NDArray[np.float64]
+
+
 class SemanticIndex:
-    """Unit vectors of a corpus: the first few phrasings of every FAQ, and every answer (mapped
-    by the calibration's adapter, when it has one).
+    """Unit vectors of a corpus: the first few phrasings of every FAQ, every answer's opening and
+    every sentence of every answer (all mapped by the calibration's adapter, when it has one).
 
     `previous` (the index of the corpus's last version, mapped by the same adapter) lends the
     vectors of texts that did not change, so an edit re-encodes only what was edited. Only the
@@ -174,6 +185,7 @@ class SemanticIndex:
         answers: Sequence[str],
         encoder: Encoder,
         *,
+        passages: Sequence[Sequence[str]] = (),
         adapter: Adapter | None = None,
         previous: SemanticIndex | None = None,
     ) -> None:
@@ -183,44 +195,68 @@ class SemanticIndex:
             texts.extend(faq_phrasings)
             faq_of.extend([index] * len(faq_phrasings))
         texts.extend(answers)
-        known = previous.vectors() if previous is not None and previous.adapter == adapter else {}
-        rows = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
-        todo = []
-        for i, text in enumerate(texts):
-            vector = known.get(text)
-            if vector is None:
-                todo.append(i)
-            else:
-                rows[i] = vector
+        passage_of: list[int] = []
+        for index, faq_passages in enumerate(passages):
+            texts.extend(faq_passages)
+            passage_of.extend([index] * len(faq_passages))
+        # Texts repeat (an answer's opening is often its first sentence): each is encoded once.
+        known = dict(previous.vectors()) if previous is not None and previous.adapter == adapter else {}
+        todo = [text for text in dict.fromkeys(texts) if text not in known]
         if todo:
             # Straight to the model: corpus texts must not crowd the question cache.
-            fresh = encoder.encode_uncached([texts[i] for i in todo])
-            rows[todo] = adapter.apply(fresh) if adapter is not None else fresh
-        n = len(faq_of)
+            fresh = encoder.encode_uncached(todo)
+            known.update(zip(todo, adapter.apply(fresh) if adapter is not None else fresh, strict=True))
+        rows = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
+        for i, text in enumerate(texts):
+            rows[i] = known[text]
+        n, m = len(faq_of), len(faq_of) + len(answers)
         self.n_faqs = len(phrasings)
         self.adapter: Adapter | None = adapter
         self._texts = texts
         rows.flags.writeable = False  # read by every thread matching against this corpus
         self._rows = rows
         self._phrasings = rows[:n]
-        self._answers = rows[n:]
+        self._answers = rows[n:m]
+        self._passages = rows[m:]
         self._faq_of = np.asarray(faq_of, dtype=np.int64)
+        self._groups = _Groups(self._faq_of, self.n_faqs), _Groups(np.asarray(passage_of), self.n_faqs)
 
     def phrasing_vectors(self) -> tuple[Vectors, npt.NDArray[np.int64]]:
         """The phrasings' vectors (mapped by the adapter, if any) and the FAQ of each."""
         return self._phrasings, self._faq_of
 
     def answer_vectors(self) -> Vectors:
-        """The answers' vectors (mapped by the adapter, if any), one per FAQ."""
+        """The answers' openings' vectors (mapped by the adapter, if any), one per FAQ."""
         return self._answers
 
     def vectors(self) -> dict[str, Vectors]:
         return dict(zip(self._texts, self._rows, strict=True))
 
-    def scores(self, vector: Vectors) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        """Per FAQ: the similarity of its closest phrasing, and of its answer (cosines when
-        there is no adapter)."""
-        sem = np.full(self.n_faqs, -1.0, dtype=np.float64)
-        if len(self._faq_of):
-            np.maximum.at(sem, self._faq_of, self._phrasings @ vector)
-        return sem, (self._answers @ vector).astype(np.float64)
+    def scores(self, vector: Vectors) -> SemanticScores:
+        """Similarities of a question's vector to every FAQ (see `SemanticScores`)."""
+        phrasings, passages = self._groups
+        return SemanticScores(
+            phrasings.best(self._phrasings @ vector),
+            (self._answers @ vector).astype(np.float64),
+            passages.best(self._passages @ vector),
+        )
+
+
+class _Groups:
+    """Rows grouped by FAQ, in FAQ order: the best row of each FAQ in one pass."""
+
+    def __init__(self, faq_of: npt.NDArray[np.int64], n_faqs: int) -> None:
+        self.faq_of = faq_of
+        self.n_faqs = n_faqs
+        counts = np.bincount(faq_of, minlength=n_faqs)
+        # Every FAQ has a row (the usual case): one reduceat over contiguous runs.
+        self.starts = (np.cumsum(counts) - counts) if len(faq_of) and counts.all() else None
+
+    def best(self, values: npt.NDArray[np.float32]) -> Floats:
+        if self.starts is not None:
+            # Floored at −1 like the general path (an adapted similarity may reach below).
+            return np.maximum(np.maximum.reduceat(values, self.starts), -1.0).astype(np.float64)
+        best = np.full(self.n_faqs, -1.0, dtype=np.float64)
+        if len(self.faq_of):
+            np.maximum.at(best, self.faq_of, values)
+        return best

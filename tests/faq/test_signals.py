@@ -17,6 +17,7 @@ from kefu.faq.calibration import FEATURES, TreeModel
 from kefu.faq.corpus import load_corpus
 from kefu.faq.evaluate import ShopSet, load_cases
 from kefu.faq.fit import AdapterFit, ShopVectors, fit_adapter, shop_vectors
+from kefu.faq.matcher import passages
 from kefu.faq.normalize import normalize
 from kefu.faq.semantic import DIMENSIONS, Adapter
 from tests.conftest import DATA
@@ -86,6 +87,7 @@ def test_a_real_word_of_the_shop_is_not_corrected_into_another(resources: Resour
         "想直接跟客服人員談",
         "麻煩小編私訊我",
         "zhuan ren gong",
+        "急急急 等人工",
     ],
 )
 def test_traditional_cantonese_and_english_requests_transfer(matcher: Matcher, text: str) -> None:
@@ -104,6 +106,9 @@ def test_traditional_cantonese_and_english_requests_transfer(matcher: Matcher, t
         "客服跟我说的不一样",
         # "AI" (an Illustrator file) beside 要不要, which asks whether and rejects nothing.
         "AI文件要不要转曲",
+        # Counting the people asks about them.
+        "你哋有幾多位真人客服呀",
+        "how many human agents do you have",
     ],
 )
 def test_mentions_of_people_that_ask_no_human_do_not_transfer(matcher: Matcher, text: str) -> None:
@@ -284,7 +289,7 @@ def test_the_matcher_compares_a_question_with_the_adapted_faq_side(resources: Re
     assert plain.semantic is not None and mapped.semantic is not None
     question = resources.encoder().encode_one("多久能发货")
     (phrasing,), faq_of = plain.semantic.phrasing_vectors()
-    sem, answer = mapped.semantic.scores(question)
+    sem = mapped.semantic.scores(question).phrasing
     assert sem[0] == pytest.approx(float(question @ (adapter.matrix @ phrasing)), abs=1e-5)
     assert sem[0] != pytest.approx(plain.semantic.scores(question)[0][0], abs=1e-3)
     # A later version of the corpus reuses the mapped vectors only under the same map.
@@ -435,3 +440,38 @@ def test_the_shipped_calibration_is_boosted_trees_and_survives_its_own_file(reso
     )
     lexical, full = matcher.observe("付款以后多久发货呀")
     assert lexical and full and all(0 < c.p < 1 for c in full)
+
+
+def test_a_question_in_the_words_of_a_later_sentence_of_the_answer_is_close_to_it(
+    resources: Resources,
+) -> None:
+    answer = (
+        "页面标的是净重，不含泡沫箱。每箱都放了冰袋保鲜。"
+        "冰袋和干冰的重量不计入商品重量，收到后可以放在厨房秤上核对。"
+    )
+    corpus = parse_corpus(
+        {
+            "shop": "s",
+            "faqs": [
+                {"id": "weight", "question": "重量是净重还是毛重？", "answer": answer},
+                {"id": "ship", "question": "什么时候发货", "answer": "付款后48小时内发出。"},
+            ],
+        }
+    )
+    assert passages(answer) == [
+        "页面标的是净重，不含泡沫箱。",
+        "每箱都放了冰袋保鲜。",
+        "冰袋和干冰的重量不计入商品重量，收到后可以放在厨房秤上核对。",
+    ]
+    matcher = Matcher.from_corpus(corpus, resources=resources, calibration=Calibration.neutral())
+    assert matcher.semantic is not None
+    encoder = resources.encoder()
+    question = encoder.encode_one(matcher.semantic_text("称出来的重量算不算冰袋"))
+    scores = matcher.semantic.scores(question)
+    sentences = encoder.encode([matcher.semantic_text(p) for p in passages(answer)])
+    # The closest sentence of each answer, wherever it stands in the answer.
+    assert scores.passage[0] == pytest.approx(float((sentences @ question).max()), abs=1e-5)
+    assert scores.passage[0] > scores.answer[0]
+    assert scores.passage[0] > scores.passage[1]
+    # Nothing but the opening when no sentence is long enough to say anything alone.
+    assert passages("是的。OK.") == ["是的。OK."]
