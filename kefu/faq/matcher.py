@@ -318,7 +318,13 @@ class Matcher:
             return MatchResult(query=text, decision=decision, language=language, dissatisfied=complaint)
         candidates, semantic, ambiguous = self.rank(analysis, exact)
         if product is not None and exact is None:
-            candidates = self._in_scope(candidates, product, text)
+            scoped = self._in_scope(candidates, product, text)
+            sure = self.calibration.skip_semantic
+            if not semantic and candidates and scoped and scoped[0].p < sure <= candidates[0].p:
+                # The page took the lexical verdict's certainty away: the encoder has its say.
+                candidates, semantic, ambiguous = self.rank(analysis, exact, always_semantic=True)
+                scoped = self._in_scope(candidates, product, text)
+            candidates = scoped
         if not candidates:
             return MatchResult(
                 query=text,

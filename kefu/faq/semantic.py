@@ -219,7 +219,10 @@ class SemanticIndex:
         self._answers = rows[n:m]
         self._passages = rows[m:]
         self._faq_of = np.asarray(faq_of, dtype=np.int64)
-        self._groups = _Groups(self._faq_of, self.n_faqs), _Groups(np.asarray(passage_of), self.n_faqs)
+        self._groups = (
+            _Groups(self._faq_of, self.n_faqs),
+            _Groups(np.asarray(passage_of, dtype=np.int64), self.n_faqs),
+        )
 
     def phrasing_vectors(self) -> tuple[Vectors, npt.NDArray[np.int64]]:
         """The phrasings' vectors (mapped by the adapter, if any) and the FAQ of each."""
