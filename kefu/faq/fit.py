@@ -451,7 +451,12 @@ def choose_thresholds(sims: Sequence[Simulated], targets: Targets) -> tuple[floa
     skips = [round(float(t), 2) for t in np.arange(0.80, 1.0, 0.01)] + [1.0]
     by_skip = {skip: _best_answer(sims, skip, targets) for skip in skips}
     most = max(accuracy for accuracy, _ in by_skip.values())
-    skip = min(s for s, (accuracy, _) in by_skip.items() if accuracy >= most - targets.skip_tolerance)
+    # Nothing meets the targets (too few or odd shops): never let the lexical model answer alone.
+    skip = (
+        min(s for s, (accuracy, _) in by_skip.items() if accuracy >= most - targets.skip_tolerance)
+        if most > 0
+        else 1.0
+    )
     # Without the encoder: the same targets with the lexical model alone.
     lexical_only = [
         Simulated(
@@ -513,7 +518,11 @@ def fit(
             "shops": shops,
             "adapter": adapter.digest() if adapter is not None else None,
             "questions": len(observations),
-            "targets": {"wrong": targets.wrong, "out_of_scope": targets.out_of_scope},
+            "targets": {
+                "wrong": targets.wrong,
+                "out_of_scope": targets.out_of_scope,
+                "skip_tolerance": targets.skip_tolerance,
+            },
         },
     )
     return calibration, out_of_fold

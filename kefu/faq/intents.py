@@ -29,10 +29,9 @@ _NEUTRAL = frozenset(
         "thanks",
         "reject",
         "q_which",
-        "urge",
     }
 )
-# Counting people is asking about them ("你哋有幾多個真人客服", "how many agents do you have").
+# Counting people is asking about them ("你哋有幾多個真人客服", "有几个人工客服在线").
 _HOW_MANY = frozenset({"多少", "几个", "多少个", "几位", "多少位"})
 
 
@@ -100,7 +99,7 @@ def detect_intent(analysis: Analysis) -> Intent | None:
     if "you_are" in concepts:
         # "你是真人吗", "are you a bot": a question about the bot, answered as small talk.
         return None
-    counting = any(t.text in _HOW_MANY for t in tokens) or "how many" in analysis.normalized
+    counting = any(t.text in _HOW_MANY for t in tokens)
     if "human" in concepts and not concepts & _SCHEDULE and not counting:
         content = [t for t in tokens if not set(t.concepts) & _NEUTRAL]
         if len(content) <= 1:

