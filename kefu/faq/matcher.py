@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from kefu.faq.analyzer import Analysis, Analyzer, Resources, english_words
-from kefu.faq.calibration import FEATURES, Calibration, ModelName
+from kefu.faq.calibration import FEATURES, LEXICAL_FEATURES, Calibration, ModelName
 from kefu.faq.corpus import FAQ, Corpus
 from kefu.faq.index import Floats
 from kefu.faq.intents import detect_intent, dissatisfied, order_question
@@ -42,15 +42,7 @@ _TITLE_CHARS = 40
 # (id, title) of the product on the shopper's page.
 Product = tuple[str, str]
 # The features only the encoder gives (0 when it did not run).
-_SEMANTIC_FEATURES = (
-    "sem",
-    "sem_margin",
-    "sem_first",
-    "agree",
-    "sem_answer",
-    "sem_passage",
-    "sem_passage_margin",
-)
+_SEMANTIC_FEATURES = tuple(f for f in FEATURES if f not in LEXICAL_FEATURES)
 # The scope of a page whose product no entry names (every such page gets the same results).
 _OTHER_PRODUCT: Product = ("", "")
 

@@ -20,13 +20,14 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from kefu.faq.index import Floats
+
 __all__ = ["DIMENSIONS", "Adapter", "Encoder", "SemanticIndex", "SemanticScores", "Vectors"]
 
 DIMENSIONS = 512
 # Base64 of DIMENSIONS² float16 numbers.
 _DELTA_CHARS = 4 * -(-2 * DIMENSIONS * DIMENSIONS // 3)
 Vectors = npt.NDArray[np.float32]
-Floats = npt.NDArray[np.float64]
 
 
 class Adapter(BaseModel):
@@ -165,9 +166,9 @@ class SemanticScores(NamedTuple):
     """Per FAQ: the similarity of a question to its closest phrasing, to its answer's opening,
     and to the closest sentence of its answer (cosines when there is no adapter)."""
 
-    phrasing: npt.NDArray[np.float64]
-    answer: npt.NDArray[np.float64]
-    passage: npt.NDArray[np.float64]
+    phrasing: Floats
+    answer: Floats
+    passage: Floats
 
 
 class SemanticIndex:
@@ -200,7 +201,7 @@ class SemanticIndex:
             texts.extend(faq_passages)
             passage_of.extend([index] * len(faq_passages))
         # Texts repeat (an answer's opening is often its first sentence): each is encoded once.
-        known = dict(previous.vectors()) if previous is not None and previous.adapter == adapter else {}
+        known = previous.vectors() if previous is not None and previous.adapter == adapter else {}
         todo = [text for text in dict.fromkeys(texts) if text not in known]
         if todo:
             # Straight to the model: corpus texts must not crowd the question cache.
