@@ -33,6 +33,11 @@ _NEUTRAL = frozenset(
 )
 # Counting people is asking about them ("你哋有幾多個真人客服", "有几个人工客服在线").
 _HOW_MANY = frozenset({"多少", "几个", "多少个", "几位", "多少位"})
+# "请/帮我/快 + ask-for verb": an imperative request stays one whatever else the message says
+# ("锅子明天要送人 快帮我接真人": 明天 dates the gift, not the agents' hours).
+_IMPERATIVE = re.compile(r"(?:帮我|给我|请|麻烦|快点?|赶快|赶紧)\s*$")
+# A person followed by the copula describes them ("客服人员是在台湾吗", "人工客服是外包的吗").
+_COPULA = "是"
 
 
 def _has(tokens: tuple[Token, ...], concept: str) -> bool:
@@ -80,6 +85,29 @@ def _requested(tokens: tuple[Token, ...], targets: frozenset[str], text: str) ->
     return False
 
 
+def _describes_people(tokens: tuple[Token, ...], text: str) -> bool:
+    """Counting the people ("你哋有幾多個真人客服") or saying what they are ("客服人员是在台湾吗")."""
+    if any(t.text in _HOW_MANY for t in tokens):
+        return True
+    people = (t for t in tokens if "human" in t.concepts or "staff" in t.concepts)
+    return any(t.text + _COPULA in text for t in people)
+
+
+def _imperative(tokens: tuple[Token, ...], text: str) -> bool:
+    """Whether an ask-for verb before a person is said as a command ("快帮我接真人")."""
+    for i, token in enumerate(tokens):
+        if "ask_for" not in token.concepts or not any(
+            "human" in t.concepts or "staff" in t.concepts for t in tokens[i + 1 : i + 4]
+        ):
+            continue
+        at = text.find(token.text)
+        while at >= 0:
+            if _IMPERATIVE.search(text[max(0, at - 6) : at]):
+                return True
+            at = text.find(token.text, at + 1)
+    return False
+
+
 def detect_intent(analysis: Analysis) -> Intent | None:
     """Return "transfer" when the shopper asks for a human, "greeting" for pure small talk.
 
@@ -94,13 +122,15 @@ def detect_intent(analysis: Analysis) -> Intent | None:
         return "transfer"
     if "bot" in concepts and "reject" in concepts:
         return "transfer"
-    if _requested(tokens, frozenset({"human", "staff"}), analysis.normalized) and not concepts & _SCHEDULE:
-        return "transfer"
-    if "you_are" in concepts:
-        # "你是真人吗", "are you a bot": a question about the bot, answered as small talk.
+    text = analysis.normalized
+    if _requested(tokens, frozenset({"human", "staff"}), text):
+        if not concepts & _SCHEDULE or _imperative(tokens, text):
+            return "transfer"
+    if "you_are" in concepts or _describes_people(tokens, text):
+        # "你是真人吗", "are you a bot": a question about the bot, answered as small talk;
+        # "有几个人工客服", "客服是外包的吗": about the people, an FAQ question or none.
         return None
-    counting = any(t.text in _HOW_MANY for t in tokens)
-    if "human" in concepts and not concepts & _SCHEDULE and not counting:
+    if "human" in concepts and not concepts & _SCHEDULE:
         content = [t for t in tokens if not set(t.concepts) & _NEUTRAL]
         if len(content) <= 1:
             return "transfer"

@@ -87,6 +87,9 @@ def test_a_real_word_of_the_shop_is_not_corrected_into_another(resources: Resour
         "想直接跟客服人員談",
         "麻煩小編私訊我",
         "zhuan ren gong",
+        # An imperative request, whatever date the rest of the message names.
+        "后天要出门 麻烦帮我转真人",
+        "禮拜五要用 快點幫我找客服",
     ],
 )
 def test_traditional_cantonese_and_english_requests_transfer(matcher: Matcher, text: str) -> None:
@@ -112,6 +115,9 @@ def test_traditional_cantonese_and_english_requests_transfer(matcher: Matcher, t
         # 人工 as "manual" or "man-made", with a word of urgency.
         "人工充值 急用",
         "人工钻石可以加急吗",
+        # Describing the people: "<person> 是 …".
+        "你们客服人员是在上海吗",
+        "客服是外包的嗎",
     ],
 )
 def test_mentions_of_people_that_ask_no_human_do_not_transfer(matcher: Matcher, text: str) -> None:
