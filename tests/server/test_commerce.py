@@ -255,7 +255,7 @@ async def test_a_question_about_an_order_and_the_faq_gets_both(client: Client, r
     assert [f["decision"] for f in frames] == ["answer", "order"]
     assert frames[0]["faq_id"] == "damaged-parcel" and "SO-1" in frames[1]["text"]
     # Less sure what else it is about: the order, then the suggestions.
-    frames = await ask(me, "快递坏了")
+    frames = await ask(me, "快递到了 但是东西有问题")
     assert [f["decision"] for f in frames] == ["order", "suggest"] and frames[1]["suggestions"]
     await me.close()
 
