@@ -51,10 +51,9 @@ def test_every_labelled_shop_floor(resources: Resources) -> None:
     assert mean.transfer_recall >= 0.97
     assert mean.false_transfers <= 3
     # No shop is left behind (the weakest, sports-hk, answers 69.5 % and suggests the right FAQ
-    # for 93.6 % — 95.2 % before the four shops of the sixth session joined the fit: the holdouts'
-    # recall@3 fell 96.6 → 95.2 % while their answers rose and their wrong answers fell).
+    # for 94.7 %).
     assert min(r.answer_accuracy for r in reports) >= 0.65, table(reports)
-    assert min(r.recall_at_3 for r in reports) >= 0.93, table(reports)
+    assert min(r.recall_at_3 for r in reports) >= 0.94, table(reports)
     # The dev rows are in-sample for the adapter and the decision model; the holdouts are not.
     holdouts = macro_mean([r for r, shop in zip(reports, shops, strict=True) if shop.role == "holdout"])
     assert holdouts.answer_accuracy >= 0.67 and holdouts.recall_at_3 >= 0.95, table(reports)

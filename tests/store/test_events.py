@@ -159,3 +159,15 @@ def test_unknown_events_are_ignored_not_fatal() -> None:
     assert parse(b"not json") is None
     newer = parse(b'{"event": "queue", "group": "general", "added_later": true}')
     assert newer is not None and newer.event == "queue"
+
+
+async def test_a_script_the_server_lost_is_loaded_again(redis: Redis) -> None:
+    """After a Redis restart (SCRIPT FLUSH here) the next call still runs: nothing is lost."""
+    sessions = Sessions(redis, Scripts(redis), SHOP, token_ttl_s=60, retention_s=60)
+    session_id, conversation = await new_session(sessions)
+    first = await sessions.bot_turn(session_id, conversation.id, "m1", "多久发货", [("48小时内", {})])
+    await redis.script_flush()
+    second = await sessions.bot_turn(session_id, conversation.id, "m2", "包邮吗", [("满99包邮", {})])
+    assert first.stored is not None and second.stored is not None and not second.stored.duplicate
+    texts = [e.text for e in await sessions.entries(session_id)]
+    assert texts[-4:] == ["多久发货", "48小时内", "包邮吗", "满99包邮"]
