@@ -38,6 +38,7 @@ _HOW_MANY = frozenset({"多少", "几个", "多少个", "几位", "多少位"})
 _IMPERATIVE = re.compile(r"(?:帮我|给我|请|麻烦|快点?|赶快|赶紧)\s*$")
 # A person followed by the copula describes them ("客服人员是在台湾吗", "人工客服是外包的吗").
 _COPULA = "是"
+_HOW_WHERE = frozenset({"q_how", "q_where"})
 
 
 def _has(tokens: tuple[Token, ...], concept: str) -> bool:
@@ -69,6 +70,17 @@ _TALK = frozenset(
 )
 
 
+def _how_to_reach(after: tuple[Token, ...]) -> bool:
+    """ "<person> 在哪 怎么联系", "客服怎么找": asking how to reach one is asking for one (only
+    where/how words between the person and the verb: "客服电话怎么联系" asks for a number)."""
+    for j, token in enumerate(after):
+        if "ask_for" in token.concepts:
+            return j > 0
+        if not set(token.concepts) & _HOW_WHERE:
+            return False
+    return False
+
+
 def _requested(tokens: tuple[Token, ...], targets: frozenset[str], text: str) -> bool:
     """An ask-for verb (转, 找, 叫, talk, connect…) shortly before a person ("叫你们老板来"), or
     "with <person> talk" ("想同职员倾"), or "<person> … with me talk" ("请店家跟我联络")."""
@@ -76,6 +88,8 @@ def _requested(tokens: tuple[Token, ...], targets: frozenset[str], text: str) ->
         if not targets & set(token.concepts):
             continue
         if any("ask_for" in t.concepts for t in tokens[max(0, i - 3) : i]):
+            return True
+        if _how_to_reach(tokens[i + 1 : i + 4]):
             return True
         with_person = (i > 0 and tokens[i - 1].text in _WITH) or any(w + token.text in text for w in _WITH)
         if with_person and any(t.text in _TALK for t in tokens[i + 1 : i + 3]):

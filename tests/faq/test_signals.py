@@ -90,6 +90,10 @@ def test_a_real_word_of_the_shop_is_not_corrected_into_another(resources: Resour
         # An imperative request, whatever date the rest of the message names.
         "后天要出门 麻烦帮我转真人",
         "禮拜五要用 快點幫我找客服",
+        # Asking how to reach one; a role the shop's people play.
+        "客服在哪里 要怎么联系",
+        "技術支援怎麼找",
+        "想找设计师聊聊我的稿子",
     ],
 )
 def test_traditional_cantonese_and_english_requests_transfer(matcher: Matcher, text: str) -> None:
@@ -118,6 +122,9 @@ def test_traditional_cantonese_and_english_requests_transfer(matcher: Matcher, t
         # Describing the people: "<person> 是 …".
         "你们客服人员是在上海吗",
         "客服是外包的嗎",
+        "设计师是兼职的吗",
+        "客服电话怎么联系",
+        "有设计师帮忙改图吗",
     ],
 )
 def test_mentions_of_people_that_ask_no_human_do_not_transfer(matcher: Matcher, text: str) -> None:
