@@ -443,14 +443,16 @@ class Matcher:
         lexical = self.lexical.signals(analysis)
         words = self.lexical.words(analysis)
         ambiguous = self.lexical.ambiguous(words)
-        candidates = self._score(lexical, None, exact, "lexical", words)
+        # The lexical half of each candidate's features, computed once for both passes.
+        rows: dict[int, tuple[int, dict[str, float]]] = {}
+        candidates = self._score(lexical, None, exact, "lexical", words, rows)
         sure = bool(candidates) and candidates[0].p >= self.calibration.skip_semantic
         decisive = exact is not None or sure or ambiguous
         wordless = self.wordless(analysis)
         if self.semantic is None or self.encoder is None or wordless or (decisive and not always_semantic):
             return candidates, False, ambiguous
         vector = self.encoder.encode_one(self.encoder_text(analysis))
-        full = self._score(lexical, self.semantic.scores(vector), exact, "full", words)
+        full = self._score(lexical, self.semantic.scores(vector), exact, "full", words, rows)
         return full, True, ambiguous
 
     def _score(
@@ -460,6 +462,7 @@ class Matcher:
         exact: int | None,
         model: ModelName,
         words: QueryWords,
+        lexical_rows: dict[int, tuple[int, dict[str, float]]] | None = None,
     ) -> list[Candidate]:
         n_faqs = len(self.corpus.faqs)
         k = min(n_faqs, self.config.candidates)
@@ -476,7 +479,7 @@ class Matcher:
             None if semantic is None else (_Margins(semantic.phrasing), _Margins(semantic.passage)),
         )
         phrasings, rows = zip(
-            *(self._features(i, lexical, semantic, words, margins) for i in faqs), strict=True
+            *(self._features(i, lexical, semantic, words, margins, lexical_rows) for i in faqs), strict=True
         )
         x = np.asarray([[row[f] for f in FEATURES] for row in rows], dtype=np.float64)
         p = self.calibration.model(model).predict(x)
@@ -498,14 +501,23 @@ class Matcher:
         semantic: SemanticScores | None,
         words: QueryWords,
         margins: tuple[_Margins, tuple[_Margins, _Margins] | None],
+        rows: dict[int, tuple[int, dict[str, float]]] | None = None,
     ) -> tuple[int, dict[str, float]]:
-        """FAQ `i`'s best phrasing and calibration features (see calibration.FEATURES)."""
-        phrasing, row = self.lexical.candidate(i, lexical)
-        row.update(self.lexical.word_signals(i, words))
-        row["phrasings"] = math.log1p(len(self.corpus.faqs[i].phrasings))
+        """FAQ `i`'s best phrasing and calibration features (see calibration.FEATURES); the
+        lexical half is taken from `rows` when an earlier pass over the question computed it."""
         lex_margins, sem_margins = margins
-        row["lex_margin"] = lex_margins.of(i)
-        row["lex_first"] = float(lex_margins.first == i)
+        known = rows.get(i) if rows is not None else None
+        if known is None:
+            phrasing, lexical_row = self.lexical.candidate(i, lexical)
+            lexical_row.update(self.lexical.word_signals(i, words))
+            lexical_row["phrasings"] = math.log1p(len(self.corpus.faqs[i].phrasings))
+            lexical_row["lex_margin"] = lex_margins.of(i)
+            lexical_row["lex_first"] = float(lex_margins.first == i)
+            if rows is not None:
+                rows[i] = phrasing, lexical_row
+        else:
+            phrasing, lexical_row = known
+        row = dict(lexical_row)
         if semantic is None or sem_margins is None:
             row.update(dict.fromkeys(_SEMANTIC_FEATURES, 0.0))
             return phrasing, row
