@@ -239,12 +239,21 @@ def collect(
     return out, final
 
 
+# The models learn from the best four candidates of each signal; the matcher serves eight
+# (MatcherConfig.candidates: the features do not depend on the count, and the extra ones lift
+# recall@3). Fitted on eight-candidate sets instead, leave-one-shop-out answered 70.6 → 70.1 %.
+_FIT_CANDIDATES = 4
+
+
 def _collect(
     name: str, corpus: Corpus, cases: list[Case], resources: Resources, adapter: Adapter | None
 ) -> list[Observation]:
     out: list[Observation] = []
     matcher = Matcher.from_corpus(
-        corpus, MatcherConfig(), resources=resources, calibration=Calibration.neutral(adapter)
+        corpus,
+        MatcherConfig(candidates=_FIT_CANDIDATES),
+        resources=resources,
+        calibration=Calibration.neutral(adapter),
     )
     ids = {f.id: i for i, f in enumerate(matcher.corpus.faqs)}
     for case in cases:
