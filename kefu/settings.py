@@ -67,7 +67,8 @@ class Settings(BaseSettings):
 
     # Wrong passwords in a row for one account from one client before that client is locked
     # out of it for login_lockout_s (others, the owner included, still log in), and from one
-    # client over every account and shop within that time (guessing usernames).
+    # client over every account and shop within that time (guessing usernames; wrong orders-API
+    # keys count too).
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_s: float = Field(default=300.0, gt=0)
     login_client_max_failures: int = Field(default=30, ge=1)

@@ -29,7 +29,14 @@ from kefu.server.appkeys import (
 )
 from kefu.server.openapi import ApiRoutes
 from kefu.server.security import check_origin
-from kefu.store.accounts import Accounts, Claims, User, UserView, add_login_failure, check_login_failures
+from kefu.store.accounts import (
+    Accounts,
+    Claims,
+    User,
+    UserView,
+    add_credential_failure,
+    check_credential_failures,
+)
 from kefu.store.client import probe_writes
 from kefu.store.shops import shop_exists
 from kefu.store.tickets import Ticket, Tickets
@@ -191,9 +198,9 @@ async def login(request: web.Request) -> web.Response:
         passwords.check_room()  # before any work: a flood is turned away for the least cost
         if not await shop_exists(redis, body.shop):
             # Same answer, in the same time, as a wrong password: do not reveal which shops exist.
-            await check_login_failures(redis, client, limit=settings.login_client_max_failures)
+            await check_credential_failures(redis, client, limit=settings.login_client_max_failures)
             await passwords.verify(None, body.password)
-            await add_login_failure(redis, client, lockout_s=settings.login_lockout_s)
+            await add_credential_failure(redis, client, lockout_s=settings.login_lockout_s)
             raise Unauthorized("wrong username or password", code="bad_credentials")
         user = await Accounts(redis, body.shop, passwords).login(
             body.username,

@@ -18,6 +18,7 @@ from kefu.server.api import current_user, json_response, read_json, require_admi
 from kefu.server.appkeys import context_key
 from kefu.server.context import Context
 from kefu.server.openapi import ApiRoutes
+from kefu.store.accounts import add_credential_failure, check_credential_failures
 from kefu.store.commerce import Customer, Order, Put, StoredOrder, key_matches
 from kefu.store.shops import ShopConfig
 
@@ -95,7 +96,9 @@ async def ingest(ctx: Context, shop: str, config: ShopConfig, order: Order) -> P
 
 async def _shop_key(request: web.Request) -> str:
     """The shop of the path, if the request carries its orders API key: 401 without a valid
-    key, 403 with another shop's."""
+    key, 403 with another shop's. A wrong key counts as a failed credential of the client (as a
+    wrong password does); past the client's limit, wrong keys get 429 before any lookup. The
+    shop's own key always passes: it is 256 bits, what the limit bounds is the cost of trying."""
     shop = request.match_info["shop"]
     ctx = request.app[context_key]
     if not valid_shop_id(shop) or not await ctx.shop_exists(shop):
@@ -108,10 +111,14 @@ async def _shop_key(request: web.Request) -> str:
         )
     if key_matches(await ctx.api_key_hash(shop), key):
         return shop
+    client = ctx.guard.client(request)
+    await check_credential_failures(ctx.redis, client, limit=ctx.settings.login_client_max_failures)
     # kefu_<shop>.<secret>: a valid key of another shop is a 403, anything else a 401.
     owner = key.removeprefix("kefu_").partition(".")[0]
     if owner != shop and valid_shop_id(owner) and await ctx.commerce(owner).check_api_key(key):
         raise Forbidden("that API key belongs to another shop", code="wrong_shop")
+    await add_credential_failure(ctx.redis, client, lockout_s=ctx.settings.login_lockout_s)
+    log.warning("api_key_invalid", shop=shop, client=client)
     raise Unauthorized("that is not this shop's orders API key", code="api_key_invalid")
 
 

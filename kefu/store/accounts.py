@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from kefu.errors import Conflict, NotFound, RateLimited, Unauthorized, Unprocessable
 from kefu.ids import GroupName, Username
 from kefu.store.agents import register_agent, unregister_agent
-from kefu.store.keys import SECRET, ShopKeys, login_failures
+from kefu.store.keys import SECRET, ShopKeys, credential_failures
 from kefu.store.limits import window_count
 from kefu.store.stored import read_stored
 
@@ -29,9 +29,9 @@ __all__ = [
     "Role",
     "User",
     "UserView",
-    "add_login_failure",
+    "add_credential_failure",
     "check_groups",
-    "check_login_failures",
+    "check_credential_failures",
     "load_secret",
 ]
 
@@ -160,22 +160,22 @@ class Passwords:
         return _hasher.check_needs_rehash(password_hash)
 
 
-async def check_login_failures(redis: Redis, client: str, *, limit: int) -> None:
-    """RateLimited when `client` failed `limit` logins (over every shop and account, shops that
-    do not exist included) within the lockout window: guessing usernames, each a full password
-    hash, gets nowhere either. (Checked before, counted after: guesses in flight at once can
-    pass by as many as the hashing queue holds.)"""
+async def check_credential_failures(redis: Redis, client: str, *, limit: int) -> None:
+    """RateLimited when `client` failed `limit` logins or orders-API keys (over every shop and
+    account, shops that do not exist included) within the lockout window: guessing usernames,
+    each a full password hash, or keys gets nowhere either. (Checked before, counted after:
+    guesses in flight at once can pass by as many as the hashing queue holds.)"""
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.get(login_failures(client))
-        pipe.pttl(login_failures(client))
+        pipe.get(credential_failures(client))
+        pipe.pttl(credential_failures(client))
         count, ttl = await pipe.execute()
     if int(count or 0) >= limit:
-        message = "too many failed logins from your network; try again later"
+        message = "too many failed logins or API keys from your network; try again later"
         raise RateLimited(message, retry_after=max(int(ttl), 1000) / 1000)
 
 
-async def add_login_failure(redis: Redis, client: str, *, lockout_s: float) -> None:
-    await window_count(redis, login_failures(client), int(lockout_s * 1000))
+async def add_credential_failure(redis: Redis, client: str, *, lockout_s: float) -> None:
+    await window_count(redis, credential_failures(client), int(lockout_s * 1000))
 
 
 def check_groups(groups: list[str], shop_groups: list[str], *, held: list[str] | None = None) -> None:
@@ -320,7 +320,7 @@ class Accounts:
         client is locked out of the account for `lockout_s`, whatever the password: brute force
         gets nowhere, and a stranger cannot lock the owner out (the count is per client and
         account). `client_max_failures` bounds one client's failures over all accounts and shops
-        (see `check_login_failures`).
+        (see `check_credential_failures`).
 
         Each attempt is counted before its password is checked, so guesses sent at once cannot
         all pass the lockout test; a right password resets the count."""
@@ -330,14 +330,14 @@ class Accounts:
         if attempts > max_failures:
             raise RateLimited("too many failed logins; try again later", retry_after=max(ttl, 1000) / 1000)
         if client_max_failures is not None:
-            await check_login_failures(self.redis, client, limit=client_max_failures)
+            await check_credential_failures(self.redis, client, limit=client_max_failures)
         try:
             user: User | None = await self.get(username)
         except NotFound:
             user = None
         if not await self.passwords.verify(user.password_hash if user else None, password) or user is None:
             await self.redis.pexpire(attempts_key, lockout_ms)  # locked for lockout_s after the last
-            await add_login_failure(self.redis, client, lockout_s=lockout_s)
+            await add_credential_failure(self.redis, client, lockout_s=lockout_s)
             raise Unauthorized("wrong username or password", code="bad_credentials")
         await self.redis.delete(attempts_key)
         if user.disabled:

@@ -9,7 +9,7 @@ every script, and a test fails when a script builds a key name of its own.
 
 from __future__ import annotations
 
-__all__ = ["EVENTS_PATTERN", "HEALTH_PROBE", "SECRET", "SHOPS", "ShopKeys", "login_failures", "lua_keys"]
+__all__ = ["EVENTS_PATTERN", "HEALTH_PROBE", "SECRET", "SHOPS", "ShopKeys", "credential_failures", "lua_keys"]
 
 # SET of every shop id (the janitor and `kefu` CLI iterate it). Not tagged: it belongs to no shop.
 SHOPS = "kefu:shops"
@@ -20,10 +20,10 @@ SECRET = "kefu:secret"
 HEALTH_PROBE = "kefu:health"
 
 
-def login_failures(client: str) -> str:
-    """STRING with TTL: failed logins of one client over every shop and account (not tagged:
-    a client belongs to no shop)."""
-    return "kefu:login-failures:" + client
+def credential_failures(client: str) -> str:
+    """STRING with TTL: failed logins and wrong orders-API keys of one client over every shop
+    and account (not tagged: a client belongs to no shop)."""
+    return "kefu:credential-failures:" + client
 
 
 # Pattern every instance subscribes to; one channel per shop (ShopKeys.events).

@@ -321,6 +321,42 @@ async def test_guessing_usernames_is_limited_per_client(
     assert (await log_in(client, "198.51.100.2", "alice", PASSWORD))[0] == 200
 
 
+async def post_order(client: Client, address: str, key: str, order_id: str) -> Any:
+    resp = await client.post(
+        f"/api/shops/{SHOP}/orders",
+        json={
+            "id": order_id,
+            "customer_id": "c1",
+            "version": 1,
+            "status": "created",
+            "amount": "9.90",
+            "items": [{"title": "tea", "quantity": 1, "price": "9.90"}],
+            "created_at": "2026-12-01T10:00:00+08:00",
+        },
+        headers={"Authorization": f"Bearer {key}", "X-Forwarded-For": address},
+    )
+    return resp.status, await resp.json(), resp.headers
+
+
+async def test_guessing_order_api_keys_is_limited_per_client_as_passwords_are(
+    limited: Any, redis: Redis, fast_hashing: None
+) -> None:
+    client = await limited(login_client_max_failures=6)
+    await add_agent(redis, "alice")
+    key = await client.app[context_key].commerce(SHOP).rotate_api_key()
+    for i in range(6):
+        status, body, _ = await post_order(client, "203.0.113.7", f"kefu_{SHOP}.guess{i}", "G1")
+        assert (status, body["error"]["code"]) == (401, "api_key_invalid")
+    status, body, headers = await post_order(client, "203.0.113.7", f"kefu_{SHOP}.more", "G1")
+    assert status == 429 and int(headers["Retry-After"]) > 0 and "network" in body["error"]["message"]
+    # One budget of failed credentials: that address's logins wait too; others' do not.
+    assert (await log_in(client, "203.0.113.7", "alice", PASSWORD))[0] == 429
+    assert (await log_in(client, "198.51.100.2", "alice", PASSWORD))[0] == 200
+    # The shop's own key, even from there, still delivers its orders (it is not being guessed).
+    status, body, _ = await post_order(client, "203.0.113.7", key, "G1")
+    assert (status, body) == (200, {"id": "G1", "result": "created"})
+
+
 async def test_a_flood_of_logins_is_refused_at_once_not_queued(limited: Any, redis: Redis) -> None:
     client = await limited(login_queue=2)  # real argon2: each check takes a good fraction of a second
     await add_agent(redis, "alice")
