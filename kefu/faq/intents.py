@@ -101,10 +101,10 @@ def _requested(tokens: tuple[Token, ...], targets: frozenset[str], text: str) ->
 
 def _describes_people(tokens: tuple[Token, ...], text: str) -> bool:
     """Counting the people ("你哋有幾多個真人客服") or saying what they are ("客服人员是在台湾吗")."""
-    if any(t.text in _HOW_MANY for t in tokens):
-        return True
-    people = (t for t in tokens if "human" in t.concepts or "staff" in t.concepts)
-    return any(t.text + _COPULA in text for t in people)
+    people = [t for t in tokens if "human" in t.concepts or "staff" in t.concepts]
+    if not people:
+        return False
+    return any(t.text in _HOW_MANY for t in tokens) or any(t.text + _COPULA in text for t in people)
 
 
 def _imperative(tokens: tuple[Token, ...], text: str) -> bool:

@@ -72,7 +72,8 @@ class MatcherConfig(BaseModel):
     semantic_phrasings: int = Field(default=1, ge=1)
     # Candidates scored by the calibrated model: the best few of each signal. Eight rather than
     # four: the holdouts' recall@3 95.2 → 96.2 % (a right FAQ that neither signal puts in its
-    # first four still often ranks in the model's first three), answers unchanged, ≈ 0.1 ms.
+    # first four still often ranks in the model's first three), answers unchanged (one more wrong
+    # answer on one dev shop, beauty), ≈ 0.1 ms.
     candidates: int = Field(default=8, ge=1, le=20)
     # Tversky weights: what the FAQ says that the query lacks counts alpha; what the query says
     # beyond it counts beta, and less again in long messages (beyond `long_query` units of
