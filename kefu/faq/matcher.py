@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 import threading
@@ -273,7 +274,7 @@ class Matcher:
         """What a result depends on: the text, its language, and — when some entry is scoped
         to products — which product page it was asked on: one of those products (with the
         part of its title that is read), or any other product (one key for them all)."""
-        return normalize(text), detect_language(text), self.scope(product)
+        return (*_read(text), self.scope(product))
 
     def scope(self, product: Product | None) -> Product | None:
         """The part of `product` a result depends on (None: none of it)."""
@@ -536,6 +537,14 @@ class Matcher:
         if language == "zh-hant" and "zh-hant" not in faq.answers:
             return to_traditional(faq.answer)
         return faq.answer_for(language)
+
+
+@functools.lru_cache(maxsize=4096)
+def _read(text: str) -> tuple[str, Language]:
+    """A question's normalized text and language, remembered: shoppers repeat questions, and
+    a repeated one is answered from the result cache without normalizing it again (shared by
+    every shop's matcher; bounded, so unique texts only push old ones out)."""
+    return normalize(text), detect_language(text)
 
 
 def _lower_odds(p: float, by: float) -> float:
