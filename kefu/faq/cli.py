@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kefu.errors import CorpusError, KefuError
+from kefu.faq.calibration import CONFIDENCE_LEVELS
 from kefu.faq.corpus import MAX_FAQS, Corpus, default_corpus, load_corpus
 
 if TYPE_CHECKING:
@@ -49,6 +50,12 @@ def add_faq_commands(
     evaluate.add_argument("--misses", action="store_true", help="list every case the matcher got wrong")
     evaluate.add_argument("--reliability", action="store_true", help="print the reliability table")
     evaluate.add_argument("--no-semantic", action="store_true", help="lexical signals only")
+    evaluate.add_argument(
+        "--confidence",
+        choices=CONFIDENCE_LEVELS,
+        default="balanced",
+        help="answer at a shop's confidence level (the setting bot_confidence)",
+    )
     evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
     evaluate.set_defaults(handler=_eval)
 
@@ -141,7 +148,7 @@ def _eval(args: argparse.Namespace) -> int:
     config = MatcherConfig(semantic=not args.no_semantic)
     reports = []
     for shop in _shop_sets(args):
-        matcher = Matcher.from_corpus(shop.load_corpus(), config)
+        matcher = Matcher.from_corpus(shop.load_corpus(), config).at_confidence(args.confidence)
         reports.append(evaluate(matcher, load_cases(shop.cases), name=shop.name))
     if args.json:
         exclude = None if args.misses else {"misses"}

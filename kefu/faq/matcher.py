@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import math
@@ -15,7 +16,14 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from kefu.faq.analyzer import Analysis, Analyzer, Resources, english_words
-from kefu.faq.calibration import FEATURES, LEXICAL_FEATURES, Calibration, ModelName
+from kefu.faq.calibration import (
+    FEATURES,
+    LEXICAL_FEATURES,
+    Calibration,
+    Confidence,
+    ModelName,
+    level_threshold,
+)
 from kefu.faq.corpus import FAQ, Corpus
 from kefu.faq.index import Floats
 from kefu.faq.intents import detect_intent, dissatisfied, order_question
@@ -42,6 +50,7 @@ _OUT_OF_SCOPE = 3.5
 _TITLE_CHARS = 40
 # (id, title) of the product on the shopper's page.
 Product = tuple[str, str]
+
 # The features only the encoder gives (0 when it did not run).
 _SEMANTIC_FEATURES = tuple(f for f in FEATURES if f not in LEXICAL_FEATURES)
 # The scope of a page whose product no entry names (every such page gets the same results).
@@ -208,6 +217,23 @@ class Matcher:
                 previous=previous.semantic if previous is not None else None,
             )
 
+    def at_confidence(self, level: Confidence) -> Matcher:
+        """This matcher answering at a shop's chosen confidence (see `Confidence`): the same
+        index, its own result cache. "balanced" is this matcher itself."""
+        if level == "balanced":
+            return self
+        view = copy.copy(self)
+        view._answer_at = level_threshold(level, self._answer_at)
+        view._results = OrderedDict()
+        view._results_lock = threading.Lock()
+        view._hits = view._misses = 0
+        return view
+
+    @property
+    def answer_threshold(self) -> float:
+        """The calibrated probability from which the first FAQ is answered (the encoder ran)."""
+        return self._answer_at
+
     @property
     def suggest_threshold(self) -> float:
         """The calibrated probability below which an FAQ is not worth suggesting."""
@@ -334,7 +360,12 @@ class Matcher:
         top = candidates[0]
         runner_up = candidates[1].p if len(candidates) > 1 else 0.0
         # Without the encoder's opinion, only a decisive lexical verdict answers.
-        threshold = self._answer_at if semantic or self.encoder is None else self.calibration.skip_semantic
+        # (never below the shop's level: a cautious shop's bar holds on this path too).
+        threshold = (
+            self._answer_at
+            if semantic or self.encoder is None
+            else max(self.calibration.skip_semantic, self._answer_at)
+        )
         if exact is not None or (top.p >= threshold and not ambiguous):
             decision = Decision.ANSWER
         elif top.p >= self._suggest_at:

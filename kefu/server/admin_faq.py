@@ -186,7 +186,8 @@ async def try_question(request: web.Request) -> web.Response:
     shop, _ = await require_admin(request)
     body = await read_json(request, TryIn)
     ctx = request.app[context_key]
-    matcher = await ctx.bots.matcher(shop)
+    # As the shop's shoppers are answered: at the shop's chosen confidence.
+    matcher = await ctx.bots.matcher(shop, (await ctx.config(shop)).bot_confidence)
     result, _ = await ctx.matching.run(admin_lane(shop), lambda: matcher.match(body.text))
     return json_response(result)
 

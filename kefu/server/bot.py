@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from kefu.faq.analyzer import Resources
+from kefu.faq.calibration import Confidence
 from kefu.faq.matcher import Decision, Matcher, MatcherConfig, MatchResult
 from kefu.faq.normalize import normalize
 from kefu.store.shops import ShopConfig, ShopStore, corpus_versions
@@ -34,6 +35,8 @@ class Bots:
         self.poll_s = poll_s
         self.config = config or MatcherConfig()
         self._matchers: dict[str, tuple[int, Matcher]] = {}
+        # A shop's matcher at its chosen confidence, while that matcher is the loaded one.
+        self._views: dict[str, tuple[Matcher, Confidence, Matcher]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     def version(self, shop: str) -> int | None:
@@ -43,13 +46,28 @@ class Bots:
 
     def cache_info(self) -> dict[str, tuple[int, int]]:
         """Per loaded shop: questions answered from its matcher's cache and matched anew."""
-        return {shop: matcher.cache_info() for shop, (_, matcher) in self._matchers.items()}
+        out = {}
+        for shop, (_, matcher) in self._matchers.items():
+            hits, misses = matcher.cache_info()
+            view = self._views.get(shop)
+            if view is not None and view[0] is matcher:
+                more = view[2].cache_info()
+                hits, misses = hits + more[0], misses + more[1]
+            out[shop] = (hits, misses)
+        return out
 
-    async def matcher(self, shop: str) -> Matcher:
+    async def matcher(self, shop: str, confidence: Confidence = "balanced") -> Matcher:
+        """The shop's matcher, answering at `confidence` (the shop's `bot_confidence`)."""
         loaded = self._matchers.get(shop)
-        if loaded is not None:
-            return loaded[1]
-        return await self._load(shop)
+        matcher = loaded[1] if loaded is not None else await self._load(shop)
+        if confidence == "balanced":
+            return matcher
+        view = self._views.get(shop)
+        if view is None or view[0] is not matcher or view[1] != confidence:
+            # The same index; its own result cache (a level change or a reload starts it anew).
+            view = (matcher, confidence, matcher.at_confidence(confidence))
+            self._views[shop] = view
+        return view[2]
 
     async def _load(self, shop: str) -> Matcher:
         lock = self._locks.setdefault(shop, asyncio.Lock())

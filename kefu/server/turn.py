@@ -40,7 +40,8 @@ async def acked(ctx: Context, conn: ShopperConn, frame: frames.ShopperMessage, s
 async def match(ctx: Context, conn: ShopperConn, text: str) -> MatchResult:
     """The bot's reading of a question, within the client's matching budget."""
     ctx.guard.can_match(conn.client)
-    matcher = await ctx.bots.matcher(conn.shop)
+    config = await ctx.config(conn.shop)
+    matcher = await ctx.bots.matcher(conn.shop, config.bot_confidence)
     # Off the loop, the shops taking turns; a long message is read only as far as a question goes.
     question = text[: ctx.settings.match_chars]
     # A question asked before is answered from the matcher's cache (microseconds); a short new

@@ -13,6 +13,7 @@ from pydantic_core import PydanticCustomError
 from redis.asyncio import Redis
 
 from kefu.errors import NotFound
+from kefu.faq.calibration import Confidence
 from kefu.faq.corpus import Corpus
 from kefu.ids import DisplayName, GroupName, valid_shop_id
 from kefu.store.events import ConfigChanged, FaqChanged, publish
@@ -345,6 +346,10 @@ class ShopConfig(BaseModel):
     # Approve a learned phrasing by itself once this many distinct shoppers picked the same
     # suggestion for the same question; 0 (the default): an admin approves each one.
     learn_auto_approve: Annotated[int, Field(ge=0, le=100)] = 0
+    # How sure the bot must be to answer rather than suggest: "cautious" (≥ 0.90 calibrated
+    # probability: fewer answers, fewer wrong ones), "balanced" (the calibration's threshold) or
+    # "bold" (≥ 0.65: more answers, more of them wrong). See kefu.faq.calibration.Confidence.
+    bot_confidence: Confidence = "balanced"
     # Origins whose pages may open this shop's shopper socket (e.g. "https://shop.example.com");
     # empty: the instance's KEFU_ALLOWED_ORIGINS.
     allowed_origins: list[Annotated[str, StringConstraints(max_length=200)]] = Field(default_factory=list)

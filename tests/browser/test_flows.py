@@ -310,9 +310,17 @@ async def test_group_names_in_chinese_and_errors_in_the_pages_language(
     await expect(error).to_contain_text("presale 售前")
     await expect(error).not_to_contain_text("String should match")
     await groups.fill("general 通用\npresale 售前")
+    # The bot's confidence is one of three levels, said in the page's language.
+    confidence = admin.get_by_test_id("settings-field-bot_confidence")
+    await expect(confidence).to_have_value("balanced")
+    await expect(confidence.locator("option")).to_have_text(
+        [re.compile("^谨慎"), re.compile("^均衡"), re.compile("^大胆")]
+    )
+    await confidence.select_option("cautious")
     await admin.get_by_test_id("settings-save").click()
     await expect(admin.get_by_test_id("settings-saved")).to_be_visible()
     await expect(admin.get_by_test_id("settings-field-default_group")).to_contain_text("售前 (presale)")
+    await expect(confidence).to_have_value("cautious")
     # The console shows the names: the chat's group tag and the transfer choices.
     agent_page = watch.attach(await context.new_page())
     await console_login(agent_page, server, shop, "a1")

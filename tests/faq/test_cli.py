@@ -99,6 +99,23 @@ def test_eval_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert report["cases"] >= 250 and "misses" not in report
 
 
+def test_eval_at_a_shops_confidence_level(capsys: pytest.CaptureFixture[str]) -> None:
+    """--confidence measures a level as a shop would set it: cautious answers fewer questions
+    and fewer of them wrongly, the same FAQs stay within reach (recall@3)."""
+    reports = {}
+    for level in ("cautious", "balanced"):
+        args = ["--corpus", str(DATA / "shop2_corpus.yaml"), "--cases", str(DATA / "shop2_cases.jsonl")]
+        assert main(["faq", "eval", *args, "--json", "--confidence", level]) == 0
+        [reports[level]] = json.loads(capsys.readouterr().out)
+    cautious, balanced = reports["cautious"], reports["balanced"]
+    assert cautious["answer_accuracy"] < balanced["answer_accuracy"]
+    assert cautious["wrong_answer_rate"] <= balanced["wrong_answer_rate"]
+    assert cautious["out_of_scope_answered_rate"] <= balanced["out_of_scope_answered_rate"]
+    assert abs(cautious["recall_at_3"] - balanced["recall_at_3"]) <= 0.02
+    with pytest.raises(SystemExit):
+        main(["faq", "eval", *args, "--confidence", "reckless"])
+
+
 def test_eval_of_several_shops_prints_a_row_each_and_the_macro_mean(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -9,6 +9,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
+from kefu.faq.matcher import Decision, Matcher
 from kefu.redisserver import RedisServer, free_port
 from kefu.server.app import create_app
 from kefu.settings import Settings
@@ -382,3 +383,39 @@ async def test_a_redis_outage_is_a_503_then_service_resumes(
     finally:
         await redis.aclose()
         own.stop()
+
+
+async def test_a_cautious_shop_suggests_what_a_balanced_one_answers(
+    client: Client, redis: Redis, matcher: Matcher
+) -> None:
+    """The shop's "when the bot answers" setting reaches the shoppers' chats and the admin's
+    try-a-question within seconds: a question the bot answers at 0.79–0.9 becomes a suggestion
+    of that same FAQ."""
+    # Shoppers' questions the default FAQ answers, but not at ≥ 0.9 (the calibration decides which).
+    asked = (
+        "退回去邮费要我自己出吗",
+        "有涩差吗",
+        "顏色不喜歡 可以換別的顏色嗎",
+        "拜託今天幫我寄出去 禮拜六要用",
+    )
+    unsure = [q for q in asked if (r := matcher.match(q)).decision == Decision.ANSWER and r.score < 0.9]
+    assert unsure, "none of these is answered below 0.9 any more: pick others"
+    question = unsure[0]
+    expected = matcher.match(question).faq_id
+    h = await auth(client, redis)
+    s = await shopper(client)
+    await s.expect("session")
+    await s.say(question)
+    assert (await s.expect("bot", decision="answer"))["faq_id"] == expected
+    config = await call(client, "GET", "/api/admin/settings", h)
+    assert config["bot_confidence"] == "balanced"
+    await call(client, "PUT", "/api/admin/settings", h, {**config, "bot_confidence": "cautious"})
+    tried = await call(client, "POST", "/api/admin/try", h, {"text": question})
+    assert tried["decision"] == "suggest" and tried["suggestions"][0]["faq_id"] == expected
+    await s.say(question)
+    offered = await s.expect("bot", decision="suggest")
+    assert offered["suggestions"][0]["faq_id"] == expected
+    bad = await call(
+        client, "PUT", "/api/admin/settings", h, {**config, "bot_confidence": "reckless"}, status=422
+    )
+    assert bad["error"]["details"][0]["field"] == "bot_confidence"

@@ -67,6 +67,23 @@ function renderForm(container, ctx, config, secrets) {
     return f.wrap;
   }
 
+  // How sure the bot must be to answer (else it suggests): one of three calibrated levels.
+  const confidence = input(
+    "bot_confidence",
+    t("set.bot_confidence"),
+    h(
+      "select",
+      {},
+      ["cautious", "balanced", "bold"].map((level) =>
+        h("option", { value: level, selected: (config.bot_confidence || "balanced") === level }, t(`set.confidence_${level}`)),
+      ),
+    ),
+    t("set.bot_confidence_help"),
+  );
+  read.push((body) => {
+    body.bot_confidence = confidence.control.value;
+  });
+
   const name = input("name", t("set.name"), h("input", { value: config.name || "", maxlength: "80", autocomplete: "organization" }));
   read.push((body) => {
     body.name = name.control.value.trim();
@@ -392,6 +409,7 @@ function renderForm(container, ctx, config, secrets) {
       hoursError,
       hoursBody,
     ),
+    section(t("set.bot"), null, h("div", { class: "narrow" }, confidence.wrap)),
     section(
       t("set.routing"),
       null,
