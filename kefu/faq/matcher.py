@@ -203,6 +203,9 @@ class Matcher:
         self._products = frozenset(p for f in corpus.faqs for p in f.products)
         self._results_lock = threading.Lock()
         self._hits = self._misses = 0
+        # A question's normalized text and language by its raw text, as many as results are
+        # kept: a repeated question is answered from the cache without normalizing it again.
+        self._read = functools.lru_cache(maxsize=config.cache_size)(_read)
         self.semantic: SemanticIndex | None = None
         if self.encoder is not None:
             self.semantic = SemanticIndex(
@@ -231,7 +234,8 @@ class Matcher:
 
     @property
     def answer_threshold(self) -> float:
-        """The calibrated probability from which the first FAQ is answered (the encoder ran)."""
+        """The calibrated probability from which the first FAQ is answered (with the encoder on,
+        when it ran; with it off, the lexical model's threshold)."""
         return self._answer_at
 
     @property
@@ -300,7 +304,7 @@ class Matcher:
         """What a result depends on: the text, its language, and — when some entry is scoped
         to products — which product page it was asked on: one of those products (with the
         part of its title that is read), or any other product (one key for them all)."""
-        return (*_read(text), self.scope(product))
+        return (*self._read(text), self.scope(product))
 
     def scope(self, product: Product | None) -> Product | None:
         """The part of `product` a result depends on (None: none of it)."""
@@ -570,11 +574,7 @@ class Matcher:
         return faq.answer_for(language)
 
 
-@functools.lru_cache(maxsize=4096)
 def _read(text: str) -> tuple[str, Language]:
-    """A question's normalized text and language, remembered: shoppers repeat questions, and
-    a repeated one is answered from the result cache without normalizing it again (shared by
-    every shop's matcher; bounded, so unique texts only push old ones out)."""
     return normalize(text), detect_language(text)
 
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from kefu.errors import Conflict, Unprocessable
 from kefu.ids import GroupName, Username
 from kefu.server.api import QuickReplies, json_response, read_json, require_admin
-from kefu.server.appkeys import passwords_key, redis_key, scripts_key
+from kefu.server.appkeys import context_key, passwords_key, redis_key, scripts_key
 from kefu.server.openapi import ApiRoutes
 from kefu.store.accounts import Accounts, Role, UserView, check_groups
 from kefu.store.shops import ShopConfig, ShopStore
@@ -80,6 +80,9 @@ async def put_settings(request: web.Request) -> web.Response:
     changes = await read_json(request, _Changes)
     config = await _validated_config({**current, **changes.model_dump(exclude_unset=True)})
     await store.save_config(config)
+    # This instance at once (the others on the published event): the admin's next try-a-question
+    # and every shopper's next turn see the new settings.
+    request.app[context_key].forget_config(shop)
     return json_response(config)
 
 

@@ -61,6 +61,7 @@ class Bots:
         loaded = self._matchers.get(shop)
         matcher = loaded[1] if loaded is not None else await self._load(shop)
         if confidence == "balanced":
+            self._views.pop(shop, None)  # a view must not keep an old matcher alive
             return matcher
         view = self._views.get(shop)
         if view is None or view[0] is not matcher or view[1] != confidence:
@@ -88,6 +89,7 @@ class Bots:
                 previous=loaded[1] if loaded is not None else None,
             )
             self._matchers[shop] = (version, matcher)
+            self._views.pop(shop, None)  # made again from the new matcher when next asked for
             log.info("faq_loaded", shop=shop, version=version, faqs=len(corpus.faqs))
             return matcher
 

@@ -246,7 +246,7 @@ export default {
   "set.auto_offer_help": "0: never offer.",
   "set.bot": "The bot",
   "set.bot_confidence": "When the bot answers",
-  "set.bot_confidence_help": "Cautious answers only when it is very sure (about 97 % of such answers are right) and suggests otherwise; bold answers more often and is wrong more often. Takes effect within seconds; shoppers can always ask for a human.",
+  "set.bot_confidence_help": "Cautious answers only when it is very sure (about 97 % of such answers are right) and suggests otherwise; bold answers more often and is wrong more often. A suggestion counts as a miss, so a cautious bot also offers a human sooner. Takes effect within seconds; shoppers can always ask for a human.",
   "set.confidence_cautious": "Cautious — fewer answers, fewer wrong",
   "set.confidence_balanced": "Balanced (recommended)",
   "set.confidence_bold": "Bold — more answers, more wrong",

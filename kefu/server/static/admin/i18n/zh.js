@@ -247,7 +247,7 @@ export default {
   "set.auto_offer_help": "0 表示从不主动提出。",
   "set.bot": "机器人",
   "set.bot_confidence": "机器人何时直接回答",
-  "set.bot_confidence_help": "谨慎：只在很有把握时直接回答（这类回答约 97% 正确），否则给出猜您想问；大胆：直接回答更多，答错也更多。几秒内生效；顾客随时可以转人工。",
+  "set.bot_confidence_help": "谨慎：只在很有把握时直接回答（这类回答约 97% 正确），否则给出猜您想问；大胆：直接回答更多，答错也更多。给出猜您想问也算未答，所以谨慎的机器人也会更早提示转人工。几秒内生效；顾客随时可以转人工。",
   "set.confidence_cautious": "谨慎 — 回答少，答错少",
   "set.confidence_balanced": "均衡（推荐）",
   "set.confidence_bold": "大胆 — 回答多，答错多",
