@@ -238,6 +238,14 @@ class Matcher:
         when it ran; with it off, the lexical model's threshold)."""
         return self._answer_at
 
+    def answers_from(self, semantic: bool) -> float:
+        """The calibrated probability from which a question's first FAQ was answered: this
+        matcher's level when the encoder ran (or is off); when the lexical model decided alone,
+        never below its own certainty (`skip_semantic`) either."""
+        if semantic or self.encoder is None:
+            return self._answer_at
+        return max(self.calibration.skip_semantic, self._answer_at)
+
     @property
     def suggest_threshold(self) -> float:
         """The calibrated probability below which an FAQ is not worth suggesting."""
@@ -364,12 +372,7 @@ class Matcher:
         top = candidates[0]
         runner_up = candidates[1].p if len(candidates) > 1 else 0.0
         # Without the encoder's opinion, only a decisive lexical verdict answers.
-        # (never below the shop's level: a cautious shop's bar holds on this path too).
-        threshold = (
-            self._answer_at
-            if semantic or self.encoder is None
-            else max(self.calibration.skip_semantic, self._answer_at)
-        )
+        threshold = self.answers_from(semantic)
         if exact is not None or (top.p >= threshold and not ambiguous):
             decision = Decision.ANSWER
         elif top.p >= self._suggest_at:

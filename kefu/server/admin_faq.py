@@ -10,6 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from kefu.errors import InvalidInput, NotFound
+from kefu.faq.calibration import Confidence
 from kefu.faq.corpus import FAQ, Corpus
 from kefu.faq.matcher import MatchResult
 from kefu.faq.normalize import normalize
@@ -50,6 +51,15 @@ class TryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: Annotated[str, StringConstraints(max_length=5000)]
+
+
+class Tried(MatchResult):
+    """A tried question's result, with the thresholds its decision was taken at (the shop's
+    `bot_confidence`): `score` ≥ `answer_at` answers, ≥ `suggest_at` suggests."""
+
+    confidence: Confidence
+    answer_at: float
+    suggest_at: float
 
 
 class ImportAnswer(BaseModel):
@@ -180,16 +190,23 @@ async def add_faq_phrasing(request: web.Request) -> web.Response:
     summary="Try a question against the corpus, explained",
     access="admin",
     body=TryIn,
-    response=MatchResult,
+    response=Tried,
 )
 async def try_question(request: web.Request) -> web.Response:
     shop, _ = await require_admin(request)
     body = await read_json(request, TryIn)
     ctx = request.app[context_key]
     # As the shop's shoppers are answered: at the shop's chosen confidence.
-    matcher = await ctx.bots.matcher(shop, (await ctx.config(shop)).bot_confidence)
+    level = (await ctx.config(shop)).bot_confidence
+    matcher = await ctx.bots.matcher(shop, level)
     result, _ = await ctx.matching.run(admin_lane(shop), lambda: matcher.match(body.text))
-    return json_response(result)
+    tried = Tried(
+        **dict(result),
+        confidence=level,
+        answer_at=matcher.answers_from(result.semantic),
+        suggest_at=matcher.suggest_threshold,
+    )
+    return json_response(tried)
 
 
 def _format(request: web.Request) -> Literal["yaml", "csv"]:

@@ -12,6 +12,7 @@ import aiohttp
 from playwright.async_api import BrowserContext, Page, expect
 from redis.asyncio import Redis
 
+from kefu.faq.calibration import Calibration
 from kefu.faq.corpus import default_corpus
 from tests.browser.conftest import (
     ARTIFACTS,
@@ -159,6 +160,13 @@ async def test_admin_edits_an_answer_and_the_widget_says_it_at_once(
     await admin.get_by_test_id("try-submit").click()
     await expect(admin.get_by_test_id("try-decision")).to_have_attribute("data-decision", "answer")
     await expect(admin.get_by_test_id("try-faq")).to_contain_text("tracking-stalled")
+    # The score is read against the shop's own thresholds (the calibration's, at "balanced":
+    # its answer threshold, or the lexical model's certainty when that decided alone).
+    calibration = Calibration.default()
+    marks = admin.locator(".metric", has=admin.get_by_test_id("try-score")).locator(".metric-marks")
+    answer_at = re.compile(f"回答线 ({calibration.answer:.2f}|{calibration.skip_semantic:.2f})（均衡）")
+    await expect(marks).to_contain_text(answer_at)
+    await expect(marks).to_contain_text(f"建议线 {calibration.suggest:.2f}")
     await shot(admin, "admin-try")
     assert watch.errors == []
 

@@ -412,6 +412,9 @@ async def test_a_cautious_shop_suggests_what_a_balanced_one_answers(
     await call(client, "PUT", "/api/admin/settings", h, {**config, "bot_confidence": "cautious"})
     tried = await call(client, "POST", "/api/admin/try", h, {"text": question})
     assert tried["decision"] == "suggest" and tried["suggestions"][0]["faq_id"] == expected
+    # The admin is told the bar it fell short of.
+    assert tried["confidence"] == "cautious" and tried["score"] < tried["answer_at"] >= 0.9
+    assert tried["suggest_at"] <= tried["score"]
     await s.say(question)
     offered = await s.expect("bot", decision="suggest")
     assert offered["suggestions"][0]["faq_id"] == expected

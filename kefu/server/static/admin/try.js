@@ -7,10 +7,6 @@ import { bar, busy, detailText, errorText, faqSelect, note, toast } from "./ui.j
 
 const EXAMPLES = ["物流三天没动了", "什么时候发货", "可以便宜点吗", "转人工", "Where is my parcel?"];
 const DECISIONS = ["answer", "suggest", "fallback", "transfer", "greeting"];
-// The matcher's thresholds (MatcherConfig defaults, docs/faq.md "Decision").
-const ANSWER_SCORE = 0.5;
-const ANSWER_MARGIN = 0.05;
-const SUGGEST_SCORE = 0.2;
 
 let lastQuery = "";
 
@@ -158,13 +154,12 @@ export function mount(container, ctx) {
           h(
             "div",
             { class: "metrics" },
-            metric(t("try.score"), m.score, "try-score", [SUGGEST_SCORE, ANSWER_SCORE], m.score >= ANSWER_SCORE ? "good" : m.score >= SUGGEST_SCORE ? "warn" : "bad", [
-              t("try.threshold_suggest"),
-              t("try.threshold_answer"),
+            // The thresholds this decision was taken at: the shop's level (Settings → The bot).
+            metric(t("try.score"), m.score, "try-score", [m.suggest_at, m.answer_at], m.score >= m.answer_at ? "good" : m.score >= m.suggest_at ? "warn" : "bad", [
+              t("try.threshold_suggest", fmt(m.suggest_at)),
+              t("try.threshold_answer", fmt(m.answer_at), t(`try.level_${m.confidence}`)),
             ]),
-            metric(t("try.margin"), m.margin, "try-margin", [ANSWER_MARGIN], m.score < ANSWER_SCORE ? "" : m.margin >= ANSWER_MARGIN ? "good" : "warn", [
-              "≥ " + t("try.threshold_margin"),
-            ]),
+            metric(t("try.margin"), m.margin, "try-margin", [], "", []),
           ),
           m.matched_phrasing
             ? h(
@@ -195,7 +190,7 @@ export function mount(container, ctx) {
                 h("span", { class: "sugg-q" }, s.question),
                 h("code", {}, s.faq_id),
                 h("span", { class: "num" }, fmt(s.score)),
-                bar(s.score, { marks: [SUGGEST_SCORE, ANSWER_SCORE] }),
+                bar(s.score, { marks: [m.suggest_at, m.answer_at] }),
               ),
             ),
           ),
