@@ -30,7 +30,15 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # An event below the level is dropped before any processor runs (the stdlib would
+        # drop it only after they ran: a connection's info line cost a timestamp and a merge
+        # of context variables at level WARNING). Not in the foreign chain: records from the
+        # standard library arrive already filtered, and without a structlog logger.
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,

@@ -24,7 +24,7 @@ from aiohttp import web
 from kefu.errors import RateLimited
 from kefu.settings import Settings
 
-__all__ = ["Budget", "Guard", "client_address"]
+__all__ = ["Budget", "Guard", "Proxies", "client_address"]
 
 # Budgets keep at most this many clients each; the least recently seen are forgotten first
 # (a forgotten client starts with a full budget, so memory stays bounded under a spray of
@@ -32,32 +32,36 @@ __all__ = ["Budget", "Guard", "client_address"]
 _MAX_KEYS = 100_000
 
 
-def _networks(specs: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    return [ipaddress.ip_network(s.strip(), strict=False) for s in specs if s.strip() and s.strip() != "*"]
+class Proxies:
+    """The proxies whose `X-Forwarded-For` is believed (`KEFU_FORWARDED_ALLOW_IPS`: addresses,
+    networks, or "*" for any), parsed once — not on every request."""
 
+    __slots__ = ("_all", "_networks")
 
-def client_address(request: web.Request, trusted: Iterable[str]) -> str:
-    """The client's address: the peer, or — when the peer is a trusted proxy — the rightmost
-    address in X-Forwarded-For that is not itself a trusted proxy."""
-    specs = list(trusted)
-    trust_all = "*" in specs
-    networks = _networks(specs)
+    def __init__(self, specs: Iterable[str]) -> None:
+        cleaned = [s.strip() for s in specs if s.strip()]
+        self._all = "*" in cleaned
+        self._networks = [ipaddress.ip_network(s, strict=False) for s in cleaned if s != "*"]
 
-    def is_trusted(address: str) -> bool:
-        if trust_all:
+    def trusted(self, address: str) -> bool:
+        if self._all:
             return True
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:
             return False
-        return any(ip in net for net in networks)
+        return any(ip in net for net in self._networks)
 
+
+def client_address(request: web.Request, proxies: Proxies) -> str:
+    """The client's address: the peer, or — when the peer is a trusted proxy — the rightmost
+    address in X-Forwarded-For that is not itself a trusted proxy."""
     peer = request.remote or ""
-    if not is_trusted(peer):
+    if not proxies.trusted(peer):
         return peer
     hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
     for hop in reversed(hops[-20:]):
-        if not is_trusted(hop):
+        if not proxies.trusted(hop):
             return hop
     return hops[0] if hops else peer
 
@@ -112,6 +116,7 @@ class Guard:
     def __init__(self, settings: Settings, secret: str) -> None:
         self.settings = settings
         self._key = hashlib.sha256(b"kefu-client:" + secret.encode()).digest()
+        self.proxies = Proxies(settings.forwarded_allow_ips)
         # Messages of one session, over all its tabs and sockets.
         self.session_messages = Budget(
             "session_messages", settings.session_burst, settings.session_rate_per_s
@@ -123,7 +128,7 @@ class Guard:
 
     def client(self, request: web.Request) -> str:
         """The requesting client as a keyed hash of its address (what limits are keyed on)."""
-        address = client_address(request, self.settings.forwarded_allow_ips)
+        address = client_address(request, self.proxies)
         return hmac.new(self._key, address.encode(), "sha256").hexdigest()[:24]
 
     def message(self, session_id: str, client: str) -> None:
