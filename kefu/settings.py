@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated
 
@@ -119,4 +120,15 @@ class Settings(BaseSettings):
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for spec in value:
+            if spec.strip() != "*":
+                try:
+                    ipaddress.ip_network(spec.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(f"{spec!r} is not an address, a network (10.0.0.0/8) or *") from None
         return value

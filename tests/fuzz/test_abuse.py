@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.test_utils import TestClient
+from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -21,6 +22,7 @@ from kefu.server.app import create_app
 from kefu.server.appkeys import context_key
 from kefu.server.delivery import Delivery
 from kefu.server.matching import MatchPool
+from kefu.settings import Settings
 from kefu.store.keys import ShopKeys
 from kefu.store.sessions import Sessions
 from tests.fuzz.conftest import ServerLog, close_client, start_client
@@ -153,6 +155,19 @@ async def test_new_sessions_per_address_are_limited_but_resuming_is_not(limited:
     back = await greeted(client, token=socks[0].frames[0]["token"], address="203.0.113.9")
     assert back.frames[0]["resumed"] is True
     await greeted(client, address="198.51.100.11")  # someone else is not held back
+
+
+def test_a_misspelt_trusted_proxy_is_refused_at_start_naming_the_setting() -> None:
+    """KEFU_FORWARDED_ALLOW_IPS is parsed once, when the settings load: a typo stops the server
+    with the setting's name, not every request later."""
+    with pytest.raises(ValidationError) as refused:
+        Settings(forwarded_allow_ips="10.0.0.0/8, 10.0.0.300")  # type: ignore[arg-type]
+    assert "forwarded_allow_ips" in str(refused.value) and "10.0.0.300" in str(refused.value)
+    assert Settings(forwarded_allow_ips="10.0.0.0/8, ::1, *").forwarded_allow_ips == (  # type: ignore[arg-type]
+        "10.0.0.0/8",
+        "::1",
+        "*",
+    )
 
 
 async def test_a_session_where_nobody_spoke_expires_soon(limited: Any, redis: Redis) -> None:
