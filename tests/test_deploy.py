@@ -1,5 +1,6 @@
 """docker-compose.yml and the Dockerfile, checked as far as a machine without Docker can."""
 
+import ipaddress
 import re
 import subprocess
 import sys
@@ -62,6 +63,12 @@ def test_two_kefu_replicas_share_redis_behind_the_load_balancer(
     assert len(ids) == 2
     lb = services["lb"]
     assert set(lb["depends_on"]) == set(replicas)
+    # The replicas believe X-Forwarded-For from nginx only: each shopper is their own client
+    # to the limits, and nobody can name another address past nginx.
+    nginx = lb["networks"]["default"]["ipv4_address"]
+    subnet = compose["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert ipaddress.ip_address(nginx) in ipaddress.ip_network(subnet)
+    assert settings.forwarded_allow_ips == (nginx,)
     mount = next(v for v in lb["volumes"] if "nginx" in v).split(":")[0]
     conf = (ROOT / mount).read_text(encoding="utf-8")
     upstream = re.search(r"upstream kefu \{(.*?)\}", conf, re.S)

@@ -55,7 +55,9 @@ class TryIn(BaseModel):
 
 class Tried(MatchResult):
     """A tried question's result, with the thresholds its decision was taken at (the shop's
-    `bot_confidence`): `score` ≥ `answer_at` answers, ≥ `suggest_at` suggests."""
+    `bot_confidence`): `score` ≥ `answer_at` answers, ≥ `suggest_at` suggests — except that one
+    of the shop's own phrasings always answers and a bare keyword several FAQs share is only
+    suggested."""
 
     confidence: Confidence
     answer_at: float

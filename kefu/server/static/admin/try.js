@@ -155,7 +155,7 @@ export function mount(container, ctx) {
             "div",
             { class: "metrics" },
             // The thresholds this decision was taken at: the shop's level (Settings → The bot).
-            metric(t("try.score"), m.score, "try-score", [m.suggest_at, m.answer_at], m.score >= m.answer_at ? "good" : m.score >= m.suggest_at ? "warn" : "bad", [
+            metric(t("try.score"), m.score, "try-score", [m.suggest_at, m.answer_at], decision === "answer" ? "good" : decision === "suggest" ? "warn" : "bad", [
               t("try.threshold_suggest", fmt(m.suggest_at)),
               t("try.threshold_answer", fmt(m.answer_at), t(`try.level_${m.confidence}`)),
             ]),
