@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
 
@@ -125,10 +126,15 @@ class Settings(BaseSettings):
     @field_validator("forwarded_allow_ips")
     @classmethod
     def _proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for spec in value:
-            if spec.strip() != "*":
-                try:
-                    ipaddress.ip_network(spec.strip(), strict=False)
-                except ValueError:
-                    raise ValueError(f"{spec!r} is not an address, a network (10.0.0.0/8) or *") from None
+        try:
+            proxy_networks(value)
+        except ValueError as exc:
+            raise ValueError(f"{exc}: give addresses, networks (10.0.0.0/8) or *") from None
         return value
+
+
+def proxy_networks(specs: Iterable[str]) -> tuple[bool, list[ipaddress.IPv4Network | ipaddress.IPv6Network]]:
+    """`forwarded_allow_ips` read: whether every proxy is trusted ("*"), and the networks named
+    (ValueError naming an entry that is neither)."""
+    cleaned = [s.strip() for s in specs if s.strip()]
+    return "*" in cleaned, [ipaddress.ip_network(s, strict=False) for s in cleaned if s != "*"]

@@ -232,12 +232,6 @@ class Matcher:
         view._hits = view._misses = 0
         return view
 
-    @property
-    def answer_threshold(self) -> float:
-        """The calibrated probability from which the first FAQ is answered (with the encoder on,
-        when it ran; with it off, the lexical model's threshold)."""
-        return self._answer_at
-
     def answers_from(self, semantic: bool) -> float:
         """The calibrated probability from which a question's first FAQ was answered: this
         matcher's level when the encoder ran (or is off); when the lexical model decided alone,

@@ -98,8 +98,8 @@ async def _shop_key(request: web.Request) -> str:
     """The shop of the path, if the request carries its orders API key: 401 without a valid
     key, 403 with another shop's. A wrong key counts as a failed credential of the client (as a
     wrong password does); past the client's limit, wrong keys get 429 before the other-shop
-    lookup. The
-    shop's own key always passes: it is 256 bits, what the limit bounds is the cost of trying."""
+    lookup. The shop's own key always passes: it is 256 bits, what the limit bounds is the cost
+    of trying."""
     shop = request.match_info["shop"]
     ctx = request.app[context_key]
     if not valid_shop_id(shop) or not await ctx.shop_exists(shop):

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from aiohttp import web
 
 from kefu.errors import RateLimited
-from kefu.settings import Settings
+from kefu.settings import Settings, proxy_networks
 
 __all__ = ["Budget", "Guard", "Proxies", "client_address"]
 
@@ -39,9 +39,7 @@ class Proxies:
     __slots__ = ("_all", "_networks")
 
     def __init__(self, specs: Iterable[str]) -> None:
-        cleaned = [s.strip() for s in specs if s.strip()]
-        self._all = "*" in cleaned
-        self._networks = [ipaddress.ip_network(s, strict=False) for s in cleaned if s != "*"]
+        self._all, self._networks = proxy_networks(specs)
 
     def trusted(self, address: str) -> bool:
         if self._all:
