@@ -6,8 +6,12 @@ import logging
 import sys
 
 import structlog
+from aiohttp.http_exceptions import HttpProcessingError
 
-__all__ = ["configure_logging"]
+__all__ = ["MalformedRequests", "configure_logging", "quiet_malformed_requests"]
+
+# How much of the parser's reason a log line keeps (it may quote what the client sent).
+REASON_CHARS = 200
 
 
 def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
@@ -58,3 +62,31 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
     root.setLevel(level.upper())
     # aiohttp's access log duplicates our own connection events.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+class MalformedRequests(logging.Filter):
+    """A request aiohttp's parser refused (a request line or header over its limit, a bad
+    status line, a broken chunk) is answered with a 400 before any handler runs, and aiohttp
+    logs it as "Error handling request" at ERROR with a traceback — one alert-level traceback
+    per malformed request anyone cares to send. This turns such a record into one WARNING
+    line naming the reason; real errors (a handler's exception, a 500) pass unchanged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and record.levelno >= logging.ERROR:
+            remote = record.args[0] if isinstance(record.args, tuple) and record.args else None
+            record.msg = "malformed request refused (%s from %s): %s"
+            record.args = (exc.code, remote, str(exc.message)[:REASON_CHARS])
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info = record.exc_text = None
+        return True
+
+
+_MALFORMED = MalformedRequests()
+
+
+def quiet_malformed_requests() -> None:
+    """Install `MalformedRequests` on aiohttp's server logger (once; the app factory calls it)."""
+    logger = logging.getLogger("aiohttp.server")
+    if _MALFORMED not in logger.filters:
+        logger.addFilter(_MALFORMED)

@@ -15,6 +15,7 @@ from aiohttp import web
 from kefu.errors import KefuError
 from kefu.faq.analyzer import Resources
 from kefu.faq.matcher import MatcherConfig
+from kefu.logs import quiet_malformed_requests
 from kefu.reports.flags import QaWorker
 from kefu.server import admin_api, admin_faq, admin_learning, api, commerce_api, reports_api
 from kefu.server.agent import agent_socket
@@ -224,6 +225,7 @@ ROUTES = ApiRoutes.merged(
 
 
 def create_app(settings: Settings) -> web.Application:
+    quiet_malformed_requests()
     app = web.Application(middlewares=[error_middleware], client_max_size=2 * 1024 * 1024)
     app.on_response_prepare.append(security_headers)
     app[settings_key] = settings
