@@ -34,6 +34,7 @@ __all__ = [
     "NotFound",
     "RateLimited",
     "RequestError",
+    "SettingsError",
     "Unauthorized",
     "Unprocessable",
     "validation_details",
@@ -51,6 +52,11 @@ class CorpusError(KefuError):
         self.source = source
         self.problems = list(problems)
         super().__init__(f"{source}: " + "; ".join(self.problems))
+
+
+class SettingsError(KefuError):
+    """KEFU_* environment variables that do not validate: one line per variable, naming it and
+    why (never its value: it may be a secret)."""
 
 
 class LexiconError(KefuError):

@@ -7,8 +7,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from kefu.errors import SettingsError
 
 __all__ = ["DEFAULT_ALLOWED_ORIGINS", "Settings"]
 
@@ -115,6 +117,20 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool | None = None
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """The settings of the environment, as the command line reads them: a variable that
+        does not validate is a `SettingsError` naming each such variable and why."""
+        try:
+            return cls()
+        except ValidationError as exc:
+            prefix = cls.model_config.get("env_prefix", "")
+            problems = [
+                f"{prefix}{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+                for error in exc.errors(include_url=False, include_input=False)
+            ]
+            raise SettingsError("invalid settings: " + "; ".join(problems)) from None
 
     @field_validator("allowed_origins", "forwarded_allow_ips", mode="before")
     @classmethod

@@ -120,7 +120,7 @@ def _period_report(
         finally:
             await redis.aclose()
 
-    with embedded_redis(Settings()) as settings:
+    with embedded_redis(Settings.from_env()) as settings:
         assert settings.redis_url
         output = asyncio.run(run(settings.redis_url))
     sys.stdout.write(output.rstrip("\n") + "\n")

@@ -121,7 +121,7 @@ def run_command(command: Callable[[Redis], Awaitable[None]]) -> int:
         async with _redis(settings) as redis:
             await command(redis)
 
-    with embedded_redis(Settings()) as settings:
+    with embedded_redis(Settings.from_env()) as settings:
         asyncio.run(run(settings))
     return 0
 
@@ -148,7 +148,7 @@ async def _wait_for_redis(settings: Settings) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    settings = Settings()
+    settings = Settings.from_env()
     updates = {
         k: v
         for k, v in {"host": args.host, "port": args.port, "workers": args.workers}.items()
@@ -158,7 +158,7 @@ def _serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, json=settings.log_json)
     workers = settings.workers or os.cpu_count() or 1
     with embedded_redis(settings) as settings:
-        if not Settings().redis_url:
+        if not Settings.from_env().redis_url:
             log.info("redis_embedded", data_dir=str(settings.data_dir.resolve()))
         asyncio.run(_wait_for_redis(settings))
         if args.demo:

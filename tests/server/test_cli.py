@@ -105,3 +105,22 @@ def test_unreachable_redis_is_one_line(
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("kefu: ") and "Redis" in lines[0], err
     assert "hunter2" not in err  # the password in the URL is not printed
+
+
+@pytest.mark.parametrize(
+    "argv", [("serve",), ("shop", "list"), ("qa", "report", "--shop", "demo", "--since", "2026-11-01")]
+)
+def test_invalid_settings_are_one_line_naming_each_variable_and_no_secret(
+    argv: tuple[str, ...], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KEFU_PORT", "eighty")
+    monkeypatch.setenv("KEFU_SECRET_KEY", "hunter2-too-short")
+    monkeypatch.setenv("KEFU_FORWARDED_ALLOW_IPS", "10.0.0.300")
+    code, _, err = run(capsys, *argv)
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kefu: invalid settings: "), err
+    for name in ("KEFU_PORT", "KEFU_SECRET_KEY", "KEFU_FORWARDED_ALLOW_IPS"):
+        assert name in lines[0], err
+    assert "10.0.0.300" in lines[0]  # what is wrong with the proxy list
+    assert "hunter2" not in err  # a secret's value is never printed
