@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import math
 import sys
+import threading
 
 import structlog
 from aiohttp.http_exceptions import HttpProcessingError
@@ -69,16 +71,31 @@ class MalformedRequests(logging.Filter):
     status line, a broken chunk) is answered with a 400 before any handler runs, and aiohttp
     logs it as "Error handling request" at ERROR with a traceback — one alert-level traceback
     per malformed request anyone cares to send. This turns such a record into one WARNING
-    line naming the reason; real errors (a handler's exception, a 500) pass unchanged."""
+    line naming the reason, at most one per `every_s` (the next line counts those left out, so
+    a flood of them is a line a second); real errors (a handler's exception, a 500) pass
+    unchanged."""
+
+    def __init__(self, every_s: float = 1.0) -> None:
+        super().__init__()
+        self.every_s = every_s
+        self._last = -math.inf
+        self._left_out = 0
+        self._lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, HttpProcessingError) and record.levelno >= logging.ERROR:
-            remote = record.args[0] if isinstance(record.args, tuple) and record.args else None
-            record.msg = "malformed request refused (%s from %s): %s"
-            record.args = (exc.code, remote, str(exc.message)[:REASON_CHARS])
-            record.levelno, record.levelname = logging.WARNING, "WARNING"
-            record.exc_info = record.exc_text = None
+        if not isinstance(exc, HttpProcessingError) or record.levelno < logging.ERROR:
+            return True
+        with self._lock:
+            if record.created - self._last < self.every_s:
+                self._left_out += 1
+                return False
+            self._last, left_out, self._left_out = record.created, self._left_out, 0
+        remote = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        record.msg = "malformed request refused (%s from %s): %s; %d more since the last such line"
+        record.args = (exc.code, remote, str(exc.message)[:REASON_CHARS], left_out)
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.exc_info = record.exc_text = None
         return True
 
 
