@@ -55,8 +55,8 @@ class CorpusError(KefuError):
 
 
 class SettingsError(KefuError):
-    """KEFU_* environment variables that do not validate: one line per variable, naming it and
-    why (never its value: it may be a secret)."""
+    """KEFU_* settings that do not validate: one line naming each variable and why (pydantic's
+    message without the input, so a secret's value is never printed)."""
 
 
 class LexiconError(KefuError):

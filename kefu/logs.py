@@ -6,9 +6,11 @@ import logging
 import math
 import sys
 import threading
+import time
 
 import structlog
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web import RequestPayloadError
 
 __all__ = ["MalformedRequests", "configure_logging", "quiet_malformed_requests"]
 
@@ -67,13 +69,17 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
 
 
 class MalformedRequests(logging.Filter):
-    """A request aiohttp's parser refused (a request line or header over its limit, a bad
-    status line, a broken chunk) is answered with a 400 before any handler runs, and aiohttp
-    logs it as "Error handling request" at ERROR with a traceback — one alert-level traceback
-    per malformed request anyone cares to send. This turns such a record into one WARNING
-    line naming the reason, at most one per `every_s` (the next line counts those left out, so
-    a flood of them is a line a second); real errors (a handler's exception, a 500) pass
-    unchanged."""
+    """What a client sent that aiohttp could not read — a request line or header over its
+    limit, a bad status line, a broken chunk, a body that does not decode as its
+    Content-Encoding says — aiohttp logs at ERROR with a traceback ("Error handling request",
+    or "Unhandled exception" when it drains a body it cannot read): one alert-level traceback
+    per malformed request anyone cares to send. This turns each into a one-line WARNING naming
+    the reason, at most one per `every_s` in a process (the next one counts those left out, so
+    a flood of them is a line a second per process). Any other record passes unchanged."""
+
+    # The records aiohttp's server writes for such requests (web_protocol.py), and the errors
+    # in them that are the client's doing.
+    MESSAGES = ("Error handling request from %s", "Unhandled exception")
 
     def __init__(self, every_s: float = 1.0) -> None:
         super().__init__()
@@ -84,19 +90,26 @@ class MalformedRequests(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if not isinstance(exc, HttpProcessingError) or record.levelno < logging.ERROR:
+        if (
+            not isinstance(exc, HttpProcessingError | RequestPayloadError)
+            or record.levelno < logging.ERROR
+            or record.msg not in self.MESSAGES
+        ):
             return True
+        now = time.monotonic()
         with self._lock:
-            if record.created - self._last < self.every_s:
+            if now - self._last < self.every_s:
                 self._left_out += 1
                 return False
-            self._last, left_out, self._left_out = record.created, self._left_out, 0
+            self._last, left_out, self._left_out = now, self._left_out, 0
         remote = record.args[0] if isinstance(record.args, tuple) and record.args else None
-        record.msg = "malformed request refused (%s from %s): %s; %d more since the last such line"
-        record.args = (exc.code, remote, str(exc.message)[:REASON_CHARS], left_out)
+        reason = " ".join(str(getattr(exc, "message", exc)).split())[:REASON_CHARS]
+        record.msg = "malformed request refused (from %s): %s; %d more since the last such line"
+        record.args = (remote, reason, left_out)
         record.levelno, record.levelname = logging.WARNING, "WARNING"
         record.exc_info = record.exc_text = None
-        return True
+        # The logger let the record through at ERROR; at WARNING it may be below its level.
+        return logging.getLogger(record.name).isEnabledFor(logging.WARNING)
 
 
 _MALFORMED = MalformedRequests()

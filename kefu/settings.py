@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import ipaddress
+import urllib.parse
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from kefu.errors import SettingsError
 
-__all__ = ["DEFAULT_ALLOWED_ORIGINS", "Settings"]
+__all__ = ["DEFAULT_ALLOWED_ORIGINS", "REDIS_SCHEMES", "Settings"]
 
 # Browsers always send Origin on a websocket upgrade; these are the local development origins.
 DEFAULT_ALLOWED_ORIGINS = (
@@ -21,6 +22,10 @@ DEFAULT_ALLOWED_ORIGINS = (
     "http://127.0.0.1:*",
     "https://127.0.0.1:*",
 )
+
+
+# What `KEFU_REDIS_URL` may name (kefu/store/client.py reads each).
+REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster", "redis+sentinel")
 
 
 class Settings(BaseSettings):
@@ -115,15 +120,16 @@ class Settings(BaseSettings):
     # /metrics needs `Authorization: Bearer <this>` (Prometheus' bearer_token); unset: 403.
     metrics_token: str | None = None
 
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_json: bool | None = None
 
     @classmethod
-    def from_env(cls) -> Settings:
-        """The settings of the environment, as the command line reads them: a variable that
-        does not validate is a `SettingsError` naming each such variable and why."""
+    def from_env(cls, **overrides: Any) -> Settings:
+        """The settings of the environment (and the command line's `overrides`, by field name),
+        as the command line reads them: a value that does not validate is a `SettingsError`
+        naming each such variable and why."""
         try:
-            return cls()
+            return cls(**overrides)
         except ValidationError as exc:
             prefix = cls.model_config.get("env_prefix", "")
             problems = [
@@ -131,6 +137,27 @@ class Settings(BaseSettings):
                 for error in exc.errors(include_url=False, include_input=False)
             ]
             raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        # The messages never quote the URL: it may hold a password.
+        if value is None:
+            return None
+        scheme = value.partition("://")[0].lower() if "://" in value else value.partition(":")[0].lower()
+        if scheme not in REDIS_SCHEMES:
+            raise ValueError(f"the scheme must be one of {', '.join(REDIS_SCHEMES)}")
+        if scheme != "redis+sentinel":  # several host:port pairs, read by the store
+            try:
+                _ = urllib.parse.urlsplit(value).port  # reading it checks it
+            except ValueError:
+                raise ValueError("the port must be a number from 0 to 65535") from None
+        return value
 
     @field_validator("allowed_origins", "forwarded_allow_ips", mode="before")
     @classmethod

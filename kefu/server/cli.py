@@ -148,13 +148,8 @@ async def _wait_for_redis(settings: Settings) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
-    updates = {
-        k: v
-        for k, v in {"host": args.host, "port": args.port, "workers": args.workers}.items()
-        if v is not None
-    }
-    settings = settings.model_copy(update=updates)
+    overrides = {"host": args.host, "port": args.port, "workers": args.workers}
+    settings = Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
     configure_logging(settings.log_level, json=settings.log_json)
     workers = settings.workers or os.cpu_count() or 1
     with embedded_redis(settings) as settings:

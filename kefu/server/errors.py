@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from redis.exceptions import OutOfMemoryError, RedisError, ResponseError
 
-from kefu.errors import RateLimited, RequestError, Unavailable
+from kefu.errors import InvalidInput, RateLimited, RequestError, Unavailable
 from kefu.server import wire
 
 __all__ = [
@@ -103,6 +103,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except RedisError as exc:
         log.warning("request_failed_redis", path=request.path, error=f"{type(exc).__name__}: {exc}")
         return error_response(unavailable(exc))
+    except web.RequestPayloadError:
+        # A body that does not read as its headers say (a bad chunk, Content-Encoding that
+        # does not decode): the client's fault, answered like any other bad request.
+        return error_response(InvalidInput("the request body could not be read", code="bad_body"))
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json":
             raise

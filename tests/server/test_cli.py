@@ -124,3 +124,36 @@ def test_invalid_settings_are_one_line_naming_each_variable_and_no_secret(
         assert name in lines[0], err
     assert "10.0.0.300" in lines[0]  # what is wrong with the proxy list
     assert "hunter2" not in err  # a secret's value is never printed
+
+
+@pytest.mark.parametrize(
+    ("env", "argv", "named", "says"),
+    [
+        ({"KEFU_LOG_LEVEL": "loud"}, ("serve",), "KEFU_LOG_LEVEL", "'WARNING'"),
+        ({"KEFU_REDIS_URL": "http://:hunter2@localhost/"}, ("shop", "list"), "KEFU_REDIS_URL", "scheme"),
+        (
+            {"KEFU_REDIS_URL": "redis://:hunter2@localhost:99999/0"},
+            ("shop", "list"),
+            "KEFU_REDIS_URL",
+            "port",
+        ),
+        ({}, ("serve", "--port", "70000"), "KEFU_PORT", "65535"),
+        ({}, ("serve", "--workers", "100"), "KEFU_WORKERS", "64"),
+    ],
+    ids=["log-level", "redis-scheme", "redis-port", "port-flag", "workers-flag"],
+)
+def test_settings_checked_before_anything_starts_flags_too(
+    env: dict[str, str],
+    argv: tuple[str, ...],
+    named: str,
+    says: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    code, _, err = run(capsys, *argv)
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and named in lines[0] and says in lines[0], err
+    assert "hunter2" not in err
