@@ -34,6 +34,7 @@ __all__ = [
     "NotFound",
     "RateLimited",
     "RequestError",
+    "RequestTimedOut",
     "SettingsError",
     "Unauthorized",
     "Unprocessable",
@@ -150,6 +151,13 @@ class NotFound(RequestError):
 
     code = "not_found"
     status = 404
+
+
+class RequestTimedOut(RequestError):
+    """The client did not send what it announced (a request body) in time."""
+
+    code = "request_timeout"
+    status = 408
 
 
 class Conflict(RequestError):

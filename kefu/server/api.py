@@ -3,6 +3,7 @@ health check and the OpenAPI document. Admin endpoints live in admin_api.py."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hmac
 from typing import Annotated, Any, Literal, TypeVar
@@ -15,7 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from redis.exceptions import OutOfMemoryError, RedisError
 
 from kefu import __version__
-from kefu.errors import Forbidden, InvalidInput, NotFound, RequestError, Unauthorized, Unprocessable
+from kefu.errors import (
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RequestError,
+    RequestTimedOut,
+    Unauthorized,
+    Unprocessable,
+)
 from kefu.server import wire
 from kefu.server.appkeys import (
     context_key,
@@ -40,6 +49,9 @@ from kefu.store.accounts import (
 from kefu.store.client import probe_writes
 from kefu.store.shops import shop_exists
 from kefu.store.tickets import Ticket, Tickets
+
+# How long a request body may take to arrive (a corpus upload of a few MiB takes well under).
+BODY_TIMEOUT_S = 30.0
 
 log = structlog.get_logger(__name__)
 
@@ -78,7 +90,12 @@ async def read_text(request: web.Request, *, limit: int = 4 << 20) -> str:
 async def _body(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise InvalidInput(f"body larger than {limit} bytes", code="body_too_large")
-    body = await request.read()
+    try:
+        # A client that announces a body and never sends it would hold the request forever.
+        async with asyncio.timeout(BODY_TIMEOUT_S):
+            body = await request.read()
+    except TimeoutError:
+        raise RequestTimedOut(f"the body did not arrive within {BODY_TIMEOUT_S:g} s") from None
     if len(body) > limit:
         raise InvalidInput(f"body larger than {limit} bytes", code="body_too_large")
     return body

@@ -3,6 +3,7 @@ anything else → JSON 500."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -94,8 +95,14 @@ def unavailable_frame(exc: Exception, raw: str) -> wire.Error:
     return frame_for(unavailable(exc), raw)
 
 
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if any(not value.isascii() and _SURROGATE.search(value) for value in request.headers.values()):
+        # Bytes that are not UTF-8 arrive as lone surrogates, which nothing can encode again.
+        return error_response(InvalidInput("a header is not valid UTF-8", code="bad_header"))
     try:
         return await handler(request)
     except RequestError as exc:

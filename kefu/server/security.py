@@ -35,7 +35,11 @@ def check_origin(request: web.Request, patterns: Iterable[str]) -> None:
         return
     # kefu's own pages (console, admin, demo shop) are same-origin: the Origin names our Host.
     # The scheme is not compared: behind a TLS-terminating proxy kefu itself sees http.
-    if urlsplit(origin).netloc.lower() == request.host.lower() or origin_allowed(origin, patterns):
+    try:
+        netloc = urlsplit(origin).netloc.lower()
+    except ValueError:  # "http://[::1": no origin a browser sends
+        raise Forbidden("the Origin header is not a URL", code="origin_not_allowed") from None
+    if netloc == request.host.lower() or origin_allowed(origin, patterns):
         return
     raise Forbidden(f"origin {origin} is not allowed for this shop", code="origin_not_allowed")
 

@@ -781,3 +781,70 @@ async def test_a_body_that_does_not_read_as_its_headers_say_is_a_400(
 async def test_an_over_long_url_gets_a_json_error(client: Client) -> None:
     resp = await client.get("/api/me", params={"q": "x" * 9000})
     assert resp.status == 400 and resp.content_type == "application/json"
+
+
+# A login whose body announces 100 bytes; the tests send ten.
+LOGIN_HEAD = (
+    b"POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+)
+
+
+async def raw_request(client: Client, head: bytes, body: bytes = b"") -> bytes:
+    """Bytes no HTTP client library would send, on a socket of their own; the answer's bytes."""
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    try:
+        writer.write(head + body)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(4096), 10)
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize(
+    "header",
+    [b"Authorization: Bearer \xff\xfe", b"Origin: http://shop.example\xff", b"X-Anything: caf\xe9"],
+    ids=["token", "origin", "other"],
+)
+async def test_a_header_that_is_not_utf8_is_a_400_not_a_500(
+    client: Client, server_log: ServerLog, header: bytes
+) -> None:
+    """aiohttp hands such bytes on as lone surrogates, which a token check or a hash could not
+    encode again: a 500 and an ERROR traceback for anyone who sent one."""
+    for path in (b"/api/me", b"/api/widget/" + SHOP.encode()):
+        answer = await raw_request(
+            client, b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n" + header + b"\r\n\r\n"
+        )
+        assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+        assert b'"bad_header"' in answer
+    assert server_log.problems() == []
+
+
+@pytest.mark.parametrize("origin", ["http://[::1", "http://]", "http://[zz]:80"])
+async def test_an_origin_that_is_no_url_is_refused_not_a_500(
+    client: Client, server_log: ServerLog, origin: str
+) -> None:
+    resp = await client.get(f"/api/widget/{SHOP}", headers={"Origin": origin})
+    assert resp.status == 200 and (await resp.json())["origin_allowed"] is False
+    upgrade = {
+        "Origin": origin,
+        "Connection": "Upgrade",
+        "Upgrade": "websocket",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Protocol": "kefu.v1",
+    }
+    resp = await client.get("/ws/shopper", params={"shop": SHOP}, headers=upgrade)
+    assert resp.status == 403 and (await resp.json())["error"]["code"] == "origin_not_allowed"
+    assert server_log.problems() == []
+
+
+async def test_a_body_that_never_arrives_times_out(
+    client: Client, server_log: ServerLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that announces a body and sends nothing more held the request (and its
+    socket) forever; now a 408 after BODY_TIMEOUT_S."""
+    monkeypatch.setattr("kefu.server.api.BODY_TIMEOUT_S", 0.3)
+    answer = await raw_request(client, LOGIN_HEAD, b'{"shop": "')
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b'"request_timeout"' in answer
+    assert server_log.problems() == []
