@@ -149,7 +149,7 @@ class Settings(BaseSettings):
         # The messages never quote the URL: it may hold a password.
         if value is None:
             return None
-        scheme = value.partition("://")[0].lower() if "://" in value else value.partition(":")[0].lower()
+        scheme = value.split(":", 1)[0].lower()
         if scheme not in REDIS_SCHEMES:
             raise ValueError(f"the scheme must be one of {', '.join(REDIS_SCHEMES)}")
         if scheme != "redis+sentinel":  # several host:port pairs, read by the store

@@ -152,8 +152,9 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
     configure_logging(settings.log_level, json=settings.log_json)
     workers = settings.workers or os.cpu_count() or 1
+    embedded = settings.redis_url is None
     with embedded_redis(settings) as settings:
-        if not Settings.from_env().redis_url:
+        if embedded:
             log.info("redis_embedded", data_dir=str(settings.data_dir.resolve()))
         asyncio.run(_wait_for_redis(settings))
         if args.demo:
