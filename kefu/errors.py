@@ -3,6 +3,7 @@
     KefuError
     ├── CorpusError          an FAQ corpus failed validation (one line per problem)
     ├── LexiconError         the matcher's lexicon data is malformed
+    ├── ClientLeft           the client closed its connection mid-request: nobody to answer
     └── RequestError         a client asked for something it may not have: becomes a 4xx / error frame
         ├── InvalidInput     400 invalid_input: the request or frame does not hold what it must
         ├── Unprocessable    422 invalid: well-formed, but fails validation (details name the fields)
@@ -25,6 +26,7 @@ from pydantic import ValidationError
 from kefu.ids import PATTERN_CODES
 
 __all__ = [
+    "ClientLeft",
     "Conflict",
     "CorpusError",
     "Forbidden",
@@ -44,6 +46,10 @@ __all__ = [
 
 class KefuError(Exception):
     """Base class of every error kefu raises on purpose."""
+
+
+class ClientLeft(KefuError):
+    """The client closed or reset its connection before its request body arrived."""
 
 
 class CorpusError(KefuError):

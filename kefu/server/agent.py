@@ -32,9 +32,10 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
     ctx = request.app[context_key]
     ws = websocket(ctx.settings)
     async with opening(request, ws):
-        claims, user = await _ticket_holder(request)  # refused before the upgrade
-        shop = claims.shop
+        # Both refused before the upgrade; a foreign page's attempt spends no ticket.
         check_origin(request, ctx.settings.allowed_origins)
+        claims, user = await _ticket_holder(request)
+        shop = claims.shop
         await ws.prepare(request)
         conn = AgentConn(
             ws=ws,

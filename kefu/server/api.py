@@ -17,6 +17,7 @@ from redis.exceptions import OutOfMemoryError, RedisError
 
 from kefu import __version__
 from kefu.errors import (
+    ClientLeft,
     Forbidden,
     InvalidInput,
     NotFound,
@@ -96,6 +97,8 @@ async def _body(request: web.Request, limit: int) -> bytes:
             body = await request.read()
     except TimeoutError:
         raise RequestTimedOut(f"the body did not arrive within {BODY_TIMEOUT_S:g} s") from None
+    except ConnectionResetError:
+        raise ClientLeft from None
     if len(body) > limit:
         raise InvalidInput(f"body larger than {limit} bytes", code="body_too_large")
     return body

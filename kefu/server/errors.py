@@ -1,5 +1,5 @@
 """The one place errors become responses: RequestError → JSON 4xx, Redis not answering → 503,
-anything else → JSON 500."""
+a client gone mid-request → one info line, anything else → JSON 500."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from redis.exceptions import OutOfMemoryError, RedisError, ResponseError
 
-from kefu.errors import InvalidInput, RateLimited, RequestError, Unavailable
+from kefu.errors import ClientLeft, InvalidInput, RateLimited, RequestError, Unavailable
 from kefu.server import wire
 
 __all__ = [
@@ -95,6 +95,8 @@ def unavailable_frame(exc: Exception, raw: str) -> wire.Error:
     return frame_for(unavailable(exc), raw)
 
 
+# nginx's status for a request its client gave up on (no response reaches anyone).
+CLIENT_CLOSED = 499
 _SURROGATE = re.compile("[\udc80-\udcff]")
 
 
@@ -114,6 +116,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         # A body that does not read as its headers say (a bad chunk, Content-Encoding that
         # does not decode): the client's fault, answered like any other bad request.
         return error_response(InvalidInput("the request body could not be read", code="bad_body"))
+    except ClientLeft:
+        # The client closed or reset its connection before its body arrived: nobody is left to
+        # answer (aiohttp drops what is returned; its access log shows nginx's "client closed").
+        log.info("request_abandoned", path=request.path)
+        return web.Response(status=CLIENT_CLOSED)
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json":
             raise

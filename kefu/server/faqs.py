@@ -101,6 +101,14 @@ def corpus_to_csv(corpus: Corpus) -> str:
 def corpus_from_csv(text: str, shop: str) -> Corpus:
     """Read the CSV export format; 422 naming the row for every problem."""
     columns, rows = _read_csv(text)
+    # A column named twice (two "answer" columns): which one holds the entry is anyone's guess,
+    # and reading one of them silently would drop the other.
+    twice = [c for c in CSV_COLUMNS if columns.count(c) > 1]
+    if twice:
+        raise Unprocessable(
+            f"the CSV header names {', '.join(twice)} more than once; keep one column of each",
+            details=[{"field": "", "message": f"column {c} appears {columns.count(c)} times"} for c in twice],
+        )
     missing = [c for c in ("id", "question", "answer") if c not in columns]
     if missing:
         raise Unprocessable(

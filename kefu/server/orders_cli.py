@@ -65,11 +65,24 @@ def read_orders(text: str, *, name: str) -> list[Order]:
                 except orjson.JSONDecodeError as exc:
                     problems.append(f"line {number}: not JSON ({exc})")
     else:
-        for number, data in enumerate(csv.DictReader(io.StringIO(text)), 2):
-            try:
-                rows.append((number, _row(data)))
-            except orjson.JSONDecodeError:
-                problems.append(f"line {number}: items is not a JSON array")
+        reader = csv.DictReader(io.StringIO(text))
+        number = 0  # the last line read whole
+        try:
+            columns = reader.fieldnames or []
+            number = 1
+            # DictReader keeps the last of two same-named columns: the other would be dropped unsaid.
+            problems.extend(
+                f"line 1: column {c} appears {columns.count(c)} times"
+                for c in dict.fromkeys(columns)
+                if columns.count(c) > 1
+            )
+            for number, data in enumerate(reader, 2):
+                try:
+                    rows.append((number, _row(data)))
+                except orjson.JSONDecodeError:
+                    problems.append(f"line {number}: items is not a JSON array")
+        except csv.Error as exc:  # a field over the csv module's limit, for one
+            problems.append(f"line {number + 1}: not readable as CSV ({exc})")
     orders: list[Order] = []
     for number, data in rows:
         try:

@@ -23,6 +23,8 @@ import csv
 import functools
 import io
 import json
+import socket
+import struct
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -39,8 +41,9 @@ from redis.asyncio import Redis
 
 from kefu import __version__
 from kefu.faq.corpus import default_corpus
-from kefu.server.app import ROUTES
+from kefu.server.app import ROUTES, create_app
 from kefu.server.faqs import CSV_COLUMNS
+from kefu.settings import Settings
 from kefu.store.keys import ShopKeys
 from tests.fuzz.conftest import ServerLog
 from tests.server.conftest import PASSWORD, SHOP, Socket, add_agent, login
@@ -731,6 +734,24 @@ async def test_csv_cells_beyond_the_header_are_not_read(
     assert server_log.problems() == []
 
 
+async def test_a_csv_header_naming_a_column_twice_is_a_422_and_changes_nothing(
+    client: Client, redis: Redis, server_log: ServerLog
+) -> None:
+    """DictReader keeps the last of two same-named columns: the other's text was dropped unsaid."""
+    headers = await admin_headers(client, redis)
+    before = await client.get("/api/admin/corpus?format=csv", headers=headers)
+    text = "id,question,answer,answer\na,包邮吗,满99包邮,全国包邮\n"
+    resp = await client.put("/api/admin/corpus?format=csv", data=text.encode(), headers=headers)
+    assert resp.status == 422, await resp.text()
+    error = (await resp.json())["error"]
+    assert "answer" in error["message"] and error["details"] == [
+        {"field": "", "message": "column answer appears 2 times"}
+    ]
+    after = await client.get("/api/admin/corpus?format=csv", headers=headers)
+    assert await after.text() == await before.text()
+    assert server_log.problems() == []
+
+
 async def test_over_long_request_lines_and_headers_are_400s_logged_as_one_warning_a_second(
     client: Client, server_log: ServerLog, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -848,3 +869,45 @@ async def test_a_body_that_never_arrives_times_out(
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
     assert b'"request_timeout"' in answer
     assert server_log.problems() == []
+
+
+@pytest.fixture
+async def served(settings: Settings, shop: str) -> AsyncIterator[tuple[str, int]]:
+    """The app served as `kefu serve` serves it (aiohttp's test server cancels a handler whose
+    client left; `web.run_app` lets it run on), on a free port."""
+    runner = web.AppRunner(create_app(settings), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield runner.addresses[0][:2]
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+async def test_a_client_that_leaves_mid_body_is_one_info_line(
+    served: tuple[str, int], server_log: ServerLog, reset: bool
+) -> None:
+    """A client that closes (or resets) its connection before the announced body has arrived
+    was an ERROR with a traceback per request: nobody is left to answer, so one info line."""
+    host, port = served
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(LOGIN_HEAD + b'{"shop": "')
+    await writer.drain()
+    await asyncio.sleep(0.1)  # the handler is reading the body
+    if reset:
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.close()
+    for _ in range(100):
+        if server_log.seen("request_abandoned") or server_log.problems():
+            break
+        await asyncio.sleep(0.05)
+    assert server_log.problems() == []
+    assert [e["path"] for e in server_log.events if e["event"] == "request_abandoned"] == ["/api/login"]
+    # The next client is served as before.
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(f"GET /api/widget/{SHOP} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    assert (await asyncio.wait_for(reader.read(), 10)).startswith(b"HTTP/1.1 200")
+    writer.close()

@@ -89,6 +89,18 @@ async def test_agent_socket_refuses_foreign_origins_before_the_upgrade(
     assert not server_log.seen("agent_connected")
 
 
+async def test_a_ticket_refused_for_its_origin_is_not_spent(client: Client, redis: Redis) -> None:
+    await add_agent(redis, "alice")
+    params = await ticket(client, await login(client, "alice"))
+    refused = await client.get("/ws/agent", params=params, headers={"Origin": "https://evil.example"})
+    assert refused.status == 403 and (await refused.json())["error"]["code"] == "origin_not_allowed"
+    ws = await client.ws_connect("/ws/agent", params=params)
+    assert (await Socket(ws).expect("hello"))["agent"]["username"] == "alice"
+    await ws.close()
+    again = await client.get("/ws/agent", params=params)
+    assert again.status == 401 and (await again.json())["error"]["code"] == "ticket_used"
+
+
 async def test_agent_socket_accepts_kefus_own_and_allowed_origins(client: Client, redis: Redis) -> None:
     await add_agent(redis, "alice")
     token = await login(client, "alice")

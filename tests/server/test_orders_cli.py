@@ -114,6 +114,32 @@ def test_a_bad_export_names_each_bad_line_and_imports_nothing(
     assert asyncio.run(stored(empty_redis.url, "tea", "T-1")) is None
 
 
+@pytest.mark.parametrize(
+    ("header", "cells", "said"),
+    [
+        ("amount,amount", "88.00,99.00", "line 1: column amount appears 2 times"),
+        ("amount,items", "88.00," + "x" * 140_000, "line 2: not readable as CSV"),
+    ],
+    ids=["column-twice", "huge-field"],
+)
+def test_an_export_that_cannot_be_read_as_meant_imports_nothing(
+    empty_redis: RedisServer,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    header: str,
+    cells: str,
+    said: str,
+) -> None:
+    assert run(capsys, "shop", "add", "tea")[0] == 0
+    export = tmp_path / "orders.csv"
+    export.write_text(
+        f"id,customer_id,version,status,created_at,{header}\nT-1,c1,1,paid,{NOW},{cells}\n", encoding="utf-8"
+    )
+    code, _, err = run(capsys, "orders", "import", "tea", str(export))
+    assert code == 1 and "Traceback" not in err and said in err, err
+    assert asyncio.run(stored(empty_redis.url, "tea", "T-1")) is None
+
+
 def test_demo_sets_up_a_customer_with_orders_and_a_valid_hash(empty_redis: RedisServer) -> None:
     settings = Settings(redis_url=empty_redis.url)
 
