@@ -4,6 +4,7 @@ URLs:
   redis://host:6379/0, rediss://…, unix:///path/redis.sock   one Redis (or a proxy)
   redis+cluster://host:7000                                  Redis Cluster (any node as seed)
   redis+sentinel://[:pw@]host1:26379,host2:26379/mymaster[/db]   the master Sentinel points to
+A scheme added here goes into kefu.settings.REDIS_SCHEMES too (the settings check it).
 """
 
 from __future__ import annotations
