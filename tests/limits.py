@@ -5,6 +5,7 @@ from __future__ import annotations
 
 LOOSE_LIMITS: dict[str, int | float] = {
     "sessions_per_client_per_min": 100_000,
+    "sockets_per_client": 100_000,
     "session_burst": 10_000,
     "session_rate_per_s": 10_000.0,
     "client_burst": 100_000,

@@ -31,34 +31,35 @@ log = structlog.get_logger(__name__)
 async def agent_socket(request: web.Request) -> web.StreamResponse:
     ctx = request.app[context_key]
     ws = websocket(ctx.settings)
-    async with opening(request, ws):
-        # Both refused before the upgrade; a foreign page's attempt spends no ticket.
-        check_origin(request, ctx.settings.allowed_origins)
-        claims, user = await _ticket_holder(request)
-        shop = claims.shop
-        await ws.prepare(request)
-        conn = AgentConn(
-            ws=ws,
-            shop=shop,
-            agent_id=user.id,
-            name=user.name,
-            username=user.username,
-            token_version=claims.ver,
-            expires_at=float(claims.aexp or claims.exp),
-        )
-        ctx.delivery.add(conn)
-        with bound_contextvars(shop=shop, agent_id=user.id):
-            try:
-                await ctx.delivery.touch(conn)
-                await _hello(ctx, conn, user)
-                # Back within the grace period and still online: waiting shoppers may take the slots
-                # (after `hello`, so each such chat arrives as `assigned`, with its alert).
-                await ctx.queue(shop).set_agent(user.id)
-                log.info("agent_connected")
-                await serve(conn, ctx.settings, functools.partial(_handle, ctx, conn))
-            finally:
-                ctx.delivery.discard(conn)
-                log.info("agent_disconnected", code=ws.close_code)
+    with ctx.guard.socket(ctx.guard.client(request)):
+        async with opening(request, ws):
+            # Both refused before the upgrade; a foreign page's attempt spends no ticket.
+            check_origin(request, ctx.settings.allowed_origins)
+            claims, user = await _ticket_holder(request)
+            shop = claims.shop
+            await ws.prepare(request)
+            conn = AgentConn(
+                ws=ws,
+                shop=shop,
+                agent_id=user.id,
+                name=user.name,
+                username=user.username,
+                token_version=claims.ver,
+                expires_at=float(claims.aexp or claims.exp),
+            )
+            ctx.delivery.add(conn)
+            with bound_contextvars(shop=shop, agent_id=user.id):
+                try:
+                    await ctx.delivery.touch(conn)
+                    await _hello(ctx, conn, user)
+                    # Back within the grace period and still online: waiting shoppers may take the slots
+                    # (after `hello`, so each such chat arrives as `assigned`, with its alert).
+                    await ctx.queue(shop).set_agent(user.id)
+                    log.info("agent_connected")
+                    await serve(conn, ctx.settings, functools.partial(_handle, ctx, conn))
+                finally:
+                    ctx.delivery.discard(conn)
+                    log.info("agent_disconnected", code=ws.close_code)
     return ws
 
 

@@ -2,7 +2,7 @@
 
 Every limit a hostile anonymous client meets is here or named here (docs/deployment.md lists
 them): per socket (`sockets.serve`), per session and per client address (messages, matcher
-CPU), and — where the thing outlives the socket, in Redis through `kefu.store.limits` — new
+CPU, open sockets), and — where the thing outlives the socket, in Redis through `kefu.store.limits` — new
 sessions, waiting places and left messages per client address.
 
 A client is its address as the first proxy we do not trust saw it (`KEFU_FORWARDED_ALLOW_IPS`
@@ -12,19 +12,20 @@ a shopper's IP.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import ipaddress
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from aiohttp import web
 
 from kefu.errors import RateLimited
 from kefu.settings import Settings, proxy_networks
 
-__all__ = ["Budget", "Guard", "Proxies", "client_address"]
+__all__ = ["Budget", "Guard", "Proxies", "client_address", "client_network"]
 
 # Budgets keep at most this many clients each; the least recently seen are forgotten first
 # (a forgotten client starts with a full budget, so memory stays bounded under a spray of
@@ -49,6 +50,21 @@ class Proxies:
         except ValueError:
             return False
         return any(ip in net for net in self._networks)
+
+
+def client_network(address: str) -> str:
+    """What limits count as one client: an IPv4 address (also when written IPv4-mapped), or an
+    IPv6 address's /64 — the block one subscriber gets, where a hostile client may pick any of
+    2⁶⁴ addresses and would otherwise start every budget afresh with each."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 def client_address(request: web.Request, proxies: Proxies) -> str:
@@ -123,11 +139,36 @@ class Guard:
         self.client_messages = Budget("client_messages", settings.client_burst, settings.client_rate_per_s)
         # Matcher CPU seconds of one client address.
         self.client_cpu = Budget("client_cpu", settings.client_cpu_burst_s, settings.client_cpu_per_s)
+        # Open sockets by client (a client with none has no entry).
+        self._sockets: dict[str, int] = {}
 
     def client(self, request: web.Request) -> str:
-        """The requesting client as a keyed hash of its address (what limits are keyed on)."""
-        address = client_address(request, self.proxies)
-        return hmac.new(self._key, address.encode(), "sha256").hexdigest()[:24]
+        """The requesting client as a keyed hash of its address, or of its IPv6 /64 (what limits
+        are keyed on)."""
+        network = client_network(client_address(request, self.proxies))
+        return hmac.new(self._key, network.encode(), "sha256").hexdigest()[:24]
+
+    @contextlib.contextmanager
+    def socket(self, client: str) -> Iterator[None]:
+        """A socket of `client` is open for the duration; refused (429, before the upgrade) when
+        the client has `sockets_per_client` open on this instance already."""
+        held = self._sockets.get(client, 0)
+        if held >= self.settings.sockets_per_client:
+            raise RateLimited(
+                "too many chat windows are open from your network; close one and try again",
+                code="too_many_sockets",
+                retry_after=30,
+            )
+        self._sockets[client] = held + 1
+        try:
+            yield
+        finally:
+            held = self._sockets.pop(client) - 1
+            if held:
+                self._sockets[client] = held
+
+    def open_sockets(self, client: str) -> int:
+        return self._sockets.get(client, 0)
 
     def message(self, session_id: str, client: str) -> None:
         """A shopper message is about to be handled: within its session's and client's budget?"""

@@ -44,52 +44,56 @@ def _language(request: web.Request) -> str:
 async def shopper_socket(request: web.Request) -> web.StreamResponse:
     ctx = request.app[context_key]
     ws = websocket(ctx.settings)
-    async with opening(request, ws):
-        shop = request.query.get("shop", "")
-        if not valid_shop_id(shop) or not await ctx.shop_exists(shop):
-            raise NotFound(f"no shop {shop!r}", code="unknown_shop")
-        config = await ctx.config(shop)
-        check_origin(request, config.allowed_origins or ctx.settings.allowed_origins)
-        last_id = request.query.get("last_id") or None
-        if last_id is not None and not is_stream_id(last_id):
-            raise InvalidInput("last_id must be a message id like 1732290000000-0", code="invalid_last_id")
-        if "token" in request.query:
-            # A session token in a URL ends up in proxy logs and browser history.
-            raise InvalidInput(
-                "send the session token as the subprotocol kefu.session.TOKEN, never in the URL",
-                code="token_in_url",
+    client = ctx.guard.client(request)
+    # Refused before anything is read or stored: one address holds a bounded number of sockets.
+    with ctx.guard.socket(client):
+        async with opening(request, ws):
+            shop = request.query.get("shop", "")
+            if not valid_shop_id(shop) or not await ctx.shop_exists(shop):
+                raise NotFound(f"no shop {shop!r}", code="unknown_shop")
+            config = await ctx.config(shop)
+            check_origin(request, config.allowed_origins or ctx.settings.allowed_origins)
+            last_id = request.query.get("last_id") or None
+            if last_id is not None and not is_stream_id(last_id):
+                raise InvalidInput(
+                    "last_id must be a message id like 1732290000000-0", code="invalid_last_id"
+                )
+            if "token" in request.query:
+                # A session token in a URL ends up in proxy logs and browser history.
+                raise InvalidInput(
+                    "send the session token as the subprotocol kefu.session.TOKEN, never in the URL",
+                    code="token_in_url",
+                )
+            lang = _language(request)
+            customer = await verified_customer(ctx, request, shop, config, client)
+            # One round trip: the session resumed, or created with its greeting — a new one refused
+            # before the upgrade (429) past the client's budget: one address cannot mint sessions
+            # by the thousand.
+            opened = await ctx.sessions(shop).open(
+                offered_session_token(request),
+                lang=lang,
+                group=config.default_group,
+                greeting=(config.greeting.get(lang), {"decision": "greeting", "transfer": True}),
+                client=client,
+                sessions_per_window=ctx.settings.sessions_per_client_per_min,
+                window_s=60,
+                last_id=last_id,
+                history=TRANSCRIPT_LINES,
+                presence_ttl_s=ctx.settings.shopper_grace_s,
+                customer=customer,
             )
-        lang = _language(request)
-        client = ctx.guard.client(request)
-        customer = await verified_customer(ctx, request, shop, config, client)
-        # One round trip: the session resumed, or created with its greeting — a new one refused
-        # before the upgrade (429) past the client's budget: one address cannot mint sessions
-        # by the thousand.
-        opened = await ctx.sessions(shop).open(
-            offered_session_token(request),
-            lang=lang,
-            group=config.default_group,
-            greeting=(config.greeting.get(lang), {"decision": "greeting", "transfer": True}),
-            client=client,
-            sessions_per_window=ctx.settings.sessions_per_client_per_min,
-            window_s=60,
-            last_id=last_id,
-            history=TRANSCRIPT_LINES,
-            presence_ttl_s=ctx.settings.shopper_grace_s,
-            customer=customer,
-        )
-        await ws.prepare(request)
-        conn = ShopperConn(ws=ws, shop=shop, session_id=opened.session_id, lang=lang, client=client)
-        conn.customer = customer[0] if customer else None
-        ctx.delivery.add(conn)
-        with bound_contextvars(shop=shop, session_id=opened.session_id):
-            try:
-                await _opened(ctx, conn, config, opened, last_id, customer)
-                log.info("shopper_connected", resumed=opened.resumed)
-                await serve(conn, ctx.settings, functools.partial(_handle, ctx, conn))
-            finally:
-                ctx.delivery.discard(conn)
-                log.info("shopper_disconnected", code=ws.close_code)
+            await ws.prepare(request)
+            conn = ShopperConn(ws=ws, shop=shop, session_id=opened.session_id, lang=lang, client=client)
+            conn.customer = customer[0] if customer else None
+            ctx.delivery.add(conn)
+            with bound_contextvars(shop=shop, session_id=opened.session_id):
+                try:
+                    await _opened(ctx, conn, config, opened, last_id, customer)
+                    log.info("shopper_connected", resumed=opened.resumed)
+                    await serve(conn, ctx.settings, functools.partial(_handle, ctx, conn))
+                finally:
+                    ctx.delivery.discard(conn)
+                    log.info("shopper_disconnected", code=ws.close_code)
     return ws
 
 

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, WSServerHandshakeError, web
 from aiohttp.test_utils import TestClient
 from pydantic import ValidationError
 from redis.asyncio import Redis
@@ -155,6 +155,44 @@ async def test_new_sessions_per_address_are_limited_but_resuming_is_not(limited:
     back = await greeted(client, token=socks[0].frames[0]["token"], address="203.0.113.9")
     assert back.frames[0]["resumed"] is True
     await greeted(client, address="198.51.100.11")  # someone else is not held back
+
+
+async def test_an_ipv6_client_is_its_64_block_not_each_address(limited: Any) -> None:
+    """Anyone with an IPv6 subscriber block picks from 2⁶⁴ addresses: counted by address, every
+    budget would start afresh with each. IPv4 written IPv4-mapped is that IPv4 address."""
+    client = await limited(sessions_per_client_per_min=2)
+    for address in ["2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:ffff"]:
+        await greeted(client, address=address)
+    for address in ["2001:db8:1:2::abcd", "2001:DB8:1:2:0:0:0:9"]:
+        refused = await client.get("/ws/shopper", params={"shop": SHOP}, headers={"X-Forwarded-For": address})
+        assert refused.status == 429, address
+    await greeted(client, address="2001:db8:1:3::1")  # the next /64 is someone else
+    await greeted(client, address="203.0.113.20")
+    await greeted(client, address="::ffff:203.0.113.20")
+    refused = await client.get(
+        "/ws/shopper", params={"shop": SHOP}, headers={"X-Forwarded-For": "203.0.113.20"}
+    )
+    assert refused.status == 429
+
+
+async def test_open_sockets_per_address_are_capped(limited: Any) -> None:
+    client = await limited(sockets_per_client=2)
+    first = await greeted(client, address="203.0.113.30")
+    second = await greeted(client, token=first.frames[0]["token"], address="203.0.113.30")
+    for path, params in [("/ws/shopper", {"shop": SHOP}), ("/ws/agent", {"ticket": "x"})]:
+        refused = await client.get(path, params=params, headers={"X-Forwarded-For": "203.0.113.30"})
+        assert refused.status == 429 and (await refused.json())["error"]["code"] == "too_many_sockets"
+        assert int(refused.headers["Retry-After"]) > 0
+    await greeted(client, address="198.51.100.30")  # someone else is not held back
+    await second.ws.close()
+    for _ in range(100):  # the server sees the close a moment later
+        try:
+            again = await greeted(client, token=first.frames[0]["token"], address="203.0.113.30")
+            break
+        except WSServerHandshakeError as exc:
+            assert exc.status == 429
+            await asyncio.sleep(0.05)
+    assert again.frames[0]["resumed"] is True
 
 
 def test_a_misspelt_trusted_proxy_is_refused_at_start_naming_the_setting() -> None:
