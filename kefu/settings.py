@@ -108,8 +108,8 @@ class Settings(BaseSettings):
     match_inline_chars: int = Field(default=40, ge=0)
     # Bot results kept per shop by normalized question (≈ 6 KiB each; 0: none).
     match_cache: int = Field(default=1024, ge=0, le=100_000)
-    # Sockets (shopper and agent) one client address may hold open on one instance.
-    sockets_per_client: int = Field(default=500, ge=1)
+    # Shopper sockets one client address may hold open on one instance (and agent sockets, apart).
+    sockets_per_client: int = Field(default=1000, ge=1)
     # New sessions per client address per minute, per shop (a resumed chat is not new).
     sessions_per_client_per_min: int = Field(default=30, ge=1)
     # A session where the shopper never wrote expires after this long (30 days once they do).

@@ -31,7 +31,8 @@ log = structlog.get_logger(__name__)
 async def agent_socket(request: web.Request) -> web.StreamResponse:
     ctx = request.app[context_key]
     ws = websocket(ctx.settings)
-    with ctx.guard.socket(ctx.guard.client(request)):
+    client = ctx.guard.client(request)
+    with ctx.guard.socket("agent", client, ctx.metrics.sockets_refused.labels("agent").inc):
         async with opening(request, ws):
             # Both refused before the upgrade; a foreign page's attempt spends no ticket.
             check_origin(request, ctx.settings.allowed_origins)

@@ -96,8 +96,11 @@ async def _body(request: web.Request, limit: int) -> bytes:
         async with asyncio.timeout(BODY_TIMEOUT_S):
             body = await request.read()
     except TimeoutError:
+        if request.transport is None or request.transport.is_closing():
+            raise ClientLeft from None  # the connection timed out, not the wait
         raise RequestTimedOut(f"the body did not arrive within {BODY_TIMEOUT_S:g} s") from None
-    except ConnectionResetError:
+    except OSError:
+        # Reset, broken, unreachable: the body read touches nothing but the client's connection.
         raise ClientLeft from None
     if len(body) > limit:
         raise InvalidInput(f"body larger than {limit} bytes", code="body_too_large")

@@ -18,7 +18,7 @@ import hmac
 import ipaddress
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from aiohttp import web
 
@@ -52,19 +52,30 @@ class Proxies:
         return any(ip in net for net in self._networks)
 
 
+# NAT64's well-known prefix: an IPv4 client seen through a translator (RFC 6052).
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
 def client_network(address: str) -> str:
-    """What limits count as one client: an IPv4 address (also when written IPv4-mapped), or an
-    IPv6 address's /64 — the block one subscriber gets, where a hostile client may pick any of
-    2⁶⁴ addresses and would otherwise start every budget afresh with each."""
+    """What limits count as one client: an IPv4 address — also one carried inside IPv6
+    (IPv4-mapped, NAT64, 6to4, Teredo) — or a native IPv6 address's /64, the block one
+    subscriber gets, where a hostile client may pick any of 2⁶⁴ addresses and would otherwise
+    start every budget afresh with each."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, 64), strict=False))
-    return str(ip)
+    if isinstance(ip, ipaddress.IPv4Address):
+        return str(ip)
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    if ip in _NAT64:
+        return str(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    if ip.sixtofour is not None:
+        return str(ip.sixtofour)
+    if ip.teredo is not None:
+        return str(ip.teredo[1])
+    return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
 
 
 def client_address(request: web.Request, proxies: Proxies) -> str:
@@ -139,8 +150,8 @@ class Guard:
         self.client_messages = Budget("client_messages", settings.client_burst, settings.client_rate_per_s)
         # Matcher CPU seconds of one client address.
         self.client_cpu = Budget("client_cpu", settings.client_cpu_burst_s, settings.client_cpu_per_s)
-        # Open sockets by client (a client with none has no entry).
-        self._sockets: dict[str, int] = {}
+        # Open sockets by (role, client); a client with none has no entry.
+        self._sockets: dict[tuple[str, str], int] = {}
 
     def client(self, request: web.Request) -> str:
         """The requesting client as a keyed hash of its address, or of its IPv6 /64 (what limits
@@ -149,26 +160,27 @@ class Guard:
         return hmac.new(self._key, network.encode(), "sha256").hexdigest()[:24]
 
     @contextlib.contextmanager
-    def socket(self, client: str) -> Iterator[None]:
-        """A socket of `client` is open for the duration; refused (429, before the upgrade) when
-        the client has `sockets_per_client` open on this instance already."""
-        held = self._sockets.get(client, 0)
+    def socket(self, role: str, client: str, refused: Callable[[], object]) -> Iterator[None]:
+        """A `role` socket (shopper, agent) of `client` is open for the duration; refused (429,
+        before the upgrade; `refused` is called) when the client holds `sockets_per_client` of
+        them on this instance already. Shoppers and agents count apart: shoppers behind an
+        office's address cannot lock its agents out."""
+        key = (role, client)
+        held = self._sockets.get(key, 0)
         if held >= self.settings.sockets_per_client:
+            refused()
             raise RateLimited(
                 "too many chat windows are open from your network; close one and try again",
                 code="too_many_sockets",
                 retry_after=30,
             )
-        self._sockets[client] = held + 1
+        self._sockets[key] = held + 1
         try:
             yield
         finally:
-            held = self._sockets.pop(client) - 1
+            held = self._sockets.pop(key) - 1
             if held:
-                self._sockets[client] = held
-
-    def open_sockets(self, client: str) -> int:
-        return self._sockets.get(client, 0)
+                self._sockets[key] = held
 
     def message(self, session_id: str, client: str) -> None:
         """A shopper message is about to be handled: within its session's and client's budget?"""

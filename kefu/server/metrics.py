@@ -29,6 +29,12 @@ class Metrics:
         self.sockets = Gauge(
             "kefu_sockets_open", "Open websockets", ["role"], registry=r, multiprocess_mode="livesum"
         )
+        self.sockets_refused = Counter(
+            "kefu_sockets_refused",
+            "Sockets refused before the upgrade: their client address had too many open",
+            ["role"],
+            registry=r,
+        )
         self.messages_in = Counter(
             "kefu_messages_received", "Messages received", ["shop", "sender"], registry=r
         )

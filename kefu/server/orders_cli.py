@@ -66,23 +66,24 @@ def read_orders(text: str, *, name: str) -> list[Order]:
                     problems.append(f"line {number}: not JSON ({exc})")
     else:
         reader = csv.DictReader(io.StringIO(text))
-        number = 0  # the last line read whole
         try:
             columns = reader.fieldnames or []
-            number = 1
-            # DictReader keeps the last of two same-named columns: the other would be dropped unsaid.
+            # DictReader keeps the last of two same-named columns: the other would be dropped
+            # unsaid. (Unnamed ones, the blank trailing columns spreadsheets write, are not read.)
             problems.extend(
                 f"line 1: column {c} appears {columns.count(c)} times"
                 for c in dict.fromkeys(columns)
-                if columns.count(c) > 1
+                if c and columns.count(c) > 1
             )
-            for number, data in enumerate(reader, 2):
+            for data in reader:
+                # The line the row begins on: blank lines are skipped, a quoted cell may span lines.
+                number = reader.line_num - sum(v.count("\n") for v in data.values() if isinstance(v, str))
                 try:
                     rows.append((number, _row(data)))
                 except orjson.JSONDecodeError:
                     problems.append(f"line {number}: items is not a JSON array")
         except csv.Error as exc:  # a field over the csv module's limit, for one
-            problems.append(f"line {number + 1}: not readable as CSV ({exc})")
+            problems.append(f"line {reader.line_num + 1}: not readable as CSV ({exc})")
     orders: list[Order] = []
     for number, data in rows:
         try:

@@ -46,7 +46,7 @@ async def shopper_socket(request: web.Request) -> web.StreamResponse:
     ws = websocket(ctx.settings)
     client = ctx.guard.client(request)
     # Refused before anything is read or stored: one address holds a bounded number of sockets.
-    with ctx.guard.socket(client):
+    with ctx.guard.socket("shopper", client, ctx.metrics.sockets_refused.labels("shopper").inc):
         async with opening(request, ws):
             shop = request.query.get("shop", "")
             if not valid_shop_id(shop) or not await ctx.shop_exists(shop):

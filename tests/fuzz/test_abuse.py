@@ -21,6 +21,7 @@ from kefu.redisserver import RedisServer
 from kefu.server.app import create_app
 from kefu.server.appkeys import context_key
 from kefu.server.delivery import Delivery
+from kefu.server.guard import client_network
 from kefu.server.matching import MatchPool
 from kefu.settings import Settings
 from kefu.store.keys import ShopKeys
@@ -32,9 +33,11 @@ from tests.server.conftest import (
     Socket,
     add_agent,
     agent,
+    login,
     make_settings,
     session_protocols,
     setup_shop,
+    ticket,
 )
 from tests.sessions import new_session
 
@@ -157,6 +160,24 @@ async def test_new_sessions_per_address_are_limited_but_resuming_is_not(limited:
     await greeted(client, address="198.51.100.11")  # someone else is not held back
 
 
+@pytest.mark.parametrize(
+    ("address", "client"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),
+        ("64:ff9b::203.0.113.7", "203.0.113.7"),  # NAT64
+        ("2002:cb00:7107::1", "203.0.113.7"),  # 6to4
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "192.0.2.45"),  # Teredo
+        ("2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"),
+        ("2001:DB8:1:2::9", "2001:db8:1:2::/64"),
+        ("fe80::1%eth0", "fe80::/64"),
+        ("not an address", "not an address"),
+    ],
+)
+def test_what_counts_as_one_client(address: str, client: str) -> None:
+    assert client_network(address) == client
+
+
 async def test_an_ipv6_client_is_its_64_block_not_each_address(limited: Any) -> None:
     """Anyone with an IPv6 subscriber block picks from 2⁶⁴ addresses: counted by address, every
     budget would start afresh with each. IPv4 written IPv4-mapped is that IPv4 address."""
@@ -175,16 +196,28 @@ async def test_an_ipv6_client_is_its_64_block_not_each_address(limited: Any) -> 
     assert refused.status == 429
 
 
-async def test_open_sockets_per_address_are_capped(limited: Any) -> None:
+async def test_open_sockets_per_address_are_capped(limited: Any, redis: Redis) -> None:
     client = await limited(sockets_per_client=2)
+    at = {"X-Forwarded-For": "203.0.113.30"}
     first = await greeted(client, address="203.0.113.30")
     second = await greeted(client, token=first.frames[0]["token"], address="203.0.113.30")
-    for path, params in [("/ws/shopper", {"shop": SHOP}), ("/ws/agent", {"ticket": "x"})]:
-        refused = await client.get(path, params=params, headers={"X-Forwarded-For": "203.0.113.30"})
-        assert refused.status == 429 and (await refused.json())["error"]["code"] == "too_many_sockets"
-        assert int(refused.headers["Retry-After"]) > 0
+    refused = await client.get("/ws/shopper", params={"shop": SHOP}, headers=at)
+    assert refused.status == 429 and (await refused.json())["error"]["code"] == "too_many_sockets"
+    assert int(refused.headers["Retry-After"]) > 0
+    metrics = client.server.app[context_key].metrics
+    assert metrics.sockets_refused.labels("shopper")._value.get() == 1
+    # Agents count apart: shoppers behind the office's address do not lock its agents out.
+    await add_agent(redis, "alice")
+    token = await login(client, "alice")
+    agents = [
+        Socket(await client.ws_connect("/ws/agent", params=await ticket(client, token), headers=at))
+        for _ in range(2)
+    ]
+    third = await client.get("/ws/agent", params={"ticket": "x"}, headers=at)
+    assert (await third.json())["error"]["code"] == "too_many_sockets"
     await greeted(client, address="198.51.100.30")  # someone else is not held back
     await second.ws.close()
+    await agents[0].ws.close()
     for _ in range(100):  # the server sees the close a moment later
         try:
             again = await greeted(client, token=first.frames[0]["token"], address="203.0.113.30")
@@ -193,6 +226,16 @@ async def test_open_sockets_per_address_are_capped(limited: Any) -> None:
             assert exc.status == 429
             await asyncio.sleep(0.05)
     assert again.frames[0]["resumed"] is True
+
+
+async def test_a_refused_or_failed_open_gives_its_socket_back(limited: Any) -> None:
+    client = await limited(sockets_per_client=1)
+    at = {"X-Forwarded-For": "203.0.113.31"}
+    for params in [{"shop": "nowhere"}, {"shop": SHOP, "last_id": "x"}, {"shop": SHOP, "token": "t"}]:
+        refused = await client.get("/ws/shopper", params=params, headers=at)
+        assert refused.status in (400, 404), params
+    assert (await client.get("/ws/agent", headers=at)).status == 401
+    await greeted(client, address="203.0.113.31")
 
 
 def test_a_misspelt_trusted_proxy_is_refused_at_start_naming_the_setting() -> None:

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from kefu.errors import KefuError
 from kefu.redisserver import RedisServer
 from kefu.server.cli import _setup_demo
+from kefu.server.orders_cli import read_orders
 from kefu.settings import Settings
 from kefu.store.client import connect
 from kefu.store.commerce import Commerce, identity_hash
@@ -138,6 +140,23 @@ def test_an_export_that_cannot_be_read_as_meant_imports_nothing(
     code, _, err = run(capsys, "orders", "import", "tea", str(export))
     assert code == 1 and "Traceback" not in err and said in err, err
     assert asyncio.run(stored(empty_redis.url, "tea", "T-1")) is None
+
+
+def test_problems_name_the_line_a_row_begins_on_and_blank_trailing_columns_are_fine() -> None:
+    """Spreadsheets write blank trailing columns (a header ending ",,"); a quoted cell may span
+    lines and blank lines are skipped: the line named is the one to open in an editor."""
+    text = (
+        "id,customer_id,version,status,amount,created_at,items,,\n\n"
+        f'T-1,c1,1,paid,88.00,{NOW},"two\nlines",,\n\n'
+        f"T-2,c2,1,paid,-1,{NOW},mug,,\n"
+    )
+    with pytest.raises(KefuError) as refused:
+        read_orders(text, name="orders.csv")
+    assert str(refused.value).splitlines()[1:] == [
+        "  line 6: amount: Input should be greater than or equal to 0"
+    ]
+    fine = read_orders(text.replace(",-1,", ",12.50,"), name="orders.csv")
+    assert [o.id for o in fine] == ["T-1", "T-2"] and fine[0].items[0].title == "two\nlines"
 
 
 def test_demo_sets_up_a_customer_with_orders_and_a_valid_hash(empty_redis: RedisServer) -> None:
