@@ -40,8 +40,14 @@ _EN_DURATION = re.compile(
     r"\s+(?:business\s+|working\s+)?(?:days?|weeks?|hours?|months?)\b"
 )
 _ROUND_THE_CLOCK = frozenset({"24小时", "二十四小时", "24hours", "24hour"})
-# Memo tables (word → tokens, misspelling → repair) stop growing here; a shop's vocabulary is smaller.
-_MEMO_LIMIT = 200_000
+# Memo tables of a shop's analyzer (word → tokens, misspelling → repair) stop growing here: a
+# shop's vocabulary is smaller, and shoppers' made-up words must not grow them (≈ 0.3 KiB each).
+_MEMO_LIMIT = 20_000
+# The process-wide memo of jieba's cuts: runs of at most _CUT_CHARS characters (a phrasing's or
+# a question's; longer ones are rare and cut anew), at most _CUT_LIMIT of them (then it starts
+# over), each kept as its words' lengths: ≈ 0.3 KiB a run, ≈ 15 MiB at most.
+_CUT_CHARS = 64
+_CUT_LIMIT = 50_000
 # Cheap pre-checks: most messages mention no duration at all.
 _ZH_UNITS = re.compile(r"[天日周期拜月时钟分]")
 _EN_UNITS = re.compile(r"day|week|hour|month")
@@ -190,17 +196,23 @@ class Resources:
         to_traditional("")
         self._encoder: Encoder | None = None
         self._encoder_lock = threading.Lock()
-        self._cuts: dict[str, list[str]] = {}
+        self._cuts: dict[str, bytes] = {}
 
     def cut(self, run: str) -> list[str]:
         """jieba's words of a run of Chinese, memoized (a corpus is cut twice when it loads, and
         shoppers repeat themselves). Safe from several threads: a race only cuts twice."""
-        words = self._cuts.get(run)
-        if words is None:
-            words = self.jieba.lcut(run, HMM=False)
-            if len(self._cuts) >= _MEMO_LIMIT:
+        lengths = self._cuts.get(run)
+        if lengths is not None:
+            words, start = [], 0
+            for length in lengths:
+                words.append(run[start : start + length])
+                start += length
+            return words
+        words = self.jieba.lcut(run, HMM=False)
+        if len(run) <= _CUT_CHARS and "".join(words) == run:
+            if len(self._cuts) >= _CUT_LIMIT:
                 self._cuts.clear()
-            self._cuts[run] = words
+            self._cuts[run] = bytes(len(w) for w in words)
         return words
 
     def encoder(self) -> Encoder:

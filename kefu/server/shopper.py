@@ -131,12 +131,24 @@ async def _opened(
         await ctx.delivery.shopper(conn, tell_state=True)
 
 
+# Frames whose effect outlives the socket (a line, a conversation, a rating, a left message) spend
+# the session's and the client's message budgets: a loop of close and transfer would otherwise
+# mint a 90-day conversation per frame. (A product view spends them too, when it changes.)
+_STORED = (
+    frames.ShopperMessage,
+    frames.ShopperTransfer,
+    frames.LeaveMessage,
+    frames.Rate,
+    frames.ShopperClose,
+)
+
+
 async def _handle(ctx: Context, conn: ShopperConn, raw: str) -> None:
     frame = frames.parse_shopper(raw)
     sessions = ctx.sessions(conn.shop)
+    if isinstance(frame, _STORED):
+        ctx.guard.message(conn.session_id, conn.client)
     if isinstance(frame, frames.ShopperMessage | frames.ShopperTransfer | frames.LeaveMessage):
-        if isinstance(frame, frames.ShopperMessage):
-            ctx.guard.message(conn.session_id, conn.client)
         if not conn.spoke:
             # The shopper acts: this is a conversation now, kept for its full life.
             await sessions.spoke(conn.session_id)

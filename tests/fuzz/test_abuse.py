@@ -133,6 +133,24 @@ async def test_the_bot_reads_a_long_message_only_as_far_as_a_question_goes(limit
     assert (await sock.expect("bot"))["decision"] != "answer"
 
 
+async def test_closing_and_asking_again_in_a_loop_spends_the_message_budget(
+    limited: Any, redis: Redis
+) -> None:
+    """Each close ends a conversation and each transfer then begins one kept for 90 days: both
+    spend the session's message budget, like a message (nobody is online: the offline notice)."""
+    client = await limited(session_burst=6, session_rate_per_s=0.001)
+    sock = await greeted(client)
+    session_id = sock.frames[0]["session_id"]
+    for _ in range(6):
+        await sock.send({"type": "transfer"})
+        await sock.send({"type": "close"})
+    refused = await sock.expect("error", code="rate_limited")
+    assert refused["in_reply_to"]["type"] in ("transfer", "close")
+    await asyncio.sleep(0.3)
+    began = await client.server.app[context_key].sessions(SHOP).conversations_of(session_id, limit=100)
+    assert len(began) <= 4  # the first, and one per transfer after a close within the budget
+
+
 async def test_matcher_cpu_is_budgeted_per_address(limited: Any, redis: Redis) -> None:
     client = await limited(client_cpu_burst_s=0.000001, client_cpu_per_s=0.000001)
     sock = await greeted(client, address="203.0.113.8")
