@@ -201,6 +201,7 @@ class Resources:
     def cut(self, run: str) -> list[str]:
         """jieba's words of a run of Chinese, memoized (a corpus is cut twice when it loads, and
         shoppers repeat themselves). Safe from several threads: a race only cuts twice."""
+        words: list[str]
         lengths = self._cuts.get(run)
         if lengths is not None:
             words, start = [], 0
