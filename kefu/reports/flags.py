@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from kefu.reports.qa import LATER_RULES, Flag, QaRules, inspect
 from kefu.reports.records import ConversationRecord, load_records, load_transcript
@@ -25,27 +26,31 @@ class FlagStore:
         self.keys = ShopKeys(shop)
 
     async def replace(self, conversation_id: str, flags: list[Flag]) -> None:
-        """The flags of one conversation, replacing an earlier inspection of it."""
-        old = [
-            str(k)
-            for k in await self.redis.zrangebyscore(self.keys.qa_index, "-inf", "+inf")
-            if str(k).startswith(conversation_id + ":") and str(k).split(":")[1] not in LATER_RULES
-        ]
+        """The flags of one conversation, replacing an earlier inspection of it. A flag id begins
+        with its conversation's id and a colon: the conversation's flags are one range of
+        `qa_ids` (";" follows ":"), whatever the shop holds."""
+        mine = await self.redis.zrangebylex(self.keys.qa_ids, f"[{conversation_id}:", f"({conversation_id};")
+        old = [str(k) for k in mine if str(k).split(":")[1] not in LATER_RULES]
         async with self.redis.pipeline(transaction=True) as pipe:
             if old:
                 pipe.hdel(self.keys.qa_flags, *old)
                 pipe.zrem(self.keys.qa_index, *old)
+                pipe.zrem(self.keys.qa_ids, *old)
             for f in flags:
-                pipe.hset(self.keys.qa_flags, f.id, f.model_dump_json())
-                pipe.zadd(self.keys.qa_index, {f.id: f.at})
+                self._store(pipe, f)
             await pipe.execute()
 
     async def add(self, flag: Flag) -> None:
         """One flag found after the conversation's inspection (kept when it is inspected again)."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.keys.qa_flags, flag.id, flag.model_dump_json())
-            pipe.zadd(self.keys.qa_index, {flag.id: flag.at})
+            self._store(pipe, flag)
             await pipe.execute()
+
+    def _store(self, pipe: Pipeline, flag: Flag) -> None:
+        # The three go together; the janitor removes them together at the end of retention.
+        pipe.hset(self.keys.qa_flags, flag.id, flag.model_dump_json())
+        pipe.zadd(self.keys.qa_index, {flag.id: flag.at})
+        pipe.zadd(self.keys.qa_ids, {flag.id: 0})
 
     async def query(
         self, since: int, until: int, *, agent: str | None = None, rule: str | None = None, limit: int = 1000

@@ -198,6 +198,10 @@ class ShopKeys:
     def qa_index(self) -> str:  # ZSET: flag id by the time of the conversation it flags
         return self.prefix + "qa:index"
 
+    @property
+    def qa_ids(self) -> str:  # ZSET: flag ids, all at score 0: a conversation's by ZRANGEBYLEX
+        return self.prefix + "qa:ids"
+
     # ---- agents ----
     @property
     def agents(self) -> str:  # SET: every agent seat of the shop (the janitor walks it)

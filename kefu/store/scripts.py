@@ -29,6 +29,7 @@ SCRIPT_NAMES = (
     "open",
     "order",
     "spoke",
+    "product",
 )
 
 

@@ -292,7 +292,14 @@ class Sessions:
         )
 
     async def set_product(self, session_id: str, product: dict[str, Any]) -> None:
-        await self.redis.hset(self.keys.session(session_id), "product", orjson.dumps(product).decode())
+        await self.scripts.raw(
+            "product",
+            self.keys.session(session_id),
+            self.keys.prefix,
+            session_id,
+            orjson.dumps(product).decode(),
+            self.silent_ttl_s,
+        )
 
     async def shopper(self, session_id: str) -> Shopper:
         """Who the session's shopper is and the product they last looked at."""

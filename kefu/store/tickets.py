@@ -79,9 +79,13 @@ class Tickets:
     async def list(self) -> list[Ticket]:
         """The newest tickets first."""
         entries = await stream_range(self.redis, self.keys.tickets, count=LIST_LIMIT, reverse=True)
-        handled_raw = await self.redis.hgetall(self.keys.tickets_handled)
-        handled = {str(k): orjson.loads(v) for k, v in handled_raw.items()}
-        return [_ticket(entry_id, fields, handled.get(entry_id)) for entry_id, fields in entries]
+        if not entries:
+            return []
+        raw = await self.redis.hmget(self.keys.tickets_handled, [entry_id for entry_id, _ in entries])
+        return [
+            _ticket(entry_id, fields, orjson.loads(r) if r else None)
+            for (entry_id, fields), r in zip(entries, raw, strict=True)
+        ]
 
     async def handle(self, ticket_id: str, *, by: dict[str, str], note: str | None) -> Ticket | None:
         """Mark a ticket handled; None when there is no such ticket."""
@@ -94,6 +98,26 @@ class Tickets:
             return None
         record = {"by": by, "at": now_ms(), "note": note}
         await self.redis.hset(self.keys.tickets_handled, ticket_id, orjson.dumps(record).decode())
+        if await self.redis.hlen(self.keys.tickets_handled) > 2 * TICKETS_MAX:
+            await self._forget_trimmed()
         await publish(self.redis, self.shop, TicketsChanged())
         entry_id, fields = found[0]
         return _ticket(entry_id, fields, record)
+
+    async def _forget_trimmed(self) -> None:
+        """Forget that tickets were handled once the stream no longer holds them (it keeps about
+        TICKETS_MAX): now and then, when the record of handled ones has grown to twice that."""
+        first = await stream_range(self.redis, self.keys.tickets, count=1)
+        oldest = _stream_order(first[0][0]) if first else (2**63, 0)
+        gone = [
+            str(k)
+            for k in await self.redis.hkeys(self.keys.tickets_handled)
+            if _stream_order(str(k)) < oldest
+        ]
+        if gone:
+            await self.redis.hdel(self.keys.tickets_handled, *gone)
+
+
+def _stream_order(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)

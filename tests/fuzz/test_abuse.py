@@ -284,6 +284,28 @@ async def test_a_session_where_nobody_spoke_expires_soon(limited: Any, redis: Re
     assert await redis.zcard(KEYS.conversations) == 1
 
 
+async def test_a_silent_session_that_expired_under_an_open_socket_leaves_nothing_forever(
+    limited: Any, redis: Redis
+) -> None:
+    """Nothing refreshes a silent session while its socket idles: past its hour it is gone, and
+    what the shopper then does wrote keys that lived forever (a product view, an agent joining)."""
+    client = await limited(silent_session_ttl_s=120)
+    await add_agent(redis, "alice")
+    await agent(client, "alice")
+    silent = await greeted(client)
+    sid = silent.frames[0]["session_id"]
+    conversation = await redis.hget(KEYS.session(sid), "conv")
+    await redis.delete(KEYS.session(sid), KEYS.log(sid), KEYS.conversation(str(conversation)))  # expired
+    await silent.send({"type": "product", "product": {"id": "p-1", "title": "保温杯"}})
+    await silent.send({"type": "ping"})
+    await silent.expect("pong")  # frames are handled in order: the product view is written
+    assert 0 < await redis.ttl(KEYS.session(sid)) <= 120
+    await silent.send({"type": "transfer"})
+    await silent.expect("agent_joined")
+    for key in (KEYS.session(sid), KEYS.log(sid)):
+        assert await redis.ttl(key) > 0, key
+
+
 async def test_one_address_cannot_fill_the_queue(limited: Any, redis: Redis) -> None:
     client = await limited(waiting_per_client=2)
     await add_agent(redis, "alice", capacity=0)

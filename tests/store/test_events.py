@@ -65,6 +65,7 @@ async def test_what_every_script_publishes_parses_as_the_union(redis: Redis) -> 
             s1, c1, "m1", "什么时候发货", [("亲，48小时内", {"decision": "answer"})]
         )  # turn
         await sessions.spoke(s1)  # spoke: publishes nothing
+        await sessions.set_product(s1, {"id": "p1", "title": "杯子"})  # product: publishes nothing
         await queue.request(c1, "general")  # transfer: assigned
         await queue.request(c2, "general")  # queued, queue
         await sessions.append(  # append, with a notify event

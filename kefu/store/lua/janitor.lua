@@ -71,7 +71,7 @@ if idle > 0 then
         redis.call('SREM', K.agent_conversations(aid), cid)
         redis.call('HSET', K.conversation(cid), 'state', 'closed', 'closed_at', now, 'closed_by', 'timeout')
         local id = log_event(c[4], cid, 'closed', {by = 'timeout'})
-        redis.call('RPUSH', K.qa_pending, cid)
+        inspect_later(cid)
         publish({event = 'closed', conversation_id = cid, session_id = c[4], agent_id = aid, by = 'timeout',
                  previous_state = 'assigned', entry_id = id})
         closed = closed + 1
@@ -82,7 +82,13 @@ end
 local retention = tonumber(ARGV[2]) or 0
 if retention > 0 then
   redis.call('ZREMRANGEBYSCORE', K.conversations, '-inf', now - retention)
-  redis.call('ZREMRANGEBYSCORE', K.qa_index, '-inf', now - retention)
+  -- A flag's three records go together (a few hundred a run: the next runs take the rest).
+  local flags = redis.call('ZRANGEBYSCORE', K.qa_index, '-inf', now - retention, 'LIMIT', 0, 500)
+  if #flags > 0 then
+    redis.call('HDEL', K.qa_flags, unpack(flags))
+    redis.call('ZREM', K.qa_index, unpack(flags))
+    redis.call('ZREM', K.qa_ids, unpack(flags))
+  end
 end
 drain(now)
 return result({requeued = requeued, left = left, closed = closed})

@@ -9,6 +9,11 @@
 local LOG_MAX = 2000
 -- A shop keeps this many distinct unanswered questions; past it, the rarest go first.
 local MISSES_MAX = 2000
+-- Closed conversations waiting for quality inspection: past this many (the inspectors far
+-- behind), the oldest are not inspected.
+local QA_PENDING_MAX = 100000
+-- A log an event begins again after it expired, with no session to take the expiry from: a day.
+local ORPHAN_LOG_S = 86400
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -59,8 +64,23 @@ local function log_event(sid, cid, event, fields)
   fields['event'] = event
   local t = redis.call('TIME')
   local ts = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  return redis.call('XADD', K.log(sid), 'MAXLEN', '~', LOG_MAX, '*',
-                    'c', cid, 'f', 'system', 't', '', 'ts', ts, 'x', cjson.encode(fields))
+  local log = K.log(sid)
+  local id = redis.call('XADD', log, 'MAXLEN', '~', LOG_MAX, '*',
+                        'c', cid, 'f', 'system', 't', '', 'ts', ts, 'x', cjson.encode(fields))
+  if redis.call('TTL', log) < 0 then
+    -- The log had expired (a silent session under a socket left open) and this began it again:
+    -- it lives as long as its session, and never forever.
+    local ttl = redis.call('TTL', K.session(sid))
+    redis.call('EXPIRE', log, ttl > 0 and ttl or ORPHAN_LOG_S)
+  end
+  return id
+end
+
+-- A closed conversation, for the quality inspector (kefu/reports/flags.py QaWorker).
+local function inspect_later(cid)
+  if redis.call('RPUSH', K.qa_pending, cid) > QA_PENDING_MAX then
+    redis.call('LTRIM', K.qa_pending, -QA_PENDING_MAX, -1)
+  end
 end
 
 -- Remember which line a client message id became (a resend is then answered, not stored).

@@ -26,7 +26,7 @@ redis.call('HSET', conv, 'state', 'closed', 'closed_at', now, 'closed_by', by)
 redis.call('HDEL', conv, 'score')
 local id = log_event(c[4], cid, 'closed', {by = by})
 -- Quality inspection picks closed conversations from here (any instance, once each).
-redis.call('RPUSH', K.qa_pending, cid)
+inspect_later(cid)
 publish({event = 'closed', conversation_id = cid, session_id = c[4], agent_id = c[2] or '', by = by,
          previous_state = c[1], entry_id = id})
 drain(now)
