@@ -46,6 +46,24 @@ class FlagStore:
             self._store(pipe, flag)
             await pipe.execute()
 
+    async def adopt_earlier(self) -> None:
+        """Flags stored before `qa_ids` existed: indexed by id now, and the hash entries of
+        flags the janitor of then dropped from `qa_index` (past retention) removed. A no-op
+        once the shop has `qa_ids`; safe to run on several instances at once."""
+        if await self.redis.exists(self.keys.qa_ids) or not await self.redis.exists(self.keys.qa_flags):
+            return
+        indexed = {str(i) for i in await self.redis.zrange(self.keys.qa_index, 0, -1)}
+        # HSCAN, not HKEYS: a shop's flags of months are not read in one blocking step.
+        orphans = [
+            str(i) async for i, _ in self.redis.hscan_iter(self.keys.qa_flags) if str(i) not in indexed
+        ]
+        ids = sorted(indexed)
+        for start in range(0, len(ids), 500):
+            await self.redis.zadd(self.keys.qa_ids, dict.fromkeys(ids[start : start + 500], 0))
+        for start in range(0, len(orphans), 500):
+            await self.redis.hdel(self.keys.qa_flags, *orphans[start : start + 500])
+        log.info("qa_flags_adopted", shop=self.keys.shop, flags=len(indexed), orphans=len(orphans))
+
     def _store(self, pipe: Pipeline, flag: Flag) -> None:
         # The three go together; the janitor removes them together at the end of retention.
         pipe.hset(self.keys.qa_flags, flag.id, flag.model_dump_json())
@@ -93,10 +111,15 @@ class QaWorker:
         self.redis = redis
         self.rules_for = rules_for
         self.interval_s = interval_s
+        # Shops whose flags of before `qa_ids` this process has seen to (FlagStore.adopt_earlier).
+        self._adopted: set[str] = set()
 
     async def run_once(self) -> int:
         done = 0
         for shop in sorted(str(s) for s in await self.redis.smembers(SHOPS)):
+            if shop not in self._adopted:
+                await FlagStore(self.redis, shop).adopt_earlier()
+                self._adopted.add(shop)
             keys = ShopKeys(shop)
             pending = await self.redis.lpop(keys.qa_pending, 50)
             if not pending:

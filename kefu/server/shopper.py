@@ -131,16 +131,12 @@ async def _opened(
         await ctx.delivery.shopper(conn, tell_state=True)
 
 
-# Frames whose effect outlives the socket (a line, a conversation, a rating, a left message) spend
-# the session's and the client's message budgets: a loop of close and transfer would otherwise
-# mint a 90-day conversation per frame. (A product view spends them too, when it changes.)
-_STORED = (
-    frames.ShopperMessage,
-    frames.ShopperTransfer,
-    frames.LeaveMessage,
-    frames.Rate,
-    frames.ShopperClose,
-)
+# Frames that store a line or begin a conversation spend the session's and the client's message
+# budgets: a loop of close and transfer would otherwise mint a 90-day conversation per frame.
+# (A product view spends them too, when it changes; a close stores nothing new and a rating
+# is once per conversation: both stay free, so nobody behind a busy address is kept from
+# ending a chat.)
+_STORED = (frames.ShopperMessage, frames.ShopperTransfer)
 
 
 async def _handle(ctx: Context, conn: ShopperConn, raw: str) -> None:

@@ -286,6 +286,8 @@ class Sessions:
             pipe.expire(self.keys.conversation(conversation_id), self.retention_s)
             pipe.zadd(self.keys.conversations, {conversation_id: created})
             pipe.hset(self.keys.session(session_id), "conv", conversation_id)
+            # The shopper acted (spoke.lua gave the session this expiry): never one without it.
+            pipe.expire(self.keys.session(session_id), self.token_ttl_s)
             await pipe.execute()
         return Conversation(
             id=conversation_id, session=session_id, state="bot", group=group, created=created, lang=lang

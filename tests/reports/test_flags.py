@@ -8,9 +8,9 @@ import time
 
 from redis.asyncio import Redis
 
-from kefu.reports.flags import FlagStore
-from kefu.reports.qa import Flag, Rule
-from kefu.store.keys import ShopKeys
+from kefu.reports.flags import FlagStore, QaWorker
+from kefu.reports.qa import Flag, QaRules, Rule
+from kefu.store.keys import SHOPS, ShopKeys
 from kefu.store.scripts import Scripts
 from kefu.store.transfer import Queue
 
@@ -58,3 +58,21 @@ async def test_retention_removes_every_record_of_an_old_flag(redis: Redis) -> No
     assert await stored(redis) == {"new:slow_reply:0"}
     since = now - 200 * day
     assert [f.id for f in await store.query(since, now + 1)] == ["new:slow_reply:0"]
+
+
+async def test_flags_stored_before_the_id_index_are_adopted_once(redis: Redis) -> None:
+    """Before `qa_ids`, the janitor dropped old flags from `qa_index` only: their hash entries
+    stayed. The QA worker indexes what is left and removes those, once per shop."""
+    await redis.sadd(SHOPS, SHOP)
+    kept, orphan = flag("c1", "slow_reply"), flag("c0", "slow_reply")
+    for f in (kept, orphan):
+        await redis.hset(KEYS.qa_flags, f.id, f.model_dump_json())
+    await redis.zadd(KEYS.qa_index, {kept.id: kept.at})
+
+    async def rules(shop: str) -> QaRules:
+        return QaRules()
+
+    await QaWorker(redis, rules).run_once()
+    assert await stored(redis) == {kept.id}
+    await FlagStore(redis, SHOP).replace("c1", [])  # found through the id index now
+    assert await stored(redis) == set()
