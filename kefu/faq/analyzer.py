@@ -32,8 +32,12 @@ _IS_HAN = re.compile(rf"[{_HAN}]")
 _HAN_RUN = re.compile(rf"[{_HAN}]+")
 # "三天", "48小时", "好几天", "一个星期": how long something has taken. "几天" alone asks how long,
 # which the lexicon handles, so a bare 几/多少 is not a duration.
+# A number is read from where its run begins, never again from inside it, and spaces are taken
+# whole: a long run of digits with no unit after it costs its length, not its square (a
+# 4,000-character answer of digits held the interpreter for half a second).
 _ZH_DURATION = re.compile(
-    r"(?<!第)(?:好几|十几|几十|[0-9]+|[一二两三四五六七八九十百半]+)\s*个?\s*(?:天|日|周|星期|礼拜|月|小时|钟头|分钟|工作日)"
+    r"(?<!第)(?:好几|十几|几十|(?<![0-9])[0-9]++|(?<![一二两三四五六七八九十百半])[一二两三四五六七八九十百半]++)"
+    r"\s*+个?\s*+(?:天|日|周|星期|礼拜|月|小时|钟头|分钟|工作日)"
 )
 _EN_DURATION = re.compile(
     r"\b(?:[0-9]+|a|one|two|three|four|five|six|seven|eight|nine|ten|few|several|couple of)"

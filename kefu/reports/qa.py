@@ -229,15 +229,27 @@ def _over_messaging(phase: _Phase, rules: QaRules, flag: FlagFn) -> None:
         return
     window = rules.over_messaging_window_s * 1000
     lines = phase.lines
+    # One pass: each line's sentences counted once, running sums by sender, and two pointers
+    # for the window after an agent's line and the shopper's lines just before it (a log's
+    # times only grow). A long chat costs what its length does, not its square.
+    agent_sum, shopper_sum = [0], [0]
+    for entry in lines:
+        n = count_sentences(entry.text)
+        agent_sum.append(agent_sum[-1] + (n if entry.sender == "agent" else 0))
+        shopper_sum.append(shopper_sum[-1] + (n if entry.sender == "shopper" else 0))
+    low = high = 0
     for i, start in enumerate(lines):
+        high = max(high, i)
+        while high < len(lines) and lines[high].ts - start.ts <= window:
+            high += 1
         if start.sender != "agent":
             continue
-        inside = [e for e in lines[i:] if e.ts - start.ts <= window]
-        agent = sum(count_sentences(e.text) for e in inside if e.sender == "agent")
-        shopper = sum(count_sentences(e.text) for e in inside if e.sender == "shopper")
-        # Also count what the shopper said just before the agent's run: the agent answers it.
-        before = [e for e in lines[:i] if e.sender == "shopper" and start.ts - e.ts <= window]
-        shopper += sum(count_sentences(e.text) for e in before)
+        while low < i and start.ts - lines[low].ts > window:
+            low += 1
+        agent = agent_sum[high] - agent_sum[i]
+        # What the shopper said in the window, and just before the agent's run: the agent
+        # answers it.
+        shopper = shopper_sum[high] - shopper_sum[low]
         if agent > rules.over_messaging_ratio * max(1, shopper):
             flag(
                 "over_messaging",
@@ -250,7 +262,7 @@ def _over_messaging(phase: _Phase, rules: QaRules, flag: FlagFn) -> None:
                     f"{rules.over_messaging_window_s} 秒内客服说了 {agent} 句，顾客只说了 {shopper} 句"
                     f"（上限：顾客每句对应 {rules.over_messaging_ratio:g} 句）",
                 ),
-                [e for e in inside if e.sender == "agent"][:10],
+                [e for e in lines[i:high] if e.sender == "agent"][:10],
             )
             return  # one flag per chat is enough to look at it
 

@@ -12,6 +12,7 @@ import pytest
 from kefu.cli import main
 from kefu.faq import Calibration, Decision, Matcher, Resources, WordStats, parse_corpus
 from kefu.faq import fit as fit_module
+from kefu.faq.analyzer import Analyzer
 from kefu.faq.answertype import asked_kinds, given_kinds
 from kefu.faq.calibration import FEATURES, TreeModel
 from kefu.faq.corpus import load_corpus
@@ -28,6 +29,25 @@ def test_common_words_weigh_little_and_rare_ones_fully() -> None:
     assert stats.weight("的") < stats.weight("可以") < stats.weight("怀孕") < stats.weight("宅配") == 1.0
     assert stats.weight("the") < stats.weight("refund") <= 1.0
     assert 0 < stats.weight("的")
+
+
+@pytest.mark.parametrize(
+    ("text", "durations"),
+    [
+        ("快递三天没动了", ["三天"]),
+        ("等了 48 个 小时", ["48个小时"]),
+        ("二十几天了还没到", ["十几天"]),
+        ("第3天到", []),  # an ordinal day is no duration
+        ("第41天到", []),  # …nor from inside its number (it was "1天")
+        ("24小时客服吗", ["24小时"]),
+    ],
+)
+def test_durations_are_read_where_their_number_begins(
+    resources: Resources, text: str, durations: list[str]
+) -> None:
+    analysis = Analyzer(resources).analyze(text)
+    found = [t.text for t in analysis.tokens if set(t.concepts) & {"duration", "hours"}]
+    assert found == durations
 
 
 @pytest.mark.parametrize(

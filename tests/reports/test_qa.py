@@ -4,6 +4,8 @@ that does not."""
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kefu.reports import ConversationRecord, QaRules, count_sentences, inspect
 from kefu.store.log import Entry
@@ -120,6 +122,57 @@ def test_over_messaging() -> None:
     assert len(flag.evidence) == 4
     assert rules_fired(flood, over_messaging_ratio=20) == []
     assert count_sentences("Hi. How are you? 好的！行\n嗯") == 5
+
+
+def _over_messaging_by_definition(entries: list[Entry], rules: QaRules) -> tuple[int, int, int] | None:
+    """The rule as stated, line by line (quadratic): the first agent line whose window holds
+    more than `ratio` agent sentences per shopper sentence — (its time, agent, shopper)."""
+    window = rules.over_messaging_window_s * 1000
+    for i, start in enumerate(entries):
+        if start.sender != "agent":
+            continue
+        inside = [e for e in entries[i:] if e.ts - start.ts <= window]
+        agent = sum(count_sentences(e.text) for e in inside if e.sender == "agent")
+        shopper = sum(count_sentences(e.text) for e in inside if e.sender == "shopper")
+        before = [e for e in entries[:i] if e.sender == "shopper" and start.ts - e.ts <= window]
+        shopper += sum(count_sentences(e.text) for e in before)
+        if agent > rules.over_messaging_ratio * max(1, shopper):
+            return start.ts, agent, shopper
+    return None
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 25),
+            st.sampled_from(["agent", "agent", "shopper"]),
+            st.text(alphabet="好的。吗？a. !\n", max_size=12),
+        ),
+        max_size=40,
+    ),
+    st.integers(10, 60),
+    st.sampled_from([1, 1.5, 3]),
+)
+def test_over_messaging_finds_what_the_rule_says_in_one_pass(
+    steps: list[tuple[int, str, str]], window_s: int, ratio: float
+) -> None:
+    """The one-pass count (a long chat cost its square: 1,000 agent lines took 85 s on the
+    event loop) flags exactly where the rule's own statement does."""
+    lines, t = [(0, "system", "", "agent_joined")], 0
+    for gap, sender, text in steps:
+        t += gap
+        lines.append((t, sender, text))
+    record, entries = convo(*lines)
+    rules = QaRules(
+        over_messaging_window_s=window_s, over_messaging_ratio=ratio, slow_first_response_s=0, slow_reply_s=0
+    )
+    expected = _over_messaging_by_definition(entries[1:], rules)
+    flags = [f for f in inspect(record, entries, rules) if f.rule == "over_messaging"]
+    if expected is None:
+        assert flags == []
+    else:
+        (flag,) = flags
+        assert flag.at == expected[0] and f"{expected[1]} agent sentences to {expected[2]} " in flag.detail
 
 
 def test_no_needs_discovery() -> None:
