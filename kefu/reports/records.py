@@ -5,9 +5,9 @@ from __future__ import annotations
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from kefu.store.client import stream_range
 from kefu.store.keys import ShopKeys
 from kefu.store.log import Entry
+from kefu.store.sessions import conversation_lines
 
 __all__ = ["ConversationRecord", "load_records", "load_transcript"]
 
@@ -113,5 +113,4 @@ async def load_records(redis: Redis, shop: str, since_ms: int, until_ms: int) ->
 
 async def load_transcript(redis: Redis, shop: str, record: ConversationRecord) -> list[Entry]:
     """The log lines of one conversation, oldest first."""
-    lines = await stream_range(redis, ShopKeys(shop).log(record.session))
-    return [e for e in (Entry.from_stream(i, f) for i, f in lines) if e.conversation_id == record.id]
+    return (await conversation_lines(redis, ShopKeys(shop).log(record.session), record.id))[0]

@@ -86,11 +86,19 @@ async def list_faqs(request: web.Request) -> web.Response:
     shop, _ = await require_admin(request)
     store = ShopStore(request.app[redis_key], shop)
     corpus = await store.corpus()
+    version = await store.corpus_version()
     q = request.query.get("q", "").strip()
     category = request.query.get("category", "")
-    items = [f for f in corpus.faqs if (not q or _matches(f, q)) and (not category or f.category == category)]
-    categories = sorted({f.category for f in corpus.faqs if f.category})
-    return json_response(FaqList(items=items, categories=categories, version=await store.corpus_version()))
+
+    def answer() -> web.Response:
+        # Off the event loop: searching and writing out a corpus at its caps takes a while.
+        items = [
+            f for f in corpus.faqs if (not q or _matches(f, q)) and (not category or f.category == category)
+        ]
+        categories = sorted({f.category for f in corpus.faqs if f.category})
+        return json_response(FaqList(items=items, categories=categories, version=version))
+
+    return await asyncio.to_thread(answer)
 
 
 def _form(data: FaqForm, corpus: Corpus) -> FAQ:
@@ -229,7 +237,7 @@ async def export_corpus(request: web.Request) -> web.Response:
     shop, _ = await require_admin(request)
     fmt = _format(request)
     corpus = await ShopStore(request.app[redis_key], shop).corpus()
-    text = corpus_to_csv(corpus) if fmt == "csv" else corpus.to_yaml()
+    text = await asyncio.to_thread(corpus_to_csv if fmt == "csv" else Corpus.to_yaml, corpus)
     return web.Response(
         text=text,
         content_type="text/csv" if fmt == "csv" else "application/yaml",

@@ -430,6 +430,9 @@ async def conversation(request: web.Request) -> web.Response:
     config = await ctx.config(shop)
     lang: Literal["zh", "en"] = "en" if data.get("lang") == "en" else "zh"
     entries = await ctx.sessions(shop).transcript(data["session"], conversation_id)
-    return json_response(
-        ConversationView(conversation=data, transcript=[wire.line(e, config, lang) for e in entries])
+    # Off the event loop: a whole transcript may be 2,000 lines of 2,000 characters.
+    return await asyncio.to_thread(
+        lambda: json_response(
+            ConversationView(conversation=data, transcript=[wire.line(e, config, lang) for e in entries])
+        )
     )

@@ -346,10 +346,12 @@ class Delivery:
         if conversation is None:
             return None
         config = await self.ctx.config(shop)
-        entries = await sessions.transcript(conversation.session, conversation_id)
+        entries, total = await sessions.transcript_tail(
+            conversation.session, conversation_id, TRANSCRIPT_LINES
+        )
         shopper = await sessions.shopper(conversation.session)
-        earlier = max(0, len(entries) - TRANSCRIPT_LINES)
-        lines = [wire.line(e, config, conversation.lang) for e in entries[earlier:]]
+        earlier = total - len(entries)
+        lines = [wire.line(e, config, conversation.lang) for e in entries]
         return wire.conversation(
             conversation_id,
             conversation.group,

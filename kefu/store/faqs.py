@@ -3,6 +3,7 @@ second), and the unanswered questions the bot counts."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from typing import Any, cast
@@ -82,6 +83,14 @@ def _validated(shop: str, faqs: list[FAQ], edited: FAQ | None = None) -> Corpus:
         raise Unprocessable("; ".join(str(d["message"]) for d in details), details=details) from None
 
 
+def _changed(raw: str | bytes | None, shop: str, change: Callable[[Corpus], Corpus]) -> tuple[Corpus, bytes]:
+    current = stored_corpus(raw, shop, editing=True) if raw is not None else Corpus(shop=shop, faqs=())
+    changed = change(current)
+    data = changed.model_dump(mode="json", exclude_defaults=True)
+    data["shop"] = shop
+    return changed, orjson.dumps(data)
+
+
 async def edit_corpus(redis: Redis, shop: str, change: Callable[[Corpus], Corpus]) -> tuple[Corpus, int]:
     """Apply `change` to the stored corpus in one optimistic transaction (retried when another
     edit raced it). `change` raises to refuse; then nothing is written. Every instance reloads
@@ -92,14 +101,11 @@ async def edit_corpus(redis: Redis, shop: str, change: Callable[[Corpus], Corpus
             try:
                 await pipe.watch(keys.faq)
                 raw = await pipe.get(keys.faq)
-                current = (
-                    stored_corpus(raw, shop, editing=True) if raw is not None else Corpus(shop=shop, faqs=())
-                )
-                changed = change(current)
-                data = changed.model_dump(mode="json", exclude_defaults=True)
-                data["shop"] = shop
+                # Read, changed and written out off the event loop (most of a second for a
+                # corpus at its caps).
+                changed, blob = await asyncio.to_thread(_changed, raw, shop, change)
                 pipe.multi()  # type: ignore[no-untyped-call]
-                pipe.set(keys.faq, orjson.dumps(data))
+                pipe.set(keys.faq, blob)
                 pipe.incr(keys.faq_version)
                 _, version = await pipe.execute()
                 break

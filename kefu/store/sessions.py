@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -70,6 +71,31 @@ class Turn:
     written: int
     state: str
     entries: list[Entry]
+
+
+# A session's log is read in pieces this long: its longest (≈ 2,000 lines of 2,000 characters,
+# 4 MB) is never parsed in one go on the event loop.
+LOG_CHUNK = 250
+
+
+async def conversation_lines(
+    redis: Redis, log_key: str, conversation_id: str, *, last: int | None = None
+) -> tuple[list[Entry], int]:
+    """One conversation's lines of a session log, oldest first (only the `last` few, when
+    given), and how many it has in all. Read LOG_CHUNK at a time with the loop free between
+    reads; only the lines kept become entries."""
+    kept: deque[tuple[str, dict[str, str]]] = deque(maxlen=last)
+    total = 0
+    start = "-"
+    while True:
+        raw = await stream_range(redis, log_key, start=start, count=LOG_CHUNK)
+        for line in raw:
+            if line[1].get("c", "") == conversation_id:
+                kept.append(line)
+                total += 1
+        if len(raw) < LOG_CHUNK:
+            return [Entry.from_stream(entry_id, fields) for entry_id, fields in kept], total
+        start = "(" + raw[-1][0]
 
 
 def _pairs(flat: list[Any]) -> dict[str, str]:
@@ -453,7 +479,14 @@ class Sessions:
         ]
 
     async def transcript(self, session_id: str, conversation_id: str) -> list[Entry]:
-        return [e for e in await self.entries(session_id) if e.conversation_id == conversation_id]
+        """A conversation's whole transcript (with the bot), oldest first."""
+        return (await conversation_lines(self.redis, self.keys.log(session_id), conversation_id))[0]
+
+    async def transcript_tail(
+        self, session_id: str, conversation_id: str, last: int
+    ) -> tuple[list[Entry], int]:
+        """The last `last` lines of a conversation's transcript, and how many it has in all."""
+        return await conversation_lines(self.redis, self.keys.log(session_id), conversation_id, last=last)
 
     async def last_entry(self, session_id: str) -> Entry | None:
         raw = await stream_range(self.redis, self.keys.log(session_id), count=1, reverse=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 import zoneinfo
@@ -414,7 +415,9 @@ class ShopStore:
         raw = await self.redis.get(self.keys.faq)
         if raw is None:
             return Corpus(shop=self.shop, faqs=())
-        return stored_corpus(raw, self.shop)
+        # Off the event loop: a corpus at its caps (2,000 entries, 2,000,000 characters) takes
+        # most of a second to validate, and every instance reads it after every edit.
+        return await asyncio.to_thread(stored_corpus, raw, self.shop)
 
     async def quick_replies(self) -> str | None:
         """The shop's canned agent replies as stored (JSON), or None."""
