@@ -78,11 +78,18 @@ class FlagStore:
         if not ids:
             return []
         raw = await self.redis.hmget(self.keys.qa_flags, ids)
-        flags = [Flag.model_validate_json(r) for r in raw if r]
-        flags = [
-            f for f in flags if (agent is None or f.agent_id == agent) and (rule is None or f.rule == rule)
-        ]
-        return sorted(flags, key=lambda f: -f.at)[:limit]
+
+        def parsed() -> list[Flag]:
+            flags = [Flag.model_validate_json(r) for r in raw if r]
+            flags = [
+                f
+                for f in flags
+                if (agent is None or f.agent_id == agent) and (rule is None or f.rule == rule)
+            ]
+            return sorted(flags, key=lambda f: -f.at)[:limit]
+
+        # Off the event loop: a period's flags may number 100,000 (seconds of parsing).
+        return await asyncio.to_thread(parsed)
 
 
 # The rules of a shop (its settings), looked up by whoever runs the inspection.

@@ -226,7 +226,9 @@ ROUTES = ApiRoutes.merged(
 
 def create_app(settings: Settings) -> web.Application:
     quiet_malformed_requests()
-    app = web.Application(middlewares=[error_middleware], client_max_size=2 * 1024 * 1024)
+    # Every body is read through api._body, which holds each route to its own limit as the body
+    # arrives; aiohttp's limit is the largest of them (an orders batch).
+    app = web.Application(middlewares=[error_middleware], client_max_size=api.MAX_BODY_BYTES)
     app.on_response_prepare.append(security_headers)
     app[settings_key] = settings
     app[metrics_key] = Metrics()

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from kefu.errors import Conflict, Forbidden, NotFound, Unauthorized
 from kefu.ids import valid_shop_id
 from kefu.reports.sales import sold
-from kefu.server.api import current_user, json_response, read_json, require_admin
+from kefu.server.api import MAX_BODY_BYTES, current_user, json_response, read_json, require_admin
 from kefu.server.appkeys import context_key
 from kefu.server.context import Context
 from kefu.server.openapi import ApiRoutes
@@ -159,7 +159,7 @@ async def post_order(request: web.Request) -> web.Response:
 async def post_orders(request: web.Request) -> web.Response:
     shop = await _shop_key(request)
     ctx = request.app[context_key]
-    batch = await read_json(request, OrderBatch, limit=8 << 20)
+    batch = await read_json(request, OrderBatch, limit=MAX_BODY_BYTES)
     config = await ctx.config(shop)
     results = []
     for order in batch.orders:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Literal
 
 from aiohttp import web
@@ -87,15 +88,21 @@ async def stats(request: web.Request) -> web.Response:
     shop, redis, since, until = await _admin_period(request)
     bucket: Literal["day", "hour"] = "hour" if request.query.get("bucket") == "hour" else "day"
     records = await load_records(redis, shop, since, until)
-    result = compute_stats(
-        shop,
-        records,
-        since=since,
-        until=until,
-        bucket_ms=3_600_000 if bucket == "hour" else DAY_MS,
-        agent_names=await _names(request, shop),
-    )
-    return json_response(result)
+    names = await _names(request, shop)
+
+    def answer() -> web.Response:
+        # Off the event loop: a busy period is hundreds of thousands of conversations.
+        result = compute_stats(
+            shop,
+            records,
+            since=since,
+            until=until,
+            bucket_ms=3_600_000 if bucket == "hour" else DAY_MS,
+            agent_names=names,
+        )
+        return json_response(result)
+
+    return await asyncio.to_thread(answer)
 
 
 @routes.route(
@@ -113,13 +120,17 @@ async def qa_flags(request: web.Request) -> web.Response:
     names = await _names(request, shop)
     agent = request.query.get("agent") or None
     every = await FlagStore(redis, shop).query(since, until, agent=agent, limit=100_000)
-    counts = {r: sum(1 for f in every if f.rule == r) for r in RULES}
-    flags = [f for f in every if rule is None or f.rule == rule]
-    items = [FlagView(**f.model_dump(), agent_name=names.get(f.agent_id or "")) for f in flags[:1000]]
-    answer = QaAnswer(
-        items=items, rules=list(RULES), agents=names, counts=counts, truncated=len(flags) > 1000
-    )
-    return json_response(answer)
+
+    def answer() -> web.Response:
+        # Off the event loop, like the flags' parsing in `query`: a period may hold 100,000.
+        counts = {r: sum(1 for f in every if f.rule == r) for r in RULES}
+        flags = [f for f in every if rule is None or f.rule == rule]
+        items = [FlagView(**f.model_dump(), agent_name=names.get(f.agent_id or "")) for f in flags[:1000]]
+        return json_response(
+            QaAnswer(items=items, rules=list(RULES), agents=names, counts=counts, truncated=len(flags) > 1000)
+        )
+
+    return await asyncio.to_thread(answer)
 
 
 @routes.route(

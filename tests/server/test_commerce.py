@@ -10,6 +10,8 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import io
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -166,6 +168,31 @@ async def test_a_bad_order_is_a_422_naming_the_field_and_a_batch_is_all_or_nothi
     status, body = await post(client, key, batch, "/api/shops/demo/orders/batch")
     assert status == 200
     assert [r["result"] for r in body["results"]] == ["created", "created", "stale"]
+
+
+async def test_a_full_batch_of_big_orders_is_taken_and_a_bigger_body_refused(
+    client: Client, redis: Redis
+) -> None:
+    """A batch may be 8 MiB (aiohttp's own limit once refused anything over 2 MiB with a 413);
+    past its route's limit a body is refused as it arrives, however it is sent."""
+    _, key = await secrets(client, redis)
+    items = [
+        {"title": f"保温杯 500ml 第{i}款 " + "款" * 60, "quantity": 1, "price": "9.90"} for i in range(20)
+    ]
+    batch = {"orders": [order(f"BIG{n}", f"c{n % 50}", items=items) for n in range(500)]}
+    body = orjson.dumps(batch)
+    assert 2 << 20 < len(body) < 8 << 20
+    auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    resp = await client.post("/api/shops/demo/orders/batch", data=io.BytesIO(body), headers=auth)
+    assert resp.status == 200, await resp.text()
+    assert len((await resp.json())["results"]) == 500
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(4):
+            yield body  # no Content-Length: only reading tells the size
+
+    resp = await client.post("/api/shops/demo/orders/batch", data=chunks(), headers=auth)
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == "body_too_large"
 
 
 async def test_agents_cannot_read_or_rotate_the_shops_secrets(client: Client, redis: Redis) -> None:
