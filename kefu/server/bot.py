@@ -4,6 +4,7 @@ bot says for each decision."""
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,19 +23,36 @@ __all__ = ["BotReply", "Bots", "compose_reply", "miss_key"]
 log = structlog.get_logger(__name__)
 
 
+# After a rebuild, a shop's next one waits this many times as long as the last took: one shop's
+# admin saving edit after edit to a corpus at its caps (≈ 12 s of CPU a rebuild, on every
+# instance) gets at most half a core, not all of it. A small corpus rebuilds in well under a
+# second, so its edits are still live within a second or so. The previous matcher answers
+# meanwhile; the version poll picks the change up once the rest is over.
+REBUILD_REST = 1.0
+
+
 class Bots:
     """Matchers by shop. Built off the event loop (a big corpus takes a second); until a rebuild
     is ready the previous matcher keeps answering. `refresh()`, run every `poll_s` by a loop,
     picks up a corpus change on every instance (a published event makes it immediate)."""
 
     def __init__(
-        self, redis: Redis, resources: Resources, *, poll_s: float, config: MatcherConfig | None = None
+        self,
+        redis: Redis,
+        resources: Resources,
+        *,
+        poll_s: float,
+        config: MatcherConfig | None = None,
+        rest: float = REBUILD_REST,
     ) -> None:
         self.redis = redis
         self.resources = resources
         self.poll_s = poll_s
         self.config = config or MatcherConfig()
+        self.rest = rest
         self._matchers: dict[str, tuple[int, Matcher]] = {}
+        # When each shop may be rebuilt again (monotonic time; see REBUILD_REST).
+        self._rested: dict[str, float] = {}
         # A shop's matcher at its chosen confidence, while that matcher is the loaded one.
         self._views: dict[str, tuple[Matcher, Confidence, Matcher]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -79,6 +97,7 @@ class Bots:
             if loaded is not None and loaded[0] == version:
                 return loaded[1]
             corpus = await store.corpus()
+            started = time.monotonic()
             # The previous index lends the encoder's vectors of every unchanged text: an edit
             # re-encodes only what was edited.
             matcher = await asyncio.to_thread(
@@ -88,6 +107,8 @@ class Bots:
                 resources=self.resources,
                 previous=loaded[1] if loaded is not None else None,
             )
+            done = time.monotonic()
+            self._rested[shop] = done + self.rest * (done - started)
             self._matchers[shop] = (version, matcher)
             self._views.pop(shop, None)  # made again from the new matcher when next asked for
             log.info("faq_loaded", shop=shop, version=version, faqs=len(corpus.faqs))
@@ -101,9 +122,10 @@ class Bots:
         if not shops:
             return
         failed: list[tuple[str, Exception]] = []
+        now = time.monotonic()
         for s, version in zip(shops, await corpus_versions(self.redis, shops), strict=True):
             loaded = self._matchers.get(s)
-            if loaded is not None and loaded[0] != version:
+            if loaded is not None and loaded[0] != version and now >= self._rested.get(s, 0.0):
                 try:
                     await self._load(s)
                 except RedisError:
