@@ -136,6 +136,7 @@ async def test_agent_sees_the_customer_their_orders_the_product_and_a_payment_nu
         await expect(panel.get_by_test_id("product-title")).to_have_text("保温杯 500ml")
         link = panel.get_by_test_id("product-link")
         await expect(link).to_have_attribute("href", "https://shop.example/c2")
+        await expect(link).to_contain_text("shop.example")  # where it leads, in view
         await expect(link).to_have_attribute("rel", "noopener noreferrer")
         await expect(link).to_have_attribute("target", "_blank")
         await expect(agent.get_by_test_id("product-note").last).to_have_text("正在看：保温杯 500ml")

@@ -231,10 +231,12 @@ function productView(conv, zone) {
           ? h(
               "a",
               { class: "cp-link", href: link, target: "_blank", rel: "noopener noreferrer", "data-testid": "product-link" },
-              t("productOpen"),
+              // The site it leads to, always in view: a shopper's page names any address.
+              `${t("productOpen")} · ${new URL(link).host}`,
             )
           : null,
         since ? h("p", { class: "muted small" }, since) : null,
+        h("p", { class: "muted small", "data-testid": "product-reported" }, t("productReported")),
       ),
     ),
   );
