@@ -16,6 +16,7 @@ from kefu.faq.analyzer import Resources
 from kefu.faq.calibration import Confidence
 from kefu.faq.matcher import Decision, Matcher, MatcherConfig, MatchResult
 from kefu.faq.normalize import normalize
+from kefu.server.guard import Budget
 from kefu.store.shops import ShopConfig, ShopStore, corpus_versions
 
 __all__ = ["BotReply", "Bots", "compose_reply", "miss_key"]
@@ -23,12 +24,14 @@ __all__ = ["BotReply", "Bots", "compose_reply", "miss_key"]
 log = structlog.get_logger(__name__)
 
 
-# After a rebuild, a shop's next one waits this many times as long as the last took: one shop's
-# admin saving edit after edit to a corpus at its caps (≈ 12 s of CPU a rebuild, on every
-# instance) gets at most half a core, not all of it. A small corpus rebuilds in well under a
-# second, so its edits are still live within a second or so. The previous matcher answers
-# meanwhile; the version poll picks the change up once the rest is over.
-REBUILD_REST = 1.0
+# Rebuild time per shop: a budget of REBUILD_BURST_S seconds, refilled at REBUILD_SHARE of a
+# second per second. One shop's admin saving edit after edit to a corpus at its caps (≈ 12 s a
+# rebuild, on every instance) gets half a core once the budget is spent, not all of it; edits
+# to a small corpus (well under a second a rebuild) never come near it and are live within a
+# second. Past it, the previous matcher answers until the budget allows the next rebuild (the
+# version poll picks the change up).
+REBUILD_BURST_S = 30.0
+REBUILD_SHARE = 0.5
 
 
 class Bots:
@@ -43,16 +46,15 @@ class Bots:
         *,
         poll_s: float,
         config: MatcherConfig | None = None,
-        rest: float = REBUILD_REST,
+        rebuild_burst_s: float = REBUILD_BURST_S,
+        rebuild_share: float = REBUILD_SHARE,
     ) -> None:
         self.redis = redis
         self.resources = resources
         self.poll_s = poll_s
         self.config = config or MatcherConfig()
-        self.rest = rest
         self._matchers: dict[str, tuple[int, Matcher]] = {}
-        # When each shop may be rebuilt again (monotonic time; see REBUILD_REST).
-        self._rested: dict[str, float] = {}
+        self._rebuilds = Budget("rebuilds", rebuild_burst_s, rebuild_share)
         # A shop's matcher at its chosen confidence, while that matcher is the loaded one.
         self._views: dict[str, tuple[Matcher, Confidence, Matcher]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -107,8 +109,7 @@ class Bots:
                 resources=self.resources,
                 previous=loaded[1] if loaded is not None else None,
             )
-            done = time.monotonic()
-            self._rested[shop] = done + self.rest * (done - started)
+            self._rebuilds.charge(shop, time.monotonic() - started)
             self._matchers[shop] = (version, matcher)
             self._views.pop(shop, None)  # made again from the new matcher when next asked for
             log.info("faq_loaded", shop=shop, version=version, faqs=len(corpus.faqs))
@@ -122,10 +123,9 @@ class Bots:
         if not shops:
             return
         failed: list[tuple[str, Exception]] = []
-        now = time.monotonic()
         for s, version in zip(shops, await corpus_versions(self.redis, shops), strict=True):
             loaded = self._matchers.get(s)
-            if loaded is not None and loaded[0] != version and now >= self._rested.get(s, 0.0):
+            if loaded is not None and loaded[0] != version and self._rebuilds.available(s) > 0:
                 try:
                     await self._load(s)
                 except RedisError:
