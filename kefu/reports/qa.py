@@ -230,8 +230,10 @@ def _over_messaging(phase: _Phase, rules: QaRules, flag: FlagFn) -> None:
     window = rules.over_messaging_window_s * 1000
     lines = phase.lines
     # One pass: each line's sentences counted once, running sums by sender, and two pointers
-    # for the window after an agent's line and the shopper's lines just before it (a log's
-    # times only grow). A long chat costs what its length does, not its square.
+    # for the window after an agent's line and the shopper's lines just before it. A long chat
+    # costs what its length does, not its square. The pointers take the log's order for time
+    # order: lines are stamped by Redis or by the instance writing them, so where those clocks
+    # differ a window's edge moves by as much.
     agent_sum, shopper_sum = [0], [0]
     for entry in lines:
         n = count_sentences(entry.text)
