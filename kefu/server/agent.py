@@ -82,13 +82,16 @@ async def _hello(ctx: Context, conn: AgentConn, user: User) -> None:
     keeps deliveries out until the socket is ready, and they start from `conn.known`)."""
     queue = ctx.queue(conn.shop)
     async with conn.lock:
-        status = await queue.agent_status(user.id)
         conversations = []
         for conversation_id in sorted(await queue.held(user.id)):
             view = await ctx.delivery.conversation_view(conn.shop, conversation_id)
-            if view is not None:
-                ctx.delivery.remember(conn, view)
-                conversations.append(view)
+            if view is None:
+                # Its record expired while held (no idle close): let go of the slot it took.
+                await queue.close(conversation_id, "agent", owner=user.id)
+                continue
+            ctx.delivery.remember(conn, view)
+            conversations.append(view)
+        status = await queue.agent_status(user.id)
         agent = {
             "id": user.id,
             "name": user.name,

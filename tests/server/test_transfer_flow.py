@@ -275,3 +275,21 @@ async def test_an_agent_whose_socket_dropped_gets_no_new_chats(client: Client, r
     if not hello["conversations"]:
         await back.expect("assigned")
     await back.close()
+
+
+async def test_a_held_chat_whose_record_expired_gives_its_slot_back(client: Client, redis: Redis) -> None:
+    """With no idle close, a chat an agent still holds when its retention runs out left a slot
+    taken forever: nobody could see it to close it. The agent's next socket lets go of it."""
+    await add_agent(redis, "alice", capacity=1)
+    alice = await agent(client, "alice")
+    first, second = await start(client), await start(client)
+    await first.send({"type": "transfer"})
+    held = (await alice.expect("assigned"))["conversation"]["id"]
+    await second.send({"type": "transfer"})
+    await second.expect("queued")
+    await alice.ws.close()
+    await redis.delete(KEYS.conversation(held))  # its retention ran out
+    again = await agent(client, "alice")
+    assert held not in [c["id"] for c in again.frames[0]["conversations"]]
+    await second.expect("agent_joined")
+    await again.expect("assigned")

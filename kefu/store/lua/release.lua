@@ -4,6 +4,11 @@ local cid, by, owner = ARGV[2], ARGV[3], ARGV[4]
 local conv = K.conversation(cid)
 local c = redis.call('HMGET', conv, 'state', 'agent', 'group', 'session', 'assigned_at')
 if not c[1] then
+  -- Its record expired (retention ran out while an agent held it, with no idle close): the
+  -- agent letting go of it frees the slot it still took.
+  if owner ~= '' and redis.call('SREM', K.agent_conversations(owner), cid) == 1 then
+    drain(now_ms())
+  end
   return result({status = 'missing'})
 end
 if owner ~= '' and (c[1] ~= 'assigned' or c[2] ~= owner) then
