@@ -33,7 +33,11 @@ async def closed(sock: Socket, timeout: float = 5.0) -> int | None:
     deadline = loop.time() + timeout
     while (left := deadline - loop.time()) > 0:
         msg = await sock.ws.receive(timeout=left)
-        if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+        if msg.type == WSMsgType.CLOSE:
+            # The code the server's close frame carried: the client's own reply to it may end
+            # on the server dropping the connection, and then `close_code` reads 1006.
+            return int(msg.data)
+        if msg.type in (WSMsgType.CLOSING, WSMsgType.CLOSED):
             return sock.ws.close_code
     raise AssertionError("the socket stayed open")
 
