@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from kefu.store.client import stream_range
 from kefu.store.events import TicketsChanged, publish
 from kefu.store.keys import ShopKeys
-from kefu.store.log import is_stream_id
+from kefu.store.log import id_after, is_stream_id
 from kefu.store.sessions import now_ms
 
 __all__ = ["Ticket", "Tickets"]
@@ -108,16 +108,7 @@ class Tickets:
         """Forget that tickets were handled once the stream no longer holds them (it keeps about
         TICKETS_MAX): now and then, when the record of handled ones has grown to twice that."""
         first = await stream_range(self.redis, self.keys.tickets, count=1)
-        oldest = _stream_order(first[0][0]) if first else (2**63, 0)
-        gone = [
-            str(k)
-            for k in await self.redis.hkeys(self.keys.tickets_handled)
-            if _stream_order(str(k)) < oldest
-        ]
+        handled = [str(k) for k in await self.redis.hkeys(self.keys.tickets_handled)]
+        gone = [k for k in handled if not first or id_after(first[0][0], k)]
         if gone:
             await self.redis.hdel(self.keys.tickets_handled, *gone)
-
-
-def _stream_order(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
