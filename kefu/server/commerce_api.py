@@ -5,6 +5,7 @@ beside a conversation it holds. docs/api.md, "Orders and identity"."""
 from __future__ import annotations
 
 import hmac
+import time
 from typing import Annotated, Any, Literal
 
 import structlog
@@ -172,6 +173,13 @@ class DemoClaim(BaseModel):
     id: str
     name: str
     hash: str
+    # The claim's expiry (Unix seconds), signed with the id: a day from the request, as a
+    # shop's server would sign one for each page it renders.
+    exp: int
+
+
+# How long the demo page's claim lasts.
+DEMO_CLAIM_S = 24 * 3600
 
 
 @routes.route(
@@ -184,10 +192,11 @@ class DemoClaim(BaseModel):
 async def demo_customer(request: web.Request) -> web.Response:
     shop = request.match_info["shop"]
     ctx = request.app[context_key]
-    claim = await ctx.commerce(shop).demo_claim() if valid_shop_id(shop) else None
+    expires = int(time.time()) + DEMO_CLAIM_S
+    claim = await ctx.commerce(shop).demo_claim(expires) if valid_shop_id(shop) else None
     if claim is None:
         raise NotFound("no demo customer here (only a shop set up by `kefu serve --demo` has one)")
-    return json_response(DemoClaim(id=claim[0], name=claim[1], hash=claim[2]))
+    return json_response(DemoClaim(id=claim[0], name=claim[1], hash=claim[2], exp=expires))
 
 
 @routes.route(

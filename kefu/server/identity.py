@@ -1,18 +1,21 @@
 """Who a shopper is, as the shop's site says: a signed-in customer's id, display name and
-`hash` = HMAC-SHA256(the shop's identity secret, id), computed on the shop's server. The widget
-offers them as the subprotocol `kefu.customer.<base64url of {"id","name","hash"}>` (never in
-the URL); a claim whose hash does not verify is ignored — or refused, by the shop's setting."""
+`hash` = HMAC-SHA256(the shop's identity secret, id), computed on the shop's server — or, for a
+claim that expires, HMAC-SHA256(secret, "id|exp") with `exp` in Unix seconds. The widget offers
+them as the subprotocol `kefu.customer.<base64url of {"id","name","hash"[,"exp"]}>` (never in
+the URL); a claim whose hash does not verify, that has expired, or that has no expiry where the
+shop requires one is ignored — or refused, by the shop's setting."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import time
 from typing import Annotated
 
 import orjson
 import structlog
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, ValidationError
 
 from kefu.errors import Forbidden, InvalidInput
 from kefu.ids import CustomerId
@@ -24,7 +27,8 @@ __all__ = ["CUSTOMER_PROTOCOL", "CustomerClaim", "offered_customer", "verified_c
 log = structlog.get_logger(__name__)
 
 CUSTOMER_PROTOCOL = "kefu.customer."
-# base64 of the longest valid claim (an id of 128, a name of 40 CJK characters, the hash).
+# base64 of the longest valid claim (an id of 128, a name of 40 CJK characters, the hash, an
+# expiry), with room to spare.
 _MAX_OFFER = 600
 
 
@@ -34,6 +38,8 @@ class CustomerClaim(BaseModel):
     id: CustomerId
     name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] = ""
     hash: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$")]
+    # When the claim stops vouching for the customer (Unix seconds), signed with the id.
+    exp: Annotated[StrictInt, Field(ge=0, le=2**53)] | None = None
 
 
 def offered_customer(request: web.Request) -> CustomerClaim | None:
@@ -50,7 +56,8 @@ def offered_customer(request: web.Request) -> CustomerClaim | None:
             return CustomerClaim.model_validate(orjson.loads(raw))
         except (binascii.Error, ValueError, ValidationError):
             raise InvalidInput(
-                "the customer claim is base64url of JSON {id, name, hash}", code="invalid_customer"
+                "the customer claim is base64url of JSON {id, name, hash, exp (optional)}",
+                code="invalid_customer",
             ) from None
     return None
 
@@ -58,13 +65,15 @@ def offered_customer(request: web.Request) -> CustomerClaim | None:
 async def verified_customer(
     ctx: Context, request: web.Request, shop: str, config: ShopConfig, client: str
 ) -> tuple[str, str] | None:
-    """(id, name) of the signed-in customer the socket claims to be, if the hash verifies. A
-    claim that does not verify counts against the client's budget of new sessions (429 past
-    it): guessing hashes, or flooding the log with them, is as dear as opening sessions."""
+    """(id, name) of the signed-in customer the socket claims to be, if the hash verifies, the
+    claim has not expired and carries an expiry where the shop requires one. A claim that does
+    not pass counts against the client's budget of new sessions (429 past it): guessing hashes,
+    or flooding the log with them, is as dear as opening sessions."""
     claim = offered_customer(request)
     if claim is None:
         return None
-    if await ctx.commerce(shop).verify_customer(claim.id, claim.hash):
+    problem = await _claim_problem(ctx, shop, config, claim)
+    if problem is None:
         return claim.id, claim.name
     ctx.metrics.unverified_customers.labels(shop).inc()
     await ctx.limits(shop).take(
@@ -74,9 +83,26 @@ async def verified_customer(
         window_s=60,
         message="too many sign-ins that did not verify from your network; try again in a minute",
     )
-    log.warning("customer_unverified", shop=shop, customer_id=claim.id)
+    log.warning("customer_unverified", shop=shop, customer_id=claim.id, reason=problem)
     if config.commerce.refuse_unverified:
+        if problem == "expired":
+            raise Forbidden(
+                "the signed-in customer's claim has expired; the shop's page must sign a new one",
+                code="customer_claim_expired",
+            )
         raise Forbidden(
-            "this shop only accepts signed-in customers whose hash verifies", code="customer_unverified"
+            "this shop only accepts signed-in customers whose hash verifies"
+            + (" and whose claim carries an expiry" if problem == "no_expiry" else ""),
+            code="customer_unverified",
         )
     return None
+
+
+async def _claim_problem(ctx: Context, shop: str, config: ShopConfig, claim: CustomerClaim) -> str | None:
+    """Why the claim does not vouch for its customer (`hash`, `expired`, `no_expiry`), or None.
+    The signature is checked first, so an expiry nobody signed is never reported as one."""
+    if not await ctx.commerce(shop).verify_customer(claim.id, claim.hash, claim.exp):
+        return "hash"
+    if claim.exp is None:
+        return "no_expiry" if config.commerce.require_claim_expiry else None
+    return "expired" if claim.exp <= time.time() else None

@@ -129,10 +129,13 @@ class Put:
     attributed_to: str | None = None
 
 
-def identity_hash(secret: str, customer_id: str) -> str:
+def identity_hash(secret: str, customer_id: str, expires: int | None = None) -> str:
     """HMAC-SHA256 of the customer id under the shop's identity secret, hex: what the shop's
-    server computes and puts in the page beside the id."""
-    return hmac.new(secret.encode(), customer_id.encode(), hashlib.sha256).hexdigest()
+    server computes and puts in the page beside the id. A claim that expires signs
+    `id|exp` (exp in Unix seconds; `|` is not in an id's alphabet, so no claim with an expiry
+    reads as another without one)."""
+    message = customer_id if expires is None else f"{customer_id}|{expires}"
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
 def _key_hash(key: str) -> str:
@@ -173,11 +176,13 @@ class Commerce:
         await self.redis.hset(self.keys.secrets, "identity", secret)
         return secret
 
-    async def verify_customer(self, customer_id: str, claimed_hash: str) -> bool:
+    async def verify_customer(self, customer_id: str, claimed_hash: str, expires: int | None = None) -> bool:
+        """Whether the hash is the shop's signature of the id (and of its expiry, if it has
+        one). Whether the expiry has passed is the caller's to check."""
         secret = await self.redis.hget(self.keys.secrets, "identity")
         if secret is None:
             return False
-        return hmac.compare_digest(identity_hash(str(secret), customer_id), claimed_hash.lower())
+        return hmac.compare_digest(identity_hash(str(secret), customer_id, expires), claimed_hash.lower())
 
     async def rotate_api_key(self) -> str:
         """A new orders API key, shown once (only its hash is kept); the old one stops working
@@ -199,13 +204,14 @@ class Commerce:
         """`kefu serve --demo`: the customer the demo shop page may sign in as."""
         await self.redis.hset(self.keys.secrets, "demo_customer", orjson.dumps([customer_id, name]))
 
-    async def demo_claim(self) -> tuple[str, str, str] | None:
-        """The demo customer's (id, name, hash), if this shop was set up as the demo."""
+    async def demo_claim(self, expires: int) -> tuple[str, str, str] | None:
+        """The demo customer's (id, name, hash) signed to expire at `expires` (Unix seconds),
+        if this shop was set up as the demo."""
         raw = await self.redis.hget(self.keys.secrets, "demo_customer")
         if raw is None:
             return None
         customer_id, name = orjson.loads(raw)
-        return customer_id, name, identity_hash(await self.identity_secret(), customer_id)
+        return customer_id, name, identity_hash(await self.identity_secret(), customer_id, expires)
 
     # ---- customers ----
 

@@ -277,6 +277,10 @@ class CommerceSettings(BaseModel):
 
     # Refuse a shopper socket whose customer hash does not verify (else: treated as anonymous).
     refuse_unverified: bool = False
+    # Accept only claims that carry an expiry (`exp`, signed with the id): a claim copied out
+    # of a page then stops working when it expires, instead of vouching for the customer for
+    # as long as the identity secret lasts. Claims without one count as not verifying.
+    require_claim_expiry: bool = False
     # What the bot says a paid order waits for, in the paid-order reply's {promise}.
     dispatch_promise: Localized = Localized(
         zh="我们承诺付款后 48 小时内发货。", en="We ship within 48 hours of payment."

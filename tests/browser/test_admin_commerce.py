@@ -18,6 +18,7 @@ import aiohttp
 from playwright.async_api import BrowserContext, Page, expect
 from redis.asyncio import Redis
 
+from kefu.store.shops import ShopStore
 from tests.browser.conftest import PASSWORD, SHOP_ORIGIN, Watch, admin_login, new_shop, shot
 
 
@@ -161,9 +162,12 @@ async def test_orders_key_templates_and_sales_per_agent(
     # Fixed, the whole commerce and qa objects save; the key shown once is still on screen.
     await paid_zh.fill("您的订单 {order} 已付款。{promise}")
     await page.get_by_test_id("settings-field-commerce-attribution_window_h").fill("48")
+    await page.get_by_test_id("settings-field-commerce-require_claim_expiry").check()
     await page.get_by_test_id("settings-save").click()
     await expect(page.get_by_test_id("settings-saved")).to_be_visible()
     await expect(page.get_by_test_id("settings-field-commerce-attribution_window_h")).to_have_value("48")
+    await expect(page.get_by_test_id("settings-field-commerce-require_claim_expiry")).to_be_checked()
+    assert (await ShopStore(store, shop).config()).commerce.require_claim_expiry
     await expect(page.get_by_test_id("settings-field-qa-payment_reminder_after_min")).to_have_value("20")
     await expect(page.get_by_test_id("commerce-api-key-value")).to_have_text(key)
 

@@ -12,6 +12,7 @@ import hmac
 import html
 import itertools
 import json
+import time
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any
@@ -102,9 +103,11 @@ async def post_order(server: str, shop: str, key: str, body: dict[str, Any]) -> 
         assert (await resp.json())["result"] == "created"
 
 
-def signed(secret: str, customer_id: str) -> str:
-    """What the shop's server computes: hex HMAC-SHA256(identity secret, customer id)."""
-    return hmac.new(secret.encode(), customer_id.encode(), hashlib.sha256).hexdigest()
+def signed(secret: str, customer_id: str, exp: int | None = None) -> str:
+    """What the shop's server computes: hex HMAC-SHA256(identity secret, customer id), of
+    "id|exp" for a claim that expires."""
+    message = customer_id if exp is None else f"{customer_id}|{exp}"
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
 async def open_page(
@@ -250,6 +253,64 @@ async def test_a_shop_refusing_unverified_customers_stops_the_widget_until_the_p
     await expect(connection).to_have_attribute("data-state", "open")
     await expect(page.get_by_test_id("kefu-input")).to_be_enabled()
     await expect(bot_lines(page).first).to_be_visible()
+    assert watch.errors == []
+
+
+async def test_a_claim_that_expires_signs_in_until_then_and_a_renewed_one_keeps_the_chat(
+    context: BrowserContext, server: str, store: Redis, watch: Watch, commerce_site: str
+) -> None:
+    shop = await new_shop(store, admin=True)
+    shops = ShopStore(store, shop)
+    config = await shops.config()
+    config.commerce.require_claim_expiry = True
+    await shops.save_config(config)
+    secret, key = await commerce_keys(server, shop)
+    customer = f"c-{next(_customers)}"
+    await post_order(server, shop, key, order(customer))
+    # A page rendered before the claim's expiry: the widget says so and offers nothing.
+    stale = int(time.time()) - 60
+    page, _ = await open_page(
+        context,
+        watch,
+        commerce_site,
+        shop=shop,
+        customer_id=customer,
+        customer_hash=signed(secret, customer, stale),
+        customer_exp=str(stale),
+    )
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    await open_widget(page)
+    await expect(panel(page)).to_have_attribute("data-identity", "anonymous")
+    assert any("expired" in e for e in errors), errors
+    await ask(page, "在吗")
+    # The page gets a fresh claim (kefu('identify')): the anonymous chat becomes the customer's.
+    exp = int(time.time()) + 3600
+    await page.evaluate(
+        "([id, hash, exp]) => kefu('identify', {id, hash, exp})",
+        [customer, signed(secret, customer, exp), exp],
+    )
+    await expect(panel(page)).to_have_attribute("data-identity", "customer")
+    await ask(page, "我的快递到哪了")
+    await expect(order_lines(page).first).to_contain_text(TRACKING)
+    token = await page.evaluate(f"localStorage.getItem('kefu.{shop}.token')")
+    # Renewed again before it runs out (a later expiry, a new hash): the same chat, nothing lost.
+    later = exp + 3600
+    await page.evaluate(
+        "([id, hash, exp]) => kefu('identify', {id, hash, exp})",
+        [customer, signed(secret, customer, later), later],
+    )
+    await page.wait_for_timeout(500)
+    await expect(panel(page)).to_have_attribute("data-identity", "customer")
+    await expect(page.get_by_test_id("kefu-messages")).to_contain_text(TRACKING)
+    assert await page.evaluate(f"localStorage.getItem('kefu.{shop}.token')") == token
+    # A claim without an expiry, where the shop requires one, signs nobody in.
+    await page.close()
+    plain, _ = await open_page(
+        context, watch, commerce_site, shop=shop, customer_id=customer, customer_hash=signed(secret, customer)
+    )
+    await open_widget(plain)
+    await expect(panel(plain)).to_have_attribute("data-identity", "unverified")
     assert watch.errors == []
 
 

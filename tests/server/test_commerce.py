@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import hmac
 import io
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -39,14 +40,38 @@ from tests.server.conftest import (
 Client = TestClient[web.Request, web.Application]
 
 
-def claim(customer_id: str, secret: str, *, name: str = "", forged: bool = False) -> str:
+def claim(
+    customer_id: str,
+    secret: str,
+    *,
+    name: str = "",
+    forged: bool = False,
+    exp: int | None = None,
+    signed_exp: int | None = None,
+) -> str:
     """The subprotocol a widget offers for a signed-in customer, the hash computed as a shop's
-    server does: HMAC-SHA256(identity secret, customer id)."""
-    digest = hmac.new(secret.encode(), customer_id.encode(), hashlib.sha256).hexdigest()
+    server does: HMAC-SHA256(identity secret, customer id) — of "id|exp" for a claim that
+    expires. `signed_exp`: the expiry the hash was made for, when the claim says another."""
+    signed = exp if signed_exp is None else signed_exp
+    message = customer_id if signed is None else f"{customer_id}|{signed}"
+    digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
     if forged:
         digest = hmac.new(b"guess", customer_id.encode(), hashlib.sha256).hexdigest()
-    payload = orjson.dumps({"id": customer_id, "name": name, "hash": digest})
-    return "kefu.customer." + base64.urlsafe_b64encode(payload).decode().rstrip("=")
+    body: dict[str, Any] = {"id": customer_id, "name": name, "hash": digest}
+    if exp is not None:
+        body["exp"] = exp
+    return offered(body)
+
+
+def offered(body: dict[str, Any]) -> str:
+    """A claim's JSON as the subprotocol offering it (base64url, no padding)."""
+    return "kefu.customer." + base64.urlsafe_b64encode(orjson.dumps(body)).decode().rstrip("=")
+
+
+def unpack(protocol: str) -> dict[str, Any]:
+    encoded = protocol.removeprefix("kefu.customer.")
+    body: dict[str, Any] = orjson.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+    return body
 
 
 async def customer_socket(
@@ -250,6 +275,72 @@ async def test_a_forged_hash_is_anonymous_or_refused_by_the_shops_setting(
     await client.post("/api/admin/commerce/identity-secret", headers=headers)
     with pytest.raises(WSServerHandshakeError):
         await customer_socket(client, "cust-42", identity)
+
+
+async def test_a_claim_with_an_expiry_verifies_until_it_expires_and_cannot_be_stretched(
+    client: Client, redis: Redis
+) -> None:
+    identity, _ = await secrets(client, redis)
+    later = int(time.time()) + 3600
+    fresh = await customer_socket(client, "cust-42", identity, exp=later)
+    assert (await fresh.expect("session"))["customer"] == {"id": "cust-42", "name": ""}
+    await fresh.close()
+    # Past its expiry, the same shop's signature vouches for nobody.
+    stale = await customer_socket(client, "cust-42", identity, exp=int(time.time()) - 1)
+    assert (await stale.expect("session"))["customer"] is None
+    await stale.close()
+    # An expiry the shop did not sign: a stale claim given a later date, a plain hash given one.
+    for stretched in (
+        claim("cust-42", identity, exp=later, signed_exp=int(time.time()) - 1),
+        offered({**unpack(claim("cust-42", identity)), "exp": later}),
+    ):
+        ws = Socket(
+            await client.ws_connect(
+                "/ws/shopper", params={"shop": SHOP}, protocols=[*session_protocols(None), stretched]
+            )
+        )
+        assert (await ws.expect("session"))["customer"] is None
+        await ws.close()
+    # An id that looks like "id|exp" read the other way: the separator is not in an id's alphabet.
+    with pytest.raises(WSServerHandshakeError) as bad:
+        await customer_socket(client, f"cust-42|{later}", identity)
+    assert bad.value.status == 400
+
+
+async def test_a_shop_may_require_an_expiry_and_refuse_an_expired_claim_by_name(
+    client: Client, redis: Redis
+) -> None:
+    identity, _ = await secrets(client, redis)
+    store = ShopStore(redis, SHOP)
+    config = await store.config()
+    config.commerce.require_claim_expiry = True
+    await store.save_config(config)
+    client.app[context_key].forget_config(SHOP)
+    plain = await customer_socket(client, "cust-42", identity)
+    assert (await plain.expect("session"))["customer"] is None  # no expiry: anonymous
+    await plain.close()
+    dated = await customer_socket(client, "cust-42", identity, exp=int(time.time()) + 600)
+    assert (await dated.expect("session"))["customer"] == {"id": "cust-42", "name": ""}
+    await dated.close()
+    config.commerce.refuse_unverified = True
+    await store.save_config(config)
+    client.app[context_key].forget_config(SHOP)
+    for kw, code in (({"exp": int(time.time()) - 5}, "customer_claim_expired"), ({}, "customer_unverified")):
+        resp = await client.get(
+            "/ws/shopper",
+            params={"shop": SHOP},
+            headers={
+                "Connection": "Upgrade",
+                "Upgrade": "websocket",
+                "Sec-WebSocket-Version": "13",
+                "Sec-WebSocket-Key": base64.b64encode(b"0123456789abcdef").decode(),
+                "Sec-WebSocket-Protocol": ", ".join(
+                    [*session_protocols(None), claim("cust-42", identity, **kw)]  # type: ignore[arg-type]
+                ),
+            },
+        )
+        assert resp.status == 403
+        assert (await resp.json())["error"]["code"] == code
 
 
 # ---- the bot answers from the customer's orders ----
@@ -478,9 +569,22 @@ async def test_sales_numbers_attribute_orders_to_the_last_chat(client: Client, r
     await desk.close()
 
 
-async def test_the_demo_customer_is_only_there_for_a_demo_shop(client: Client) -> None:
+async def test_the_demo_customer_is_only_there_for_a_demo_shop(client: Client, redis: Redis) -> None:
     resp = await client.get("/api/shops/demo/demo-customer")
     assert resp.status == 404
+    # A demo shop's page is handed a claim that lasts a day, and it verifies.
+    identity, _ = await secrets(client, redis)
+    await client.app[context_key].commerce(SHOP).set_demo_customer("cust-7", "演示顾客")
+    demo = await (await client.get(f"/api/shops/{SHOP}/demo-customer")).json()
+    assert 23 * 3600 < demo["exp"] - time.time() <= 24 * 3600
+    offer = offered({k: demo[k] for k in ("id", "name", "hash", "exp")})
+    ws = Socket(
+        await client.ws_connect(
+            "/ws/shopper", params={"shop": SHOP}, protocols=[*session_protocols(None), offer]
+        )
+    )
+    assert (await ws.expect("session"))["customer"] == {"id": "cust-7", "name": "演示顾客"}
+    await ws.close()
 
 
 async def test_what_the_shopper_looked_at_is_for_the_agent_only(client: Client) -> None:

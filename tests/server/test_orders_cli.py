@@ -167,10 +167,12 @@ def test_demo_sets_up_a_customer_with_orders_and_a_valid_hash(empty_redis: Redis
         redis = connect(empty_redis.url)
         try:
             commerce = Commerce(redis, Scripts(redis), "demo")
-            claim = await commerce.demo_claim()
+            claim = await commerce.demo_claim(1_900_000_000)
             assert claim is not None
             customer, _, digest = claim
-            assert digest == identity_hash(await commerce.identity_secret(), customer)
+            assert digest == identity_hash(await commerce.identity_secret(), customer, 1_900_000_000)
+            assert await commerce.verify_customer(customer, digest, 1_900_000_000)
+            assert not await commerce.verify_customer(customer, digest)
             statuses = {o.order.status for o in await commerce.orders_of(customer)}
             assert {"shipped", "paid", "delivered"} <= statuses
         finally:

@@ -220,23 +220,28 @@ export function commerceFields(form, config) {
   form.errors.register("commerce", commerceError, null);
 
   // A checkbox reads best with its label beside it (field() puts the label above).
-  const refuseId = nextId("refuse");
-  const refuse = h("input", {
-    type: "checkbox",
-    id: refuseId,
-    checked: !!commerce.refuse_unverified,
-    "data-testid": "settings-field-commerce-refuse_unverified",
-    "aria-describedby": `${refuseId}-help ${refuseId}-error`,
-  });
-  const refuseError = h("p", { class: "field-error", id: `${refuseId}-error`, "data-testid": "settings-error-commerce-refuse_unverified", hidden: true });
-  form.errors.register("commerce.refuse_unverified", refuseError, refuse);
-  const refuseField = h(
-    "div",
-    { class: "field" },
-    h("label", { class: "check", for: refuseId }, refuse, t("com.refuse_unverified")),
-    h("p", { class: "help", id: `${refuseId}-help` }, t("com.refuse_unverified_help")),
-    refuseError,
-  );
+  const check = (name) => {
+    const id = nextId(name);
+    const box = h("input", {
+      type: "checkbox",
+      id,
+      checked: !!commerce[name],
+      "data-testid": `settings-field-commerce-${name}`,
+      "aria-describedby": `${id}-help ${id}-error`,
+    });
+    const error = h("p", { class: "field-error", id: `${id}-error`, "data-testid": `settings-error-commerce-${name}`, hidden: true });
+    form.errors.register(`commerce.${name}`, error, box);
+    const wrap = h(
+      "div",
+      { class: "field" },
+      h("label", { class: "check", for: id }, box, t(`com.${name}`)),
+      h("p", { class: "help", id: `${id}-help` }, t(`com.${name}_help`)),
+      error,
+    );
+    return { box, wrap };
+  };
+  const refuse = check("refuse_unverified");
+  const requireExpiry = check("require_claim_expiry");
 
   const number = (name, min, max) =>
     form.input(
@@ -308,7 +313,8 @@ export function commerceFields(form, config) {
     // PUT merges top-level fields only: the whole object goes, unknown parts as they came.
     body.commerce = {
       ...commerce,
-      refuse_unverified: refuse.checked,
+      refuse_unverified: refuse.box.checked,
+      require_claim_expiry: requireExpiry.box.checked,
       dispatch_promise: promise.read(),
       order_replies: { ...replies, ...Object.fromEntries(replyPairs.map((r) => [r.state, r.pair.read()])) },
       after_sale_group: afterSale.control.value || null,
@@ -319,7 +325,8 @@ export function commerceFields(form, config) {
 
   return [
     commerceError,
-    refuseField,
+    refuse.wrap,
+    requireExpiry.wrap,
     h("div", { class: "grid-3" }, attribution.wrap, retention.wrap, afterSale.wrap),
     promise.el,
     repliesBox,

@@ -87,8 +87,9 @@ document.addEventListener("click", (event) => {
 
 // ---------------------------------------------------------------- the signed-in customer
 
-// A real shop prints data-customer-id/-name/-hash on the widget's tag, the hash made on its
-// server; `kefu serve --demo` hands the demo customer's claim to this page instead.
+// A real shop prints data-customer-id/-name/-hash (and -exp, for a claim that expires) on the
+// widget's tag, the hash made on its server; `kefu serve --demo` hands the demo customer's
+// claim, good for a day, to this page instead.
 async function signIn() {
   const mine = ++asking;
   let claim = null;
@@ -106,7 +107,7 @@ async function signIn() {
     say("没有可模拟的顾客：请用 kefu serve --demo 启动 · Start kefu with --demo for a demo customer");
     return;
   }
-  kefu("identify", { id: claim.id, name: claim.name, hash: claim.hash });
+  kefu("identify", { id: claim.id, name: claim.name, hash: claim.hash, exp: claim.exp });
   replace(who, `已登录：${claim.name || claim.id}`);
 }
 

@@ -1,9 +1,9 @@
 // What the shop's page says about the shopper, checked the way kefu checks it, so a mistake is
 // told to the site's developer on the console instead of costing a refused socket or an error
 // frame in the chat:
-//   · the signed-in customer (data-customer-* or kefu('identify', {id, name, hash})), offered
-//     to the server as the subprotocol kefu.customer.<base64url of {"id","name","hash"}> beside
-//     kefu.v1 — never in the URL (kefu/server/identity.py);
+//   · the signed-in customer (data-customer-* or kefu('identify', {id, name, hash, exp})),
+//     offered to the server as the subprotocol kefu.customer.<base64url of
+//     {"id","name","hash"[,"exp"]}> beside kefu.v1 — never in the URL (kefu/server/identity.py);
 //   · the product on the page (data-product-* or kefu('product', {id, title, price, image,
 //     url})), sent as the frame {type: "product", product} (kefu/server/frames.py ProductView).
 
@@ -12,6 +12,7 @@ export const CUSTOMER_PROTOCOL = "kefu.customer.";
 
 const EXTERNAL_ID = /^[A-Za-z0-9][A-Za-z0-9_.@:+-]{0,127}$/; // kefu/ids.py EXTERNAL_PATTERN
 const HASH = /^[0-9a-fA-F]{64}$/; // hex HMAC-SHA256
+const EXP_MAX = 2 ** 53; // kefu/server/identity.py CustomerClaim.exp
 const NAME_MAX = 40; // characters (code points), as the server counts them
 const TITLE_MAX = 200;
 const URL_MAX = 1000;
@@ -31,13 +32,13 @@ function idText(value) {
 /**
  * The customer the page vouches for, or null (anonymous: none given, or not one kefu would
  * accept — said on the console).
- * @param {unknown} given  {id, name?, hash} or null
- * @returns {{id: string, name: string, hash: string} | null}
+ * @param {unknown} given  {id, name?, hash, exp?} or null
+ * @returns {{id: string, name: string, hash: string, exp: number | null} | null}
  */
 export function readCustomer(given) {
   if (given === null || given === undefined) return null;
   if (typeof given !== "object") {
-    console.error("kefu: identify takes {id, name, hash} (or null to sign out); chatting anonymously");
+    console.error("kefu: identify takes {id, name, hash, exp} (or null to sign out); chatting anonymously");
     return null;
   }
   const id = idText(given.id);
@@ -54,20 +55,46 @@ export function readCustomer(given) {
     );
     return null;
   }
+  const exp = expiry(given.exp);
+  if (exp === undefined) {
+    console.error(
+      'kefu: the customer claim of "' + id + '" has an exp that is not a whole number of Unix seconds; chatting anonymously',
+    );
+    return null;
+  }
+  if (exp !== null && exp * 1000 <= Date.now()) {
+    console.error(
+      'kefu: the customer claim of "' + id + '" expired at ' + new Date(exp * 1000).toISOString() +
+        "; the shop's server must sign a new one (a page kept open longer than the claim lasts gives it again with kefu('identify', …)); chatting anonymously",
+    );
+    return null;
+  }
   let name = typeof given.name === "string" ? given.name.trim() : "";
   if (chars(name) > NAME_MAX) name = Array.from(name).slice(0, NAME_MAX).join("").trim();
-  return { id: id, name: name, hash: hash };
+  return { id: id, name: name, hash: hash, exp: exp };
+}
+
+/** A claim's expiry: null when none is given, the Unix seconds as a number, or undefined when
+ * it is not a whole number of seconds (data-customer-exp is text: "1767225600"). */
+function expiry(value) {
+  if (value === undefined || value === null || value === "") return null;
+  const text = typeof value === "number" ? String(value) : typeof value === "string" ? value.trim() : "";
+  if (!/^\d{1,16}$/.test(text)) return undefined;
+  const n = Number(text);
+  return n <= EXP_MAX ? n : undefined;
 }
 
 /** Two claims name the same signed-in customer (a new display name alone is no new identity). */
 export function sameCustomer(a, b) {
   if (!a || !b) return !a && !b;
-  return a.id === b.id && a.hash.toLowerCase() === b.hash.toLowerCase();
+  return a.id === b.id && a.hash.toLowerCase() === b.hash.toLowerCase() && a.exp === b.exp;
 }
 
 /** The subprotocol offering a claim: kefu.customer. + base64url (no padding) of its UTF-8 JSON. */
 export function customerProtocol(claim) {
-  const bytes = new TextEncoder().encode(JSON.stringify({ id: claim.id, name: claim.name, hash: claim.hash }));
+  const offer = { id: claim.id, name: claim.name, hash: claim.hash };
+  if (claim.exp !== null && claim.exp !== undefined) offer.exp = claim.exp;
+  const bytes = new TextEncoder().encode(JSON.stringify(offer));
   let binary = "";
   for (const b of bytes) binary += String.fromCharCode(b);
   return CUSTOMER_PROTOCOL + btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");

@@ -153,7 +153,8 @@ class Widget {
         reason: "customer_refused",
         developer:
           'kefu: shop "' + this.shop + '" refused the signed-in customer "' + this.customer.id + '": the shop accepts only customers whose hash verifies, ' +
-          "and data-customer-hash (or the hash given to kefu('identify')) must be the hex HMAC-SHA256 of the customer id under the shop's identity secret (kefu's admin), made on the shop's server",
+          "and data-customer-hash (or the hash given to kefu('identify')) must be the hex HMAC-SHA256 of the customer id (of \"id|exp\" for a claim with an expiry) under the shop's identity secret (kefu's admin), made on the shop's server; " +
+          "the claim must not have expired, and must carry an expiry if the shop requires one",
       };
     }
     return null;
@@ -289,14 +290,21 @@ class Widget {
 
   // ---------------------------------------------------------------- the shop's page
 
-  /** kefu('identify', {id, name, hash} | null): another signed-in customer, or signed out. The
-   * chat on screen was the previous person's: it goes, and the socket starts over. */
+  /** kefu('identify', {id, name, hash, exp} | null): another signed-in customer, or signed out.
+   * The chat on screen was the previous person's: it goes, and the socket starts over. The same
+   * customer's new claim (a later expiry) keeps the chat. */
   identify(given) {
     const customer = readCustomer(given);
     const before = this.customer;
     this.customer = customer; // a new display name alone is offered from the next socket on
+    const signedIn = this.store.get("signed_in") === "1";
+    const renewed = !!before && !!customer && before.id === customer.id;
+    // Renewed while the chat is signed in: the open socket keeps its customer, the next one
+    // offers the new claim. Renewed while it is not (the old claim had expired): the chat is
+    // anonymous, and becomes the customer's as any anonymous chat does.
+    if (renewed && signedIn && this.state.refused !== "customer_refused") return;
     // The chat this browser keeps is a signed-in customer's (this page's, or an earlier one's).
-    const theirs = !!before || this.store.get("signed_in") === "1";
+    const theirs = !renewed && (!!before || signedIn);
     if (sameCustomer(before, customer) && (customer || !theirs)) return;
     this.claimFailures = 0;
     this.claimWarned = false;
@@ -343,8 +351,9 @@ class Widget {
     if (kind === "unverified" && !this.claimWarned && this.customer) {
       this.claimWarned = true;
       console.warn(
-        'kefu: the hash of customer "' + this.customer.id + '" did not verify, so the chat is anonymous: ' +
-          "it must be the hex HMAC-SHA256 of the customer id under the shop's identity secret (kefu's admin), made on the shop's server",
+        'kefu: the claim of customer "' + this.customer.id + '" did not verify, so the chat is anonymous: ' +
+          "the hash must be the hex HMAC-SHA256 of the customer id (of \"id|exp\" for a claim with an expiry) under the shop's identity secret (kefu's admin), made on the shop's server; " +
+          "the claim must not have expired, and must carry an expiry if the shop requires one",
       );
     }
   }

@@ -9,14 +9,16 @@
  * A signed-in customer (their orders, one chat on every device): data-customer-id,
  * data-customer-name (optional, ≤ 40 characters) and data-customer-hash = hex
  * HMAC-SHA256(the shop's identity secret, customer id), computed on the shop's server — never
- * in the page's JavaScript, which would give the secret away. A hash that does not verify
- * makes the chat anonymous (or refused, if the shop says so). The product on the page:
+ * in the page's JavaScript, which would give the secret away; for a claim that expires,
+ * data-customer-exp (Unix seconds) and the hash of "id|exp". A hash that does not verify, or a
+ * claim past its expiry, makes the chat anonymous (or refused, if the shop says so). The product on the page:
  * data-product-id, data-product-title, and optionally data-product-price (168.00),
  * data-product-image and data-product-url (http(s); relative ones are read against the page).
  *
  * Commands, at any time (calls made before the loader ran are kept by the usual stub
  * `window.kefu = window.kefu || function () { (window.kefu.q = window.kefu.q || []).push(arguments); };`):
- *   kefu("identify", {id, name, hash})   another signed-in customer (the chat starts over)
+ *   kefu("identify", {id, name, hash, exp})   another signed-in customer (the chat starts
+ *                                        over; exp optional), or the same one's new claim
  *   kefu("identify", null)               signed out: anonymous again, the stored chat forgotten
  *   kefu("product", {id, title, price, image, url})   the product viewed now (single-page
  *                                        shops: call it on every navigation); null for none
@@ -101,7 +103,7 @@
     lang: script.getAttribute("data-lang") || "",
     title: script.getAttribute("data-title") || "",
     color: (script.getAttribute("data-color") || "").trim(),
-    customer: group("customer", ["id", "name", "hash"]),
+    customer: group("customer", ["id", "name", "hash", "exp"]),
     product: group("product", ["id", "title", "price", "image", "url"]),
   };
 

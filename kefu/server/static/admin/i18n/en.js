@@ -464,6 +464,8 @@ export default {
   "com.key_done": "I saved it",
   "com.refuse_unverified": "Refuse unverified customers",
   "com.refuse_unverified_help": "When on, a shopper whose customer hash does not verify cannot open the chat; when off, they chat as an anonymous shopper.",
+  "com.require_claim_expiry": "Require an expiry on customer claims",
+  "com.require_claim_expiry_help": "When on, a customer claim counts only if it carries an expiry (exp, signed with the id as \"id|exp\"): a claim copied out of a page stops working when it expires. Turn it on once your site signs claims with one.",
   "com.attribution_window_h": "Order attribution window (hours)",
   "com.attribution_window_h_help": "An order placed within this many hours of its customer's last chat counts as a sale of the agent (or the bot) who handled it. 0: never. 0–720.",
   "com.order_retention_days": "Keep orders for (days)",

@@ -477,6 +477,8 @@ export default {
   "com.key_done": "我已保存",
   "com.refuse_unverified": "拒绝未验证的顾客",
   "com.refuse_unverified_help": "勾选后，hash 验证不通过的顾客无法打开聊天；不勾选则当作匿名顾客接待。",
+  "com.require_claim_expiry": "顾客签名须带有效期",
+  "com.require_claim_expiry_help": "勾选后，只有带有效期（exp，与顾客 ID 一起签名为 \"id|exp\"）的顾客签名才算数：从页面里抄走的签名过期即失效。请在网站开始签发带有效期的签名后再勾选。",
   "com.attribution_window_h": "订单归属时间窗（小时）",
   "com.attribution_window_h_help": "顾客在最后一次咨询后这么多小时内下的单，算作接待客服（或机器人）的销售额。0 表示不归属。0–720。",
   "com.order_retention_days": "订单保留天数",
