@@ -49,6 +49,9 @@ class ShopperConn:
     # then), and the product of the page it is on (its id).
     customer: str | None = None
     product: tuple[str, str] | None = None  # (id, title)
+    # The Origin of the page that opened the socket (None: not a browser): a product's link
+    # must lead there or to an origin the shop allows.
+    origin: str | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Set, under `lock`, once `session` (and `history`) are sent: nothing may come before them.
     ready: bool = False

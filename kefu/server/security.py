@@ -11,7 +11,7 @@ from aiohttp import web
 
 from kefu.errors import Forbidden, RateLimited
 
-__all__ = ["TokenBucket", "check_origin", "origin_allowed"]
+__all__ = ["TokenBucket", "check_origin", "origin_allowed", "url_on_allowed_origin"]
 
 
 def origin_allowed(origin: str, patterns: Iterable[str]) -> bool:
@@ -25,6 +25,19 @@ def origin_allowed(origin: str, patterns: Iterable[str]) -> bool:
         if pattern.endswith(":*") and origin == pattern[:-2]:
             return True
     return False
+
+
+def url_on_allowed_origin(url: str, page_origin: str | None, patterns: Iterable[str]) -> bool:
+    """Whether a link a page reports (a product's page) leads to the page's own origin or to
+    one the shop allows: a link an agent may follow without being sent to a stranger's site."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    origin = f"{parts.scheme}://{parts.netloc}".lower()
+    if page_origin is not None and origin == page_origin.rstrip("/").lower():
+        return True
+    return origin_allowed(origin, patterns)
 
 
 def check_origin(request: web.Request, patterns: Iterable[str]) -> None:

@@ -20,7 +20,7 @@ from kefu.server.context import Context
 from kefu.server.delivery import TRANSCRIPT_LINES
 from kefu.server.identity import verified_customer
 from kefu.server.learning import WATCH_TURNS
-from kefu.server.security import check_origin
+from kefu.server.security import check_origin, url_on_allowed_origin
 from kefu.server.sockets import check_text, offered_session_token, opening, serve, websocket
 from kefu.server.turn import acked, bot_turn, quick_turn, transfer
 from kefu.store.events import LogWritten, Typing, publish
@@ -85,6 +85,7 @@ async def shopper_socket(request: web.Request) -> web.StreamResponse:
             await ws.prepare(request)
             conn = ShopperConn(ws=ws, shop=shop, session_id=opened.session_id, lang=lang, client=client)
             conn.customer = customer[0] if customer else None
+            conn.origin = request.headers.get("Origin")
             ctx.delivery.add(conn)
             with bound_contextvars(shop=shop, session_id=opened.session_id):
                 try:
@@ -274,7 +275,8 @@ async def _leave_message(
 async def _product(ctx: Context, conn: ShopperConn, sessions: Sessions, product: frames.ProductView) -> None:
     """The shopper is on a product's page: the agent sees it (a card, and a line in the
     transcript); the bot prefers that product's FAQ entries. Only a change is written, within
-    the session's message budget."""
+    the session's message budget. A link to a site that is neither the page's nor one the shop
+    allows is dropped (an error frame says so)."""
     if conn.product is not None and product.id == conn.product[0]:
         return
     ctx.guard.message(conn.session_id, conn.client)
@@ -287,6 +289,20 @@ async def _product(ctx: Context, conn: ShopperConn, sessions: Sessions, product:
             return
     conn.product = (product.id, product.title)
     view = product.model_dump(mode="json", exclude_none=True)
+    config = await ctx.config(conn.shop)
+    foreign = "url" in view and not url_on_allowed_origin(
+        view["url"], conn.origin, config.allowed_origins or ctx.settings.allowed_origins
+    )
+    if foreign:
+        # The agent sees the card without a link to a site the shop never named.
+        del view["url"]
+        refusal = wire.error(
+            "product_url_not_allowed",
+            "the product's url must be on the page's own origin or one the shop allows; "
+            "the product was kept without it",
+        )
+        refusal["in_reply_to"] = {"type": "product"}
+        await send(conn.ws, refusal)
     await sessions.set_product(conn.session_id, view)
     # Noted in the current conversation, even a closed one: looking is not asking, and begins
     # no conversation (the next thing the shopper says does).

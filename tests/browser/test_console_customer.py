@@ -129,17 +129,26 @@ async def test_agent_sees_the_customer_their_orders_the_product_and_a_payment_nu
                     "id": "c2",
                     "title": "保温杯 500ml",
                     "price": "59.90",
-                    "url": "https://shop.example/c2",
+                    "url": f"{SHOP_ORIGIN}/c2",
                 },
             }
         )
         await expect(panel.get_by_test_id("product-title")).to_have_text("保温杯 500ml")
         link = panel.get_by_test_id("product-link")
-        await expect(link).to_have_attribute("href", "https://shop.example/c2")
-        await expect(link).to_contain_text("shop.example")  # where it leads, in view
+        await expect(link).to_have_attribute("href", f"{SHOP_ORIGIN}/c2")
+        await expect(link).to_contain_text(SHOP_ORIGIN.split("//")[1])  # where it leads, in view
         await expect(link).to_have_attribute("rel", "noopener noreferrer")
         await expect(link).to_have_attribute("target", "_blank")
         await expect(agent.get_by_test_id("product-note").last).to_have_text("正在看：保温杯 500ml")
+        # A page that names a stranger's site as the product's page: the card, never the link.
+        await shopper.send_json(
+            {
+                "type": "product",
+                "product": {"id": "c3", "title": "茶杯", "url": "https://login-shop.example.invalid/c3"},
+            }
+        )
+        await expect(panel.get_by_test_id("product-title")).to_have_text("茶杯")
+        await expect(panel.get_by_test_id("product-link")).to_have_count(0)
         await shopper.send_json({"type": "message", "text": "这个杯子我要了", "client_msg_id": "m1"})
         await expect(
             agent.locator('[data-testid="transcript-line"][data-from="shopper"]').last

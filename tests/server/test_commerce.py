@@ -610,6 +610,57 @@ async def test_what_the_shopper_looked_at_is_for_the_agent_only(client: Client) 
     await back.close()
 
 
+async def test_a_products_link_must_lead_to_the_page_or_a_site_the_shop_allows(
+    client: Client, redis: Redis
+) -> None:
+    store = ShopStore(redis, SHOP)
+    config = await store.config()
+    config.allowed_origins = ["https://*.shop.example"]
+    await store.save_config(config)
+    client.app[context_key].forget_config(SHOP)
+    sessions = client.app[context_key].sessions(SHOP)
+
+    page = Socket(
+        await client.ws_connect(
+            "/ws/shopper", params={"shop": SHOP}, headers={"Origin": "https://www.shop.example"}
+        )
+    )
+    session = await page.expect("session")
+    await page.send(
+        {"type": "product", "product": {"id": "k1", "title": "水壶", "url": "https://cdn.shop.example/k1"}}
+    )
+    await ask(page, "你好")
+    assert (await sessions.shopper(session["session_id"])).product == {
+        "id": "k1",
+        "title": "水壶",
+        "url": "https://cdn.shop.example/k1",
+    }
+    # A stranger's site: the card is kept without the link, and the page is told why.
+    await page.send(
+        {
+            "type": "product",
+            "product": {"id": "k2", "title": "水杯", "url": "https://shop.example.evil.test/k2"},
+        }
+    )
+    error = await page.expect("error")
+    assert error["code"] == "product_url_not_allowed" and error["in_reply_to"] == {"type": "product"}
+    assert (await sessions.shopper(session["session_id"])).product == {"id": "k2", "title": "水杯"}
+    await page.close()
+
+    # kefu's own page (the demo shop) links to its own origin.
+    own = f"http://{client.server.host}:{client.server.port}"
+    demo = Socket(await client.ws_connect("/ws/shopper", params={"shop": SHOP}, headers={"Origin": own}))
+    session = await demo.expect("session")
+    await demo.send({"type": "product", "product": {"id": "k3", "title": "茶具", "url": f"{own}/item/k3"}})
+    await ask(demo, "你好")
+    assert (await sessions.shopper(session["session_id"])).product == {
+        "id": "k3",
+        "title": "茶具",
+        "url": f"{own}/item/k3",
+    }
+    await demo.close()
+
+
 async def test_signing_in_mid_chat_keeps_the_chat_but_never_an_old_strangers_history(
     client: Client, redis: Redis
 ) -> None:
