@@ -6,6 +6,7 @@
     ├── ClientLeft           the client closed its connection mid-request: nobody to answer
     └── RequestError         a client asked for something it may not have: becomes a 4xx / error frame
         ├── InvalidInput     400 invalid_input: the request or frame does not hold what it must
+        │   └── TooLarge     413 body_too_large: a request body over its route's limit
         ├── Unprocessable    422 invalid: well-formed, but fails validation (details name the fields)
         ├── Unauthorized     401 unauthorized: no, a bad or an expired token / wrong password
         ├── Forbidden        403 forbidden: authenticated, but not allowed (role, origin, shop)
@@ -38,6 +39,7 @@ __all__ = [
     "RequestError",
     "RequestTimedOut",
     "SettingsError",
+    "TooLarge",
     "Unauthorized",
     "Unprocessable",
     "validation_details",
@@ -89,6 +91,13 @@ class InvalidInput(RequestError):
 
     code = "invalid_input"
     status = 400
+
+
+class TooLarge(InvalidInput):
+    """A request body over its route's limit (refused as it arrives, not after)."""
+
+    code = "body_too_large"
+    status = 413
 
 
 class Unprocessable(RequestError):

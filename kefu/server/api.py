@@ -23,6 +23,7 @@ from kefu.errors import (
     NotFound,
     RequestError,
     RequestTimedOut,
+    TooLarge,
     Unauthorized,
     Unprocessable,
 )
@@ -112,7 +113,7 @@ async def read_text(request: web.Request, *, limit: int = 4 << 20) -> str:
 
 async def _body(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
-        raise InvalidInput(f"body larger than {limit} bytes", code="body_too_large")
+        raise TooLarge(f"body larger than {limit} bytes")
     try:
         # A client that announces a body and never sends it would hold the request forever. Read
         # as it comes, refused as soon as it passes the route's limit (the app's own limit is
@@ -122,7 +123,7 @@ async def _body(request: web.Request, limit: int) -> bytes:
             async for chunk in request.content.iter_any():
                 size += len(chunk)
                 if size > limit:
-                    raise InvalidInput(f"body larger than {limit} bytes", code="body_too_large")
+                    raise TooLarge(f"body larger than {limit} bytes")
                 chunks.append(chunk)
             body = b"".join(chunks)
     except TimeoutError:

@@ -107,6 +107,8 @@ class Socket:
         self.frames: list[dict[str, Any]] = []
         self.pending: list[dict[str, Any]] = []
         self.writes = 0
+        # The code of the server's close frame, once one arrived.
+        self.close_code: int | None = None
 
     async def send(self, frame: dict[str, Any]) -> None:
         await self.ws.send_json(frame)
@@ -118,6 +120,8 @@ class Socket:
 
     async def _receive(self, timeout: float) -> dict[str, Any]:
         msg = await self.ws.receive(timeout=timeout)
+        if msg.type == WSMsgType.CLOSE:
+            self.close_code = int(msg.data)
         if msg.type != WSMsgType.TEXT:
             raise ConnectionError(f"socket closed: {msg.type} {msg.data!r} {msg.extra!r}")
         frame: dict[str, Any] = msg.json()
@@ -163,6 +167,24 @@ class Socket:
                 break
         got, self.pending = self.pending, []
         return got
+
+    async def closed(self, timeout: float = 5.0) -> int | None:
+        """Wait until the server closes the socket (frames meanwhile are buffered); the code
+        its close frame carried. Not `ws.close_code`: the client's own reply to the close may
+        end on the server dropping the connection, and then that reads 1006."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.close_code is None and not self.ws.closed:
+            left = deadline - loop.time()
+            if left <= 0:
+                raise AssertionError("the socket stayed open")
+            try:
+                await self._receive(left)
+            except TimeoutError:
+                continue
+            except ConnectionError:
+                break
+        return self.close_code if self.close_code is not None else self.ws.close_code
 
     async def close(self) -> None:
         await self.ws.close()

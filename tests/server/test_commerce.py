@@ -217,7 +217,7 @@ async def test_a_full_batch_of_big_orders_is_taken_and_a_bigger_body_refused(
             yield body  # no Content-Length: only reading tells the size
 
     resp = await client.post("/api/shops/demo/orders/batch", data=chunks(), headers=auth)
-    assert resp.status == 400 and (await resp.json())["error"]["code"] == "body_too_large"
+    assert resp.status == 413 and (await resp.json())["error"]["code"] == "body_too_large"
 
 
 async def test_agents_cannot_read_or_rotate_the_shops_secrets(client: Client, redis: Redis) -> None:

@@ -4,12 +4,11 @@ back in the queue. Plus what queued shoppers are told when nobody is left to ser
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import jwt
 import pytest
-from aiohttp import WSMsgType, web
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
@@ -25,21 +24,6 @@ SECRET = "test-secret-key-0123456789-0123456789"
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-async def closed(sock: Socket, timeout: float = 5.0) -> int | None:
-    """Wait until the server closes the socket; its close code."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while (left := deadline - loop.time()) > 0:
-        msg = await sock.ws.receive(timeout=left)
-        if msg.type == WSMsgType.CLOSE:
-            # The code the server's close frame carried: the client's own reply to it may end
-            # on the server dropping the connection, and then `close_code` reads 1006.
-            return int(msg.data)
-        if msg.type in (WSMsgType.CLOSING, WSMsgType.CLOSED):
-            return sock.ws.close_code
-    raise AssertionError("the socket stayed open")
 
 
 async def chatting(client: Client, username: str = "alice") -> tuple[Socket, Socket]:
@@ -97,7 +81,7 @@ async def test_a_revoked_agent_loses_its_socket_and_its_chats_go_to_a_colleague(
     else:
         resp = await client.post("/api/logout", headers=bearer(alice_token))
     assert resp.status in (200, 204), await resp.text()
-    assert await closed(desk) == 4001
+    assert await desk.closed() == 4001
     # The shopper is not left writing to nobody: the colleague has the chat, transcript and all.
     assigned = await bob.expect("assigned")
     assert assigned["conversation"]["id"]
@@ -115,7 +99,7 @@ async def test_a_revoked_agent_is_never_given_a_new_chat(client: Client, redis: 
     desk = await agent(client, "alice")
     admin = bearer(await login(client, "boss"))
     await client.post("/api/admin/users/alice/password", json={"password": "a-new-password"}, headers=admin)
-    assert await closed(desk) == 4001
+    assert await desk.closed() == 4001
     s = await shopper(client)
     await s.expect("session")
     await s.send({"type": "transfer"})
@@ -129,7 +113,7 @@ async def test_an_expired_login_closes_the_socket(client: Client, redis: Redis) 
     soon = Claims(sub=user_id, shop=SHOP, role="agent", ver=0, exp=int(time.time()) + 1)
     desk = Socket(await client.ws_connect("/ws/agent", params={"ticket": signer.ticket(soon)}))
     await desk.expect("hello")
-    assert await closed(desk, timeout=5) == 4001
+    assert await desk.closed(timeout=5) == 4001
 
 
 async def test_a_missed_sign_out_event_still_closes_the_socket(client: Client, redis: Redis) -> None:
@@ -140,7 +124,7 @@ async def test_a_missed_sign_out_event_still_closes_the_socket(client: Client, r
     user = await accounts.get("alice")
     bumped = user.model_copy(update={"token_version": user.token_version + 1})
     await redis.hset(KEYS.users, "alice", bumped.model_dump_json())
-    assert await closed(desk) == 4001
+    assert await desk.closed() == 4001
 
 
 async def test_an_offline_agent_whose_browser_vanished_hands_its_chats_back(
