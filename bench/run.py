@@ -38,6 +38,7 @@ from kefu.store.shops import ShopConfig, ShopStore  # noqa: E402
 from tests.limits import loose_env  # noqa: E402
 
 TASKSET = shutil.which("taskset")
+NODE = shutil.which("node")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -47,8 +48,22 @@ def pinned(core: int, cmd: list[str]) -> list[str]:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+    """CPU seconds of a process and of its live descendants (`kefu serve --workers N`)."""
+    stats: dict[int, tuple[int, float]] = {}  # pid → (parent, CPU seconds)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / CLK_TCK)
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += stats.get(current, (0, 0.0))[1]
+        todo.extend(child for child, (parent, _) in stats.items() if parent == current)
+    return total
 
 
 def rss_bytes(pid: int) -> int:
@@ -120,11 +135,18 @@ class Server:
         self.log.close()
 
 
-def loadgen(args: list[str], *, server_pid: int | None = None) -> dict[str, Any]:
-    """Run the load generator; with server_pid, read the server's CPU at each event the
-    generator reports (`cpu_at`), and between "chatting" and "chat_done" (`server_cpu_s`:
-    connecting sockets is not counted)."""
-    cmd = pinned(1, [sys.executable, str(ROOT / "bench" / "loadgen.py"), *args])
+def loadgen(
+    args: list[str], *, server_pid: int | None = None, node: bool = False, core: int | None = 1
+) -> dict[str, Any]:
+    """Run the load generator; with server_pid, read the server's CPU (its workers' too) at
+    each event the generator reports (`cpu_at`), and between "chatting" and "chat_done"
+    (`server_cpu_s`: connecting sockets is not counted). `node`: the chat mode in Node.js
+    (bench/node/loadgen.mjs, a fraction of the CPU per message); `core` None: not pinned."""
+    if node:
+        command = [NODE or "node", str(ROOT / "bench" / "node" / "loadgen.mjs"), *args]
+    else:
+        command = [sys.executable, str(ROOT / "bench" / "loadgen.py"), *args]
+    cmd = pinned(core, command) if core is not None else command
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     assert proc.stderr is not None and proc.stdout is not None
     cpu: dict[str, float] = {}

@@ -1,7 +1,7 @@
 """kefu against the floor server (bench/floor.py), interleaved in one run: CPU per bot turn,
 CPU per accepted socket, and saturation (the highest rate answered with p99 ≤ 50 ms).
 
-  python bench/turns.py [--repeat 3] [--workers 2] [--out bench/results/turns.json]
+  python bench/turns.py [--repeat 3] [--workers 2] [--loadgen node] [--out bench/results/turns.json]
 
 One private redis-server; each server in turn pinned to core 0 (all cores with `--workers`),
 the load generator on core 1. For every figure kefu and the floor run back to back, repeated,
@@ -54,7 +54,17 @@ def start(kind: str, redis_url: str, tmp: Path, *, workers: int = 1) -> Server:
     return Server(redis_url, tmp, core=0 if workers == 1 else -1, command=cmd)
 
 
-def chat(server: Server, sockets: int, rate: float, duration: float, *, warm: bool = False) -> dict[str, Any]:
+def chat(
+    server: Server,
+    sockets: int,
+    rate: float,
+    duration: float,
+    *,
+    warm: bool = False,
+    node: bool = False,
+    pinned: bool = True,
+) -> dict[str, Any]:
+    """`pinned` False: the server uses every core, and so may the load generator."""
     out = loadgen(
         [
             "chat",
@@ -71,8 +81,12 @@ def chat(server: Server, sockets: int, rate: float, duration: float, *, warm: bo
             "--questions",
             str(QUESTIONS),
             *(["--warm-all"] if warm else []),
+            # Each worker keeps its own result cache: every question asked on several sockets.
+            *(["--warm-rounds", "4"] if warm and node and not pinned else []),
         ],
         server_pid=server.pid,
+        node=node,
+        core=1 if pinned else None,
     )
     out["cpu_us_per_turn"] = round(out["server_cpu_s"] / max(1, out["answered"]) * 1e6, 1)
     out["cache_hit_rate"] = cache_hit_rate(server)
@@ -110,7 +124,7 @@ def measure_turns(args: argparse.Namespace, redis_url: str, tmp: Path) -> dict[s
         for kind in ("kefu", "floor"):
             server = start(kind, redis_url, tmp)
             try:
-                runs[kind].append(chat(server, args.sockets, args.rate, args.duration))
+                runs[kind].append(chat(server, args.sockets, args.rate, args.duration, node=args.node))
             finally:
                 server.stop()
     pairs = list(zip(runs["kefu"], runs["floor"], strict=True))
@@ -144,10 +158,27 @@ def measure_saturation(
                 server = start("floor" if kind == "floor" else "kefu", redis_url, tmp, workers=workers)
                 try:
                     # The cache warm: the server's own throughput (cold questions: `turn`).
-                    out = chat(server, args.saturation_sockets, rate, args.duration, warm=True)
+                    out = chat(
+                        server,
+                        args.saturation_sockets,
+                        rate,
+                        args.duration,
+                        warm=True,
+                        node=args.node,
+                        pinned=workers == 1,
+                    )
                 finally:
                     server.stop()
-                steps.append({"kind": kind, "offered": rate, "rate": out["rate"], "p99_ms": out["p99_ms"]})
+                steps.append(
+                    {
+                        "kind": kind,
+                        "offered": rate,
+                        "rate": out["rate"],
+                        "p99_ms": out["p99_ms"],
+                        "cpu_us_per_turn": out["cpu_us_per_turn"],
+                        "errors": out.get("errors"),
+                    }
+                )
                 print(json.dumps(steps[-1]), flush=True)
                 if out["p99_ms"] is not None and out["p99_ms"] <= P99_LIMIT_MS:
                     found[kind] = max(found[kind], out["rate"])
@@ -181,8 +212,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0, help="also measure --workers N (0: skip)")
     parser.add_argument("--only", nargs="*", default=["turn", "saturation", "workers"])
     parser.add_argument("--cold", action="store_true", help="no result cache in either server")
+    parser.add_argument(
+        "--loadgen",
+        choices=["python", "node"],
+        default="python",
+        help="node: bench/node/loadgen.mjs (npm ci --prefix bench/node), a fraction of the CPU per "
+        "message, so that the servers have the cores (--workers on a 2-core machine)",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    args.node = args.loadgen == "node"
     if args.cold:
         os.environ["KEFU_MATCH_CACHE"] = "0"  # the servers inherit it
 
