@@ -109,13 +109,14 @@ class Load:
 
     def _frame(self, s: Shopper, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
-        if kind == "bot" and frame.get("decision") == "greeting":
-            s.ready.set()
-        elif kind == "bot" and s.waiting_reply is not None:
+        # A reply first: the bot answers small talk (你好, thanks) as a greeting too.
+        if kind == "bot" and s.waiting_reply is not None:
             sent = s.pending.pop(s.waiting_reply, None)
             if sent is not None:
                 self.latencies.append(time.perf_counter() - sent)
             s.waiting_reply = None
+        elif kind == "bot" and frame.get("decision") == "greeting":
+            s.ready.set()
         elif kind == "agent_joined":
             s.joined_at = time.perf_counter()
             s.joined.set()

@@ -63,6 +63,7 @@ function pct(values, q) {
 const latencies = [];
 const errors = {};
 let counter = 0;
+let transfers = 0;
 
 class Shopper {
   constructor(url) {
@@ -73,10 +74,16 @@ class Shopper {
       this.ws.on("message", (data) => {
         const outer = JSON.parse(data.toString());
         for (const frame of outer.type === "batch" ? outer.frames : [outer]) {
-          if (frame.type === "bot" && frame.decision === "greeting") resolve();
-          else if (frame.type === "bot" && this.waiting) {
+          // A reply first: the bot answers small talk (你好, thanks) as a greeting too.
+          if (frame.type === "bot" && this.waiting) {
             latencies.push(now() - this.waiting[1]);
             this.waiting = null;
+          } else if (frame.type === "bot" && frame.decision === "greeting") resolve();
+          else if (frame.type === "offline" || frame.type === "queued") {
+            // The bot read it as a request for a human (nobody is online here): no answer
+            // to time, and the socket may ask again.
+            this.waiting = null;
+            transfers += 1;
           } else if (frame.type === "error") errors[frame.code] = (errors[frame.code] || 0) + 1;
         }
       });
@@ -169,6 +176,7 @@ process.stdout.write(
     sockets: shoppers.length,
     sent,
     answered: latencies.length,
+    transfers,
     rate: Math.round((sent / elapsed) * 10) / 10,
     p50_ms: pct(latencies, 0.5),
     p99_ms: pct(latencies, 0.99),
