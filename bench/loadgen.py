@@ -76,6 +76,7 @@ class Load:
         self.errors: dict[str, int] = {}
         self.counter = itertools.count()
         self.received = 0
+        self.transfers = 0
 
     async def __aenter__(self) -> Load:
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
@@ -117,6 +118,11 @@ class Load:
             s.waiting_reply = None
         elif kind == "bot" and frame.get("decision") == "greeting":
             s.ready.set()
+        elif kind in ("offline", "queued") and s.waiting_reply is not None and not s.placed.is_set():
+            # Read as a request for a human (nobody online): no answer to time; it may ask again.
+            s.pending.pop(s.waiting_reply, None)
+            s.waiting_reply = None
+            self.transfers += 1
         elif kind == "agent_joined":
             s.joined_at = time.perf_counter()
             s.joined.set()
@@ -252,6 +258,7 @@ async def mode_chat(args: argparse.Namespace) -> dict[str, Any]:
             "sockets": len(shoppers),
             "sent": sent,
             "answered": answered,
+            "transfers": load.transfers,
             "rate": round(sent / elapsed, 1),
             "p50_ms": pct(ms, 0.5),
             "p99_ms": pct(ms, 0.99),

@@ -48,7 +48,8 @@ def pinned(core: int, cmd: list[str]) -> list[str]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """CPU seconds of a process and of its live descendants (`kefu serve --workers N`)."""
+    """CPU seconds of a process and of its descendants (`kefu serve --workers N`): the live
+    ones, and those that ended (a restarted worker) through their parents' children times."""
     stats: dict[int, tuple[int, float]] = {}  # pid → (parent, CPU seconds)
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -57,7 +58,8 @@ def cpu_seconds(pid: int) -> float:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue  # gone meanwhile
-        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / CLK_TCK)
+        # utime + stime + cutime + cstime (children waited for)
+        stats[int(entry.name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]) / CLK_TCK)
     total, todo = 0.0, [pid]
     while todo:
         current = todo.pop()

@@ -54,10 +54,12 @@ function random(seed) {
 const rng = random(7);
 const choice = (list) => list[Math.floor(rng() * list.length)];
 
+// As loadgen.py's pct: the value at rank round(q·n), 1-based.
 function pct(values, q) {
   if (!values.length) return null;
   const sorted = [...values].sort((a, b) => a - b);
-  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] * 1000) / 1000;
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.round(q * sorted.length) - 1));
+  return Math.round(sorted[rank] * 1000) / 1000;
 }
 
 const latencies = [];

@@ -66,23 +66,26 @@ async def verified_customer(
     ctx: Context, request: web.Request, shop: str, config: ShopConfig, client: str
 ) -> tuple[str, str] | None:
     """(id, name) of the signed-in customer the socket claims to be, if the hash verifies, the
-    claim has not expired and carries an expiry where the shop requires one. A claim that does
-    not pass counts against the client's budget of new sessions (429 past it): guessing hashes,
-    or flooding the log with them, is as dear as opening sessions."""
+    claim has not expired and carries an expiry where the shop requires one. A hash that does
+    not verify counts against the client's budget of new sessions (429 past it): guessing
+    hashes, or flooding the log with them, is as dear as opening sessions."""
     claim = offered_customer(request)
     if claim is None:
         return None
     problem = await _claim_problem(ctx, shop, config, claim)
     if problem is None:
         return claim.id, claim.name
-    ctx.metrics.unverified_customers.labels(shop).inc()
-    await ctx.limits(shop).take(
-        "claims",
-        client,
-        limit=ctx.settings.sessions_per_client_per_min,
-        window_s=60,
-        message="too many sign-ins that did not verify from your network; try again in a minute",
-    )
+    ctx.metrics.unverified_customers.labels(shop, problem).inc()
+    if problem == "hash":
+        # Only a hash that does not verify could be a guess; the shop's own claims that ran out
+        # (tabs left open overnight, all reconnecting at once behind one office address) are not.
+        await ctx.limits(shop).take(
+            "claims",
+            client,
+            limit=ctx.settings.sessions_per_client_per_min,
+            window_s=60,
+            message="too many sign-ins that did not verify from your network; try again in a minute",
+        )
     log.warning("customer_unverified", shop=shop, customer_id=claim.id, reason=problem)
     if config.commerce.refuse_unverified:
         if problem == "expired":

@@ -87,8 +87,9 @@ class Metrics:
         self.ratings = Counter("kefu_ratings", "Ratings given", ["shop", "score"], registry=r)
         self.unverified_customers = Counter(
             "kefu_unverified_customers",
-            "Shopper sockets that claimed a signed-in customer whose hash did not verify",
-            ["shop"],
+            "Shopper sockets that claimed a signed-in customer the claim did not vouch for, by why: "
+            "hash (forged or a wrong secret), expired, no_expiry (the shop requires one)",
+            ["shop", "reason"],
             registry=r,
         )
         self.orders = Counter(

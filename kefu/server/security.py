@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import re
 import time
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -11,7 +12,7 @@ from aiohttp import web
 
 from kefu.errors import Forbidden, RateLimited
 
-__all__ = ["TokenBucket", "check_origin", "origin_allowed", "url_on_allowed_origin"]
+__all__ = ["TokenBucket", "check_origin", "origin_allowed", "url_on_allowed_origin", "web_origin"]
 
 
 def origin_allowed(origin: str, patterns: Iterable[str]) -> bool:
@@ -27,17 +28,52 @@ def origin_allowed(origin: str, patterns: Iterable[str]) -> bool:
     return False
 
 
+# A host as a browser writes it in an origin: letters, digits, dots and hyphens (an IDN in its
+# xn-- form), or an IPv6 address (urlsplit's hostname drops its brackets).
+_HOST = re.compile(r"[a-z0-9.-]+|[0-9a-f.]*:[0-9a-f:.]*")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def web_origin(url: str) -> str | None:
+    """`scheme://host[:port]` of an http(s) URL, lower-cased, the default port left out — or
+    None for anything a browser would read another way: credentials before the host
+    (`https://shop.example@evil.test`), a backslash (`https://evil.test\\.shop.example`, a
+    browser's `/`), a host of other characters, a port that is not a number."""
+    if "\\" in url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    host = parts.hostname
+    if (
+        parts.scheme not in _DEFAULT_PORTS
+        or host is None
+        or parts.username is not None
+        or parts.password is not None
+    ):
+        return None
+    host = host.rstrip(".")
+    if not _HOST.fullmatch(host):
+        return None
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}" + (
+        f":{port}" if port is not None and port != _DEFAULT_PORTS[parts.scheme] else ""
+    )
+
+
 def url_on_allowed_origin(url: str, page_origin: str | None, patterns: Iterable[str]) -> bool:
     """Whether a link a page reports (a product's page) leads to the page's own origin or to
-    one the shop allows: a link an agent may follow without being sent to a stranger's site."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
+    one the shop names: a link an agent may follow without being sent to a stranger's site.
+    The allowlist's `*` (any page may open the chat) vouches for no link."""
+    origin = web_origin(url)
+    if origin is None:
         return False
-    origin = f"{parts.scheme}://{parts.netloc}".lower()
-    if page_origin is not None and origin == page_origin.rstrip("/").lower():
+    if page_origin is not None and origin == web_origin(page_origin):
         return True
-    return origin_allowed(origin, patterns)
+    return origin_allowed(origin, [p for p in patterns if p.strip() != "*"])
 
 
 def check_origin(request: web.Request, patterns: Iterable[str]) -> None:

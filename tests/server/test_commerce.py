@@ -25,6 +25,7 @@ from kefu.redisserver import RedisServer
 from kefu.server.app import create_app
 from kefu.server.appkeys import context_key
 from kefu.server.orders import check_payments
+from kefu.server.security import url_on_allowed_origin
 from kefu.store.shops import ShopStore
 from tests.server.conftest import (
     SHOP,
@@ -217,6 +218,9 @@ async def test_a_full_batch_of_big_orders_is_taken_and_a_bigger_body_refused(
             yield body  # no Content-Length: only reading tells the size
 
     resp = await client.post("/api/shops/demo/orders/batch", data=chunks(), headers=auth)
+    assert resp.status == 413 and (await resp.json())["error"]["code"] == "body_too_large"
+    # Announced: refused before a byte of it is read.
+    resp = await client.post("/api/shops/demo/orders/batch", data=io.BytesIO(body * 4), headers=auth)
     assert resp.status == 413 and (await resp.json())["error"]["code"] == "body_too_large"
 
 
@@ -707,6 +711,65 @@ async def test_a_customers_new_devices_count_against_the_clients_budget(
     assert refused.value.status == 429
     for s in sockets:
         await s.close()
+
+
+async def test_only_a_hash_that_does_not_verify_spends_the_sign_in_budget(
+    aiohttp_client: Any, redis_server: RedisServer, shop: str
+) -> None:
+    """An office whose tabs were left open overnight reconnects all at once with claims that
+    ran out: they chat anonymously, and are never turned away for it; guessed hashes are."""
+    client = await aiohttp_client(create_app(make_settings(redis_server, sessions_per_client_per_min=3)))
+    identity = await client.app[context_key].commerce(shop).identity_secret()
+    first = Socket(await client.ws_connect("/ws/shopper", params={"shop": SHOP}))
+    token = (await first.expect("session"))["token"]
+    await first.close()
+    stale = int(time.time()) - 60
+    for _ in range(6):  # twice the budget, each resuming the one anonymous session
+        s = await customer_socket(client, "cust-1", identity, token=token, exp=stale)
+        assert (await s.expect("session"))["customer"] is None
+        await s.close()
+    for _ in range(3):
+        s = await customer_socket(client, "cust-1", identity, token=token, forged=True)
+        await s.expect("session")
+        await s.close()
+    with pytest.raises(WSServerHandshakeError) as refused:
+        await customer_socket(client, "cust-1", identity, token=token, forged=True)
+    assert refused.value.status == 429
+    metrics = client.app[context_key].metrics.unverified_customers
+    assert metrics.labels(SHOP, "expired")._value.get() == 6
+    assert metrics.labels(SHOP, "hash")._value.get() == 4
+
+
+@pytest.mark.parametrize("exp", [1.9e9, "1900000000", -1, True, 2**60])
+async def test_an_expiry_that_is_not_whole_unix_seconds_is_refused(client: Client, exp: Any) -> None:
+    offer = offered({"id": "cust-42", "name": "", "hash": "0" * 64, "exp": exp})
+    with pytest.raises(WSServerHandshakeError) as bad:
+        await client.ws_connect("/ws/shopper", params={"shop": SHOP}, protocols=["kefu.v1", offer])
+    assert bad.value.status == 400
+
+
+@pytest.mark.parametrize(
+    ("url", "page", "patterns", "allowed"),
+    [
+        ("https://shop.example/p/1", "https://shop.example", [], True),  # the page's own
+        ("HTTPS://Shop.Example:443/p", "https://shop.example", [], True),  # as a browser reads it
+        ("https://cdn.shop.example/p", None, ["https://*.shop.example"], True),
+        ("http://localhost:5173/p", None, ["http://localhost:*"], True),
+        ("https://evil.test/p", "https://shop.example", ["https://*.shop.example"], False),
+        # Credentials before the host: the browser goes to evil.test.
+        ("http://localhost:1@evil.test/x", None, ["http://localhost:*"], False),
+        ("https://shop.example@evil.test/x", "https://shop.example", [], False),
+        # A backslash is a browser's slash: evil.test/.shop.example.
+        ("https://evil.test\\.shop.example/k", None, ["https://*.shop.example"], False),
+        ("https://shop.example:8443/p", "https://shop.example", [], False),  # another port
+        ("https://evil.test/p", None, ["*"], False),  # "any page may chat" names no site
+        ("javascript:alert(1)", None, ["*"], False),
+    ],
+)
+def test_a_product_link_is_judged_as_a_browser_would_follow_it(
+    url: str, page: str | None, patterns: list[str], allowed: bool
+) -> None:
+    assert url_on_allowed_origin(url, page, patterns) is allowed
 
 
 def test_an_order_is_named_only_by_its_whole_id() -> None:

@@ -62,12 +62,14 @@ export function readCustomer(given) {
     );
     return null;
   }
+  // Offered all the same: kefu judges the expiry by its own clock (this browser's may be off),
+  // and a page that is refused anonymous chats should say so as it does for a bad hash.
   if (exp !== null && exp * 1000 <= Date.now()) {
-    console.error(
+    console.warn(
       'kefu: the customer claim of "' + id + '" expired at ' + new Date(exp * 1000).toISOString() +
-        "; the shop's server must sign a new one (a page kept open longer than the claim lasts gives it again with kefu('identify', …)); chatting anonymously",
+        " by this browser's clock, and kefu will not accept it: the shop's server must sign a new one " +
+        "(a page kept open longer than a claim lasts gives the new one with kefu('identify', …))",
     );
-    return null;
   }
   let name = typeof given.name === "string" ? given.name.trim() : "";
   if (chars(name) > NAME_MAX) name = Array.from(name).slice(0, NAME_MAX).join("").trim();

@@ -250,7 +250,12 @@ function onError(w, f) {
   const { state, T } = w;
   const code = f.code || "";
   if (f.in_reply_to && f.in_reply_to.type === "product") {
-    // The page's business, not the shopper's: said on the console; the next socket tries again.
+    // The page's business, not the shopper's: said on the console.
+    if (code === "product_url_not_allowed") {
+      console.warn("kefu: the product was taken without its url: " + (f.message || code));
+      return;
+    }
+    // Refused: the next socket tries again.
     w.productSent = null;
     console.warn("kefu: the product was not taken: " + (f.message || code));
     return;
