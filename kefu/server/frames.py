@@ -30,6 +30,10 @@ __all__ = [
 ]
 
 ClientMsgId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+# A shopper's has no `:`: an agent's message is remembered as "agent id:client_msg_id" beside
+# the shopper's in the session's list of ids already stored, and a shopper's id must never be
+# one of those (it would swallow the agent's message as a resend).
+ShopperMsgId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 ConversationId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]{1,40}$")]
 
@@ -51,7 +55,7 @@ class Pick(_Frame):
 class ShopperMessage(_Frame):
     type: Literal["message"]
     text: Text
-    client_msg_id: ClientMsgId
+    client_msg_id: ShopperMsgId
     # Sent by a suggestion chip: the text is the suggestion's question (the bot answers it) and
     # the shopper's earlier question may be learned as a phrasing of that FAQ.
     pick: Pick | None = None

@@ -20,6 +20,7 @@ from kefu.ids import GroupName, Username
 from kefu.store.agents import register_agent, unregister_agent
 from kefu.store.keys import SECRET, ShopKeys, credential_failures
 from kefu.store.limits import window_count
+from kefu.store.scripts import Scripts
 from kefu.store.stored import read_stored
 
 __all__ = [
@@ -213,14 +214,47 @@ def _check_password(password: str) -> None:
         )
 
 
+# Tries to store a changed account before giving up (each try is one read and one script).
+_REWRITE_TRIES = 8
+
+
 class Accounts:
     """The accounts of one shop. Agents also get a seat in the queue (name, capacity, groups)."""
 
-    def __init__(self, redis: Redis, shop: str, passwords: Passwords | None = None) -> None:
+    def __init__(
+        self, redis: Redis, shop: str, passwords: Passwords | None = None, scripts: Scripts | None = None
+    ) -> None:
         self.redis = redis
         self.shop = shop
         self.keys = ShopKeys(shop)
         self.passwords = passwords or Passwords()
+        self._scripts = scripts
+
+    def _scripts_of(self) -> Scripts:
+        # Made on the first change of an account (rare): authenticating needs none.
+        if self._scripts is None:
+            self._scripts = Scripts(self.redis)
+        return self._scripts
+
+    async def _store_if_unchanged(self, username: str, read: str, user: User) -> bool:
+        """Store `user` only if the account's record is still `read` (user.lua)."""
+        stored = await self._scripts_of().raw(
+            "user", self.keys.users, self.keys.prefix, username, read, user.model_dump_json()
+        )
+        return bool(stored)
+
+    async def _rewrite(self, username: str, change: Callable[[User], User]) -> User:
+        """Read the account, apply `change` and store the result if nobody changed the record
+        meanwhile; else read it again and apply `change` again. A reset or a disable is never
+        undone by a logout or a login that read the record before it."""
+        for _ in range(_REWRITE_TRIES):
+            raw = await self.redis.hget(self.keys.users, username)
+            if raw is None:
+                raise NotFound(f"no user {username!r}")
+            updated = change(read_stored(User, raw, "user"))
+            if await self._store_if_unchanged(username, str(raw), updated):
+                return updated
+        raise Conflict("the account kept changing meanwhile; try again", code="account_busy")
 
     async def add(
         self,
@@ -283,7 +317,6 @@ class Accounts:
         password: str | None = None,
         role: Role | None = None,
     ) -> User:
-        user = await self.get(username)
         changes: dict[str, object] = {}
         if name is not None:
             changes["name"] = name
@@ -295,14 +328,17 @@ class Accounts:
             changes["role"] = role
         if disabled is not None:
             changes["disabled"] = disabled
-            if disabled:
-                changes["token_version"] = user.token_version + 1
         if password is not None:
             _check_password(password)
+            # Hashed before the record is read: the read-to-write window stays one round trip.
             changes["password_hash"] = await self.passwords.hash(password)
-            changes["token_version"] = user.token_version + 1
-        updated = User.model_validate({**user.model_dump(), **changes})
-        await self.redis.hset(self.keys.users, username, updated.model_dump_json())
+        revokes = bool(disabled) or password is not None
+
+        def change(user: User) -> User:
+            version = {"token_version": user.token_version + 1} if revokes else {}
+            return User.model_validate({**user.model_dump(), **changes, **version})
+
+        updated = await self._rewrite(username, change)
         await self._seat(updated)
         return updated
 
@@ -331,10 +367,8 @@ class Accounts:
             raise RateLimited("too many failed logins; try again later", retry_after=max(ttl, 1000) / 1000)
         if client_max_failures is not None:
             await check_credential_failures(self.redis, client, limit=client_max_failures)
-        try:
-            user: User | None = await self.get(username)
-        except NotFound:
-            user = None
+        raw = await self.redis.hget(self.keys.users, username)
+        user = None if raw is None else read_stored(User, raw, "user")
         if not await self.passwords.verify(user.password_hash if user else None, password) or user is None:
             await self.redis.pexpire(attempts_key, lockout_ms)  # locked for lockout_s after the last
             await add_credential_failure(self.redis, client, lockout_s=lockout_s)
@@ -343,17 +377,25 @@ class Accounts:
         if user.disabled:
             raise Unauthorized("this account is disabled", code="account_disabled")
         if self.passwords.needs_rehash(user.password_hash):
-            # Stronger defaults since it was hashed: store a new hash (tokens stay valid).
-            user = user.model_copy(update={"password_hash": await self.passwords.hash(password)})
-            await self.redis.hset(self.keys.users, username, user.model_dump_json())
+            # Stronger defaults since it was hashed: store a new hash (tokens stay valid) — only
+            # over the record this password was checked against. Changed meanwhile (a reset, a
+            # disable, a logout), the record as it is now decides.
+            rehashed = user.model_copy(update={"password_hash": await self.passwords.hash(password)})
+            if await self._store_if_unchanged(username, str(raw), rehashed):
+                return rehashed
+            now = await self.get(username)
+            if now.password_hash != user.password_hash:
+                raise Unauthorized("wrong username or password", code="bad_credentials")
+            if now.disabled:
+                raise Unauthorized("this account is disabled", code="account_disabled")
+            return now
         return user
 
     async def sign_out(self, username: str) -> User:
         """Every token of the account stops working (logout: everywhere, at once)."""
-        user = await self.get(username)
-        updated = user.model_copy(update={"token_version": user.token_version + 1})
-        await self.redis.hset(self.keys.users, username, updated.model_dump_json())
-        return updated
+        return await self._rewrite(
+            username, lambda user: user.model_copy(update={"token_version": user.token_version + 1})
+        )
 
     async def use_ticket(self, jti: str, ttl_s: float) -> bool:
         """Spend a socket ticket: True the first time, False for any replay."""

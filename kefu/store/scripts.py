@@ -30,6 +30,7 @@ SCRIPT_NAMES = (
     "order",
     "spoke",
     "product",
+    "user",
 )
 
 

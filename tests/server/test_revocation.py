@@ -37,6 +37,27 @@ async def chatting(client: Client, username: str = "alice") -> tuple[Socket, Soc
     return desk, s
 
 
+async def test_a_shopper_cannot_swallow_the_agents_next_message(client: Client, redis: Redis) -> None:
+    """An agent's message is remembered as "agent id:client_msg_id" among the session's stored
+    ids; a shopper who names one in advance (the agent id is in `agent_joined`) would have the
+    agent's message acked as a resend and never stored."""
+    await add_agent(redis, "alice")
+    desk, s = await chatting(client)
+    joined = [f for f in s.frames if f["type"] == "agent_joined"][0]
+    await s.send({"type": "message", "text": "hi", "client_msg_id": f"{joined['agent']['id']}:m1"})
+    assert (await s.expect("error"))["code"] == "invalid_frame"
+    assigned = [f for f in desk.frames if f["type"] == "assigned"][0]
+    await desk.send(
+        {
+            "type": "message",
+            "conversation_id": assigned["conversation"]["id"],
+            "text": "您好，我来看看",
+            "client_msg_id": "m1",
+        }
+    )
+    assert (await s.expect("agent"))["text"] == "您好，我来看看"
+
+
 async def test_agent_sockets_open_with_single_use_tickets_never_tokens(client: Client, redis: Redis) -> None:
     await add_agent(redis, "alice")
     token = await login(client, "alice")

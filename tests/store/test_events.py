@@ -130,6 +130,11 @@ async def test_what_every_script_publishes_parses_as_the_union(redis: Redis) -> 
             }
         )
         await Commerce(redis, scripts, SHOP).put_order(order, ShopConfig())  # order: publishes nothing
+        from kefu.store.accounts import Accounts
+
+        accounts = Accounts(redis, SHOP, scripts=scripts)
+        await accounts.add("u1", "a long enough password", role="agent")
+        await accounts.sign_out("u1")  # user: publishes nothing
 
     raw = await collected(redis, scenario)
     assert ran == set(SCRIPT_NAMES)  # every script ran
