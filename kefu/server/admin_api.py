@@ -147,7 +147,7 @@ async def change_user(request: web.Request) -> web.Response:
     if request.match_info["username"] == admin.username and (body.disabled or body.role == "agent"):
         # The shop must never lock its last door from the inside.
         raise Conflict("you cannot disable yourself or give up your own admin role", code="self_lockout")
-    accounts = Accounts(redis, shop, request.app[passwords_key])
+    accounts = Accounts(redis, shop, request.app[passwords_key], request.app[scripts_key])
     if body.groups is not None:
         held = (await accounts.get(request.match_info["username"])).groups
         check_groups(body.groups, (await ShopStore(redis, shop).config()).groups, held=held)
@@ -173,9 +173,9 @@ async def change_user(request: web.Request) -> web.Response:
 async def reset_password(request: web.Request) -> web.Response:
     shop, _ = await require_admin(request)
     body = await read_json(request, NewPassword)
-    user = await Accounts(request.app[redis_key], shop, request.app[passwords_key]).update(
-        request.match_info["username"], password=body.password
-    )
+    user = await Accounts(
+        request.app[redis_key], shop, request.app[passwords_key], request.app[scripts_key]
+    ).update(request.match_info["username"], password=body.password)
     # Old tokens stopped with the new password: its open sockets close and its chats go back
     # to the queue (the agent signs in again with the new password).
     await Queue(request.app[redis_key], request.app[scripts_key], shop).leave(user.id, "password")

@@ -35,6 +35,7 @@ from kefu.server.appkeys import (
     passwords_key,
     redis_key,
     routes_key,
+    scripts_key,
     settings_key,
     signer_key,
 )
@@ -254,7 +255,7 @@ async def login(request: web.Request) -> web.Response:
             await passwords.verify(None, body.password)
             await add_credential_failure(redis, client, lockout_s=settings.login_lockout_s)
             raise Unauthorized("wrong username or password", code="bad_credentials")
-        user = await Accounts(redis, body.shop, passwords).login(
+        user = await Accounts(redis, body.shop, passwords, request.app[scripts_key]).login(
             body.username,
             body.password,
             client=client,
@@ -397,7 +398,7 @@ async def socket_ticket(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     shop, user = await current_user(request)
     ctx = request.app[context_key]
-    await Accounts(ctx.redis, shop).sign_out(user.username)
+    await Accounts(ctx.redis, shop, scripts=ctx.scripts).sign_out(user.username)
     await ctx.queue(shop).leave(user.id, "logout")
     return web.Response(status=204)
 

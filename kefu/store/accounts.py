@@ -215,7 +215,9 @@ def _check_password(password: str) -> None:
 
 
 # Tries to store a changed account before giving up (each try is one read and one script).
-_REWRITE_TRIES = 8
+# Writers that collide take turns, one winning each round: this is room for dozens at once
+# (a logout needs a live token, a login an argon2 check: nobody can make more).
+_REWRITE_TRIES = 64
 
 
 class Accounts:
