@@ -39,6 +39,7 @@ from run import TASKSET, Server, loadgen, setup_shop  # noqa: E402
 from kefu.redisserver import RedisServer, free_port  # noqa: E402
 
 P99_LIMIT_MS = 50.0
+ANSWERED_SHARE = 0.99
 METRICS = "bench-metrics-token-0123456789"
 os.environ["KEFU_METRICS_TOKEN"] = METRICS  # the servers inherit it
 # The default FAQ's 629 labelled questions, drawn at random: varied, and repeating as a shop's do.
@@ -176,11 +177,16 @@ def measure_saturation(
                         "rate": out["rate"],
                         "p99_ms": out["p99_ms"],
                         "cpu_us_per_turn": out["cpu_us_per_turn"],
+                        "sent": out.get("sent"),
+                        "answered": out.get("answered"),
                         "errors": out.get("errors"),
                     }
                 )
                 print(json.dumps(steps[-1]), flush=True)
-                if out["p99_ms"] is not None and out["p99_ms"] <= P99_LIMIT_MS:
+                # A rate counts only if nearly every question asked was answered: p99 is taken
+                # over the answered ones, and a server that drops questions is not keeping up.
+                kept_up = out.get("answered", 0) >= ANSWERED_SHARE * out.get("sent", 0)
+                if out["p99_ms"] is not None and out["p99_ms"] <= P99_LIMIT_MS and kept_up:
                     found[kind] = max(found[kind], out["rate"])
                 else:
                     failed.add(kind)
