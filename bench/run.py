@@ -137,6 +137,18 @@ class Server:
         self.log.close()
 
 
+def add_loadgen_option(parser: argparse.ArgumentParser) -> None:
+    """`--loadgen python|node`, for every runner that drives the chat mode."""
+    parser.add_argument(
+        "--loadgen",
+        choices=["python", "node"],
+        default="python",
+        help="the chat mode's generator; node: bench/node/loadgen.mjs (npm ci --prefix bench/node), "
+        "which offers ≈ 2,450 questions/s where the Python one stops at ≈ 1,150 on its core, so "
+        "that the servers keep the cores (--workers on a 2-core machine)",
+    )
+
+
 def loadgen(
     args: list[str], *, server_pid: int | None = None, node: bool = False, core: int | None = 1
 ) -> dict[str, Any]:
@@ -198,13 +210,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=30)
     parser.add_argument("--only", nargs="*", default=["sockets", "chat", "assign", "chat-2"])
     parser.add_argument("--out", type=Path)
-    parser.add_argument(
-        "--loadgen",
-        choices=["python", "node"],
-        default="python",
-        help="the chat phase's generator; node: bench/node/loadgen.mjs (npm ci --prefix bench/node), "
-        "which offers ≈ 2,450 questions/s where the Python one stops at ≈ 1,150 on its core",
-    )
+    add_loadgen_option(parser)
     args = parser.parse_args()
     if args.quick:
         args.sockets, args.chat_sockets, args.rate, args.duration, args.repeat = 1000, 500, 200, 10, 1

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from run import TASKSET, Server, loadgen, setup_shop  # noqa: E402
+from run import TASKSET, Server, add_loadgen_option, loadgen, setup_shop  # noqa: E402
 
 from kefu.redisserver import RedisServer, free_port  # noqa: E402
 
@@ -218,13 +218,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0, help="also measure --workers N (0: skip)")
     parser.add_argument("--only", nargs="*", default=["turn", "saturation", "workers"])
     parser.add_argument("--cold", action="store_true", help="no result cache in either server")
-    parser.add_argument(
-        "--loadgen",
-        choices=["python", "node"],
-        default="python",
-        help="node: bench/node/loadgen.mjs (npm ci --prefix bench/node), a fraction of the CPU per "
-        "message, so that the servers have the cores (--workers on a 2-core machine)",
-    )
+    add_loadgen_option(parser)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     args.node = args.loadgen == "node"

@@ -4,7 +4,6 @@ bot says for each decision."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -169,14 +168,5 @@ def compose_reply(result: MatchResult, config: ShopConfig, lang: str) -> BotRepl
 
 
 def miss_key(text: str) -> str:
-    """How an unanswered question is counted for the admin (normalized, so 包邮吗？ = 包邮吗).
-    A shop's unanswered questions repeat: short ones are remembered (the memo stays small)."""
-    return _short_miss_key(text) if len(text) <= _MEMO_CHARS else normalize(text)[:200]
-
-
-_MEMO_CHARS = 200
-
-
-@functools.lru_cache(maxsize=4096)
-def _short_miss_key(text: str) -> str:
+    """How an unanswered question is counted for the admin (normalized, so 包邮吗？ = 包邮吗)."""
     return normalize(text)[:200]

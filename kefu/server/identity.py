@@ -86,7 +86,12 @@ async def verified_customer(
             window_s=60,
             message="too many sign-ins that did not verify from your network; try again in a minute",
         )
-    log.warning("customer_unverified", shop=shop, customer_id=claim.id, reason=problem)
+    # A wrong hash may be a guess: a warning. A claim that ran out (or has no expiry where one
+    # is required) is the shop's page being stale: routine, and free of the budget, so a line
+    # at info — one per socket opened, as `shopper_connected` is.
+    (log.warning if problem == "hash" else log.info)(
+        "customer_unverified", shop=shop, customer_id=claim.id, reason=problem
+    )
     if config.commerce.refuse_unverified:
         if problem == "expired":
             raise Forbidden(

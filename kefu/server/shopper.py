@@ -300,8 +300,8 @@ async def _product(ctx: Context, conn: ShopperConn, sessions: Sessions, product:
             "product_url_not_allowed",
             "the product's url must be on the page's own origin or one the shop allows; "
             "the product was kept without it",
+            in_reply_to={"type": "product"},
         )
-        refusal["in_reply_to"] = {"type": "product"}
         await send(conn.ws, refusal)
     await sessions.set_product(conn.session_id, view)
     # Noted in the current conversation, even a closed one: looking is not asking, and begins

@@ -110,6 +110,19 @@ def signed(secret: str, customer_id: str, exp: int | None = None) -> str:
     return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
+async def set_commerce(store: Redis, shop: str, **fields: bool) -> None:
+    """Change the shop's commerce settings as its admin would."""
+    shops = ShopStore(store, shop)
+    config = await shops.config()
+    config.commerce = config.commerce.model_copy(update=fields)
+    await shops.save_config(config)
+
+
+async def identify(page: Page, customer: str, digest: str, exp: int) -> None:
+    """The page's kefu('identify', …) with a claim that expires."""
+    await page.evaluate("([id, hash, exp]) => kefu('identify', {id, hash, exp})", [customer, digest, exp])
+
+
 async def open_page(
     context: BrowserContext, watch: Watch, site: str, *, init: str | None = None, **attrs: str
 ) -> tuple[Page, list[str]]:
@@ -231,10 +244,7 @@ async def test_a_shop_refusing_unverified_customers_stops_the_widget_until_the_p
     context: BrowserContext, server: str, store: Redis, watch: Watch, commerce_site: str
 ) -> None:
     shop = await new_shop(store, admin=True)
-    shops = ShopStore(store, shop)
-    config = await shops.config()
-    config.commerce.refuse_unverified = True
-    await shops.save_config(config)
+    await set_commerce(store, shop, refuse_unverified=True)
     page, sockets = await open_page(
         context, watch, commerce_site, shop=shop, customer_id="c-x", customer_hash="0" * 64
     )
@@ -260,10 +270,7 @@ async def test_a_claim_that_expires_signs_in_until_then_and_a_renewed_one_keeps_
     context: BrowserContext, server: str, store: Redis, watch: Watch, commerce_site: str
 ) -> None:
     shop = await new_shop(store, admin=True)
-    shops = ShopStore(store, shop)
-    config = await shops.config()
-    config.commerce.require_claim_expiry = True
-    await shops.save_config(config)
+    await set_commerce(store, shop, require_claim_expiry=True)
     secret, key = await commerce_keys(server, shop)
     customer = f"c-{next(_customers)}"
     await post_order(server, shop, key, order(customer))
@@ -285,17 +292,11 @@ async def test_a_claim_that_expires_signs_in_until_then_and_a_renewed_one_keeps_
     await expect(panel(page)).to_have_attribute("data-identity", "unverified")
     assert any("expired" in w for w in warnings), warnings
     # Given again (a single-page shop repeating what it rendered): nothing changes.
-    await page.evaluate(
-        "([id, hash, exp]) => kefu('identify', {id, hash, exp})",
-        [customer, signed(secret, customer, stale), stale],
-    )
+    await identify(page, customer, signed(secret, customer, stale), stale)
     await ask(page, "在吗")
     # The page gets a fresh claim (kefu('identify')): the anonymous chat becomes the customer's.
     exp = int(time.time()) + 3600
-    await page.evaluate(
-        "([id, hash, exp]) => kefu('identify', {id, hash, exp})",
-        [customer, signed(secret, customer, exp), exp],
-    )
+    await identify(page, customer, signed(secret, customer, exp), exp)
     await expect(panel(page)).to_have_attribute("data-identity", "customer")
     await ask(page, "我的快递到哪了")
     await expect(order_lines(page).first).to_contain_text(TRACKING)
@@ -303,10 +304,7 @@ async def test_a_claim_that_expires_signs_in_until_then_and_a_renewed_one_keeps_
     opened = len(sockets)
     # Renewed again before it runs out (a later expiry, a new hash): the same chat, nothing lost.
     later = exp + 3600
-    await page.evaluate(
-        "([id, hash, exp]) => kefu('identify', {id, hash, exp})",
-        [customer, signed(secret, customer, later), later],
-    )
+    await identify(page, customer, signed(secret, customer, later), later)
     await page.wait_for_timeout(500)
     await expect(panel(page)).to_have_attribute("data-identity", "customer")
     await expect(page.get_by_test_id("kefu-messages")).to_contain_text(TRACKING)

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import io
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
@@ -26,7 +26,7 @@ from kefu.server.app import create_app
 from kefu.server.appkeys import context_key
 from kefu.server.orders import check_payments
 from kefu.server.security import url_on_allowed_origin
-from kefu.store.shops import ShopStore
+from kefu.store.shops import ShopConfig, ShopStore
 from tests.server.conftest import (
     SHOP,
     Socket,
@@ -100,6 +100,15 @@ def order_line(frames: list[dict[str, Any]]) -> dict[str, Any]:
 async def admin_headers(client: Client, redis: Redis) -> dict[str, str]:
     await add_agent(redis, "boss", role="admin")
     return {"Authorization": f"Bearer {await login(client, 'boss')}"}
+
+
+async def configure(client: Client, redis: Redis, change: Callable[[ShopConfig], None]) -> None:
+    """Change the shop's settings as an admin's save does (this instance forgets its copy)."""
+    store = ShopStore(redis, SHOP)
+    config = await store.config()
+    change(config)
+    await store.save_config(config)
+    client.app[context_key].forget_config(SHOP)
 
 
 async def secrets(client: Client, redis: Redis) -> tuple[str, str]:
@@ -266,11 +275,7 @@ async def test_a_forged_hash_is_anonymous_or_refused_by_the_shops_setting(
     forged = await customer_socket(client, "cust-42", identity, forged=True)
     assert (await forged.expect("session"))["customer"] is None
     await forged.close()
-    store = ShopStore(redis, SHOP)
-    config = await store.config()
-    config.commerce.refuse_unverified = True
-    await store.save_config(config)
-    client.app[context_key].forget_config(SHOP)
+    await configure(client, redis, lambda c: setattr(c.commerce, "refuse_unverified", True))
     with pytest.raises(WSServerHandshakeError) as refused:
         await customer_socket(client, "cust-42", identity, forged=True)
     assert refused.value.status == 403
@@ -315,20 +320,14 @@ async def test_a_shop_may_require_an_expiry_and_refuse_an_expired_claim_by_name(
     client: Client, redis: Redis
 ) -> None:
     identity, _ = await secrets(client, redis)
-    store = ShopStore(redis, SHOP)
-    config = await store.config()
-    config.commerce.require_claim_expiry = True
-    await store.save_config(config)
-    client.app[context_key].forget_config(SHOP)
+    await configure(client, redis, lambda c: setattr(c.commerce, "require_claim_expiry", True))
     plain = await customer_socket(client, "cust-42", identity)
     assert (await plain.expect("session"))["customer"] is None  # no expiry: anonymous
     await plain.close()
     dated = await customer_socket(client, "cust-42", identity, exp=int(time.time()) + 600)
     assert (await dated.expect("session"))["customer"] == {"id": "cust-42", "name": ""}
     await dated.close()
-    config.commerce.refuse_unverified = True
-    await store.save_config(config)
-    client.app[context_key].forget_config(SHOP)
+    await configure(client, redis, lambda c: setattr(c.commerce, "refuse_unverified", True))
     for kw, code in (({"exp": int(time.time()) - 5}, "customer_claim_expired"), ({}, "customer_unverified")):
         resp = await client.get(
             "/ws/shopper",
@@ -617,11 +616,7 @@ async def test_what_the_shopper_looked_at_is_for_the_agent_only(client: Client) 
 async def test_a_products_link_must_lead_to_the_page_or_a_site_the_shop_allows(
     client: Client, redis: Redis
 ) -> None:
-    store = ShopStore(redis, SHOP)
-    config = await store.config()
-    config.allowed_origins = ["https://*.shop.example"]
-    await store.save_config(config)
-    client.app[context_key].forget_config(SHOP)
+    await configure(client, redis, lambda c: setattr(c, "allowed_origins", ["https://*.shop.example"]))
     sessions = client.app[context_key].sessions(SHOP)
 
     page = Socket(

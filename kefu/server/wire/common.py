@@ -87,8 +87,11 @@ def pong() -> Pong:
     return {"type": "pong"}
 
 
-def error(code: str, message: str) -> Error:
-    return {"type": "error", "code": code, "message": message}
+def error(code: str, message: str, *, in_reply_to: dict[str, str] | None = None) -> Error:
+    frame: Error = {"type": "error", "code": code, "message": message}
+    if in_reply_to:
+        frame["in_reply_to"] = in_reply_to
+    return frame
 
 
 # Why a shopper left the queue without choosing to: the wait timed out, or nobody of the group
