@@ -85,3 +85,15 @@ def test_dockerfile_installs_kefu_and_serves(compose: dict) -> None:  # type: ig
     assert 'CMD ["kefu", "serve"]' in dockerfile
     assert "EXPOSE 8080" in dockerfile and "KEFU_HOST=0.0.0.0" in dockerfile
     assert "USER kefu" in dockerfile  # not root
+
+
+def test_dockerfile_copies_what_the_package_build_reads() -> None:
+    """`pip install .` in the image reads the files pyproject.toml names (the readme, the
+    licence): each must be copied in before it runs, or the image does not build."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    copied = {path for source in re.findall(r"^COPY (.+) \S+$", dockerfile, re.M) for path in source.split()}
+    needed = {project["readme"], *project.get("license-files", [])}
+    assert needed <= copied, needed - copied
