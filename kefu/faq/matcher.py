@@ -29,7 +29,7 @@ from kefu.faq.index import Floats
 from kefu.faq.intents import detect_intent, dissatisfied, order_question
 from kefu.faq.lexical import LexicalIndex, LexicalQuery, LexicalShape, QueryWords
 from kefu.faq.normalize import Language, detect_language, normalize, to_traditional
-from kefu.faq.semantic import Encoder, SemanticIndex, SemanticScores
+from kefu.faq.semantic import Encoder, SemanticIndex, SemanticScores, StoredVectors
 
 # The encoder reads this much of an answer: its opening says what it is about (longer costs
 # build time and changed nothing on the dev shops).
@@ -181,6 +181,7 @@ class Matcher:
         calibration: Calibration | None = None,
         encoder: Encoder | None = None,
         previous: Matcher | None = None,
+        stored: StoredVectors | None = None,
     ) -> None:
         self.corpus = corpus
         self.config = config
@@ -218,6 +219,7 @@ class Matcher:
                 passages=[[self.semantic_text(p) for p in passages(f.answer)] for f in corpus.faqs],
                 adapter=cal.adapter,
                 previous=previous.semantic if previous is not None else None,
+                stored=stored,
             )
 
     def at_confidence(self, level: Confidence) -> Matcher:
@@ -259,7 +261,10 @@ class Matcher:
         resources: Resources | None = None,
         calibration: Calibration | None = None,
         previous: Matcher | None = None,
+        stored: StoredVectors | None = None,
     ) -> Matcher:
+        """The corpus's matcher. `previous` (the last version's) and `stored` (vectors kept
+        outside the process) spare the encoder the texts they already have."""
         resources = resources or Resources.default()
         config = config or MatcherConfig()
         vocabulary: set[str] = set()
@@ -274,6 +279,7 @@ class Matcher:
             calibration=calibration,
             encoder=resources.encoder() if config.semantic else None,
             previous=previous,
+            stored=stored,
         )
 
     # ---- matching ----

