@@ -5,9 +5,9 @@ Encoding is most of an index build (≈ 1.5 ms a text on one core; a corpus of 1
 ≈ 3,000 texts to encode). The hash holds the texts of the shop's current corpus only — each
 build adds what it encoded and drops what the corpus no longer has — and expires when no build
 has touched it for `TTL_S`. Its size follows the corpus's caps (≈ 3 KB a text: ≈ 9 MiB at
-1,000 entries). Two instances building at once may each drop the other's newest texts: the
-cost of that race is encoding them again, never a wrong vector (a vector is found by its
-text's digest).
+1,000 entries); `server/bot.py` keeps vectors for corpora of 100 entries or more only. Two
+instances building at once may each drop the other's newest texts: the cost of that race is
+encoding them again, never a wrong vector (a vector is found by its text's digest).
 """
 
 from __future__ import annotations

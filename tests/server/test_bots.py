@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from kefu.faq import MatcherConfig, Resources
 from kefu.faq.corpus import FAQ
 from kefu.faq.semantic import StoredVectors, encoder_model
-from kefu.server.bot import Bots
+from kefu.server.bot import KEEP_VECTORS_FROM, Bots
 from kefu.store.faqs import add_phrasing
 from kefu.store.keys import ShopKeys
 from kefu.store.shops import ShopStore
@@ -65,11 +65,11 @@ async def test_another_instance_builds_the_index_without_encoding_the_corpus_aga
     await setup_shop(redis, VECTORS)
     config = MatcherConfig(cache_size=0)
     with counting_encoder(resources) as encoded:
-        first = await Bots(redis, resources, poll_s=0.1, config=config).matcher(VECTORS)
+        first = await Bots(redis, resources, poll_s=0.1, config=config, keep_vectors_from=0).matcher(VECTORS)
         assert len(encoded) > 100  # the default corpus: its phrasings and answers' sentences
         encoded.clear()
         # A second instance (or this one restarted, or a new worker) on the same Redis.
-        second = await Bots(redis, resources, poll_s=0.1, config=config).matcher(VECTORS)
+        second = await Bots(redis, resources, poll_s=0.1, config=config, keep_vectors_from=0).matcher(VECTORS)
         assert encoded == []
     questions = ["亲 付款后多久发货啊", "退货运费谁出", "can I return it", "你们家的猫粮好吃吗"]
     for question in questions:
@@ -81,7 +81,7 @@ async def test_the_kept_vectors_follow_the_corpus_and_expire(redis: Redis, resou
     await setup_shop(redis, VECTORS)
     config = MatcherConfig(cache_size=0)
     key = ShopKeys(VECTORS).faq_vectors(encoder_model())
-    bots = Bots(redis, resources, poll_s=0.1, config=config)
+    bots = Bots(redis, resources, poll_s=0.1, config=config, keep_vectors_from=0)
     matcher = await bots.matcher(VECTORS)
     assert matcher.semantic is not None
     kept = await redis.hlen(key)
@@ -101,7 +101,7 @@ async def test_the_kept_vectors_follow_the_corpus_and_expire(redis: Redis, resou
     # A vector that is not one (damaged, or another encoder's) is encoded again, not used.
     await redis.hset(key, StoredVectors.digest(encoded[0]), base64.b64encode(b"\0" * 2048).decode())
     with counting_encoder(resources) as again:
-        mixed = await Bots(redis, resources, poll_s=0.1, config=config).matcher(VECTORS)
+        mixed = await Bots(redis, resources, poll_s=0.1, config=config, keep_vectors_from=0).matcher(VECTORS)
     assert again == [encoded[0]]
     # Each text's vector is its own, whichever way it came (kept, or encoded again).
     assert mixed.semantic is not None and rebuilt.semantic is not None
@@ -127,6 +127,18 @@ async def test_a_redis_that_cannot_keep_the_vectors_only_costs_encoding(
     key = ShopKeys(VECTORS).faq_vectors(encoder_model())
     await redis.set(key, "not a hash")
     with counting_encoder(resources) as encoded:
-        matcher = await Bots(redis, resources, poll_s=0.1, config=MatcherConfig()).matcher(VECTORS)
+        matcher = await Bots(
+            redis, resources, poll_s=0.1, config=MatcherConfig(), keep_vectors_from=0
+        ).matcher(VECTORS)
     assert len(encoded) > 100
     assert matcher.match("亲 付款后多久发货啊").faq_id == "ship-when"
+
+
+async def test_a_small_corpus_keeps_nothing_in_redis(redis: Redis, resources: Resources) -> None:
+    """Below KEEP_VECTORS_FROM entries a start encodes the corpus again (a fraction of a second)
+    rather than hold megabytes of Redis for every small shop a host serves."""
+    await setup_shop(redis, VECTORS)
+    assert len((await ShopStore(redis, VECTORS).corpus()).faqs) < KEEP_VECTORS_FROM
+    matcher = await Bots(redis, resources, poll_s=0.1, config=MatcherConfig()).matcher(VECTORS)
+    assert matcher.semantic is not None
+    assert not await redis.exists(ShopKeys(VECTORS).faq_vectors(encoder_model()))
