@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import cast
 
+import numpy as np
 import pytest
 from redis.asyncio import Redis
 
@@ -81,3 +83,21 @@ def shop2_corpus() -> Corpus:
 @pytest.fixture(scope="session")
 def shop2_matcher(shop2_corpus: Corpus, resources: Resources) -> Matcher:
     return Matcher.from_corpus(shop2_corpus, resources=resources)
+
+
+@contextlib.contextmanager
+def counting_encoder(resources: Resources) -> Iterator[list[str]]:
+    """Every corpus text the shared encoder is asked to encode while the block runs."""
+    encoder = resources.encoder()
+    encoded: list[str] = []
+    real = encoder.encode_uncached
+
+    def counting(texts: Sequence[str]) -> np.ndarray:
+        encoded.extend(texts)
+        return real(texts)
+
+    encoder.encode_uncached = counting  # type: ignore[method-assign]
+    try:
+        yield encoded
+    finally:
+        del encoder.encode_uncached

@@ -269,24 +269,25 @@ class SemanticIndex:
         known = previous.vectors() if previous is not None and previous.adapter == adapter else {}
         unique = list(dict.fromkeys(texts))
         todo = [text for text in unique if text not in known]
-        lent: dict[str, Vectors] = {}
+        # The encoder's own vectors (lent by the store, or encoded now), mapped below in one go.
+        unmapped: dict[str, Vectors] = {}
         if stored is not None:
             stored.used = {stored.digest(text) for text in unique}
             for text in todo:
                 vector = stored.lend(text)
                 if vector is not None:
-                    lent[text] = vector
-            todo = [text for text in todo if text not in lent]
+                    unmapped[text] = vector
+            todo = [text for text in todo if text not in unmapped]
         if todo:
             # Straight to the model: corpus texts must not crowd the question cache.
             fresh = encoder.encode_uncached(todo)
             if stored is not None:
                 for text, vector in zip(todo, fresh, strict=True):
                     stored.keep(text, vector)
-            lent.update(zip(todo, fresh, strict=True))
-        if lent:
-            raw = np.stack(list(lent.values()))
-            known.update(zip(lent, adapter.apply(raw) if adapter is not None else raw, strict=True))
+            unmapped.update(zip(todo, fresh, strict=True))
+        if unmapped:
+            raw = np.stack(list(unmapped.values()))
+            known.update(zip(unmapped, adapter.apply(raw) if adapter is not None else raw, strict=True))
         rows = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
         for i, text in enumerate(texts):
             rows[i] = known[text]

@@ -113,7 +113,7 @@ class Bots:
             keeps = self.config.semantic and len(corpus.faqs) >= self.keep_vectors_from
             vectors = FaqVectors(self.redis, shop, encoder_model()) if keeps else None
             stored = None
-            if vectors is not None:
+            if vectors is not None:  # lent only to a first build: an edit has the previous index
                 stored = StoredVectors(await self._kept(vectors) if loaded is None else None)
             started = time.monotonic()
             matcher = await asyncio.to_thread(

@@ -21,7 +21,7 @@ from kefu.faq.fit import AdapterFit, ShopVectors, fit_adapter, shop_vectors
 from kefu.faq.matcher import passages
 from kefu.faq.normalize import normalize
 from kefu.faq.semantic import DIMENSIONS, Adapter
-from tests.conftest import DATA
+from tests.conftest import DATA, counting_encoder
 
 
 def test_common_words_weigh_little_and_rare_ones_fully() -> None:
@@ -332,16 +332,7 @@ def test_the_matcher_compares_a_question_with_the_adapted_faq_side(resources: Re
     edited = parse_corpus(
         {"shop": "s", "faqs": [{"id": "a", "question": "什么时候发货", "answer": "付款后24小时内发出"}]}
     )
-    encoder = resources.encoder()
-    encoded: list[str] = []
-    real = encoder.encode_uncached
-
-    def counting(texts: list[str]) -> np.ndarray:
-        encoded.extend(texts)
-        return real(texts)
-
-    encoder.encode_uncached = counting  # type: ignore[method-assign]
-    try:
+    with counting_encoder(resources) as encoded:
         same = Calibration.neutral(adapter)
         again = Matcher.from_corpus(edited, resources=resources, calibration=same, previous=mapped)
         assert encoded == [again.semantic_text("付款后24小时内发出")]
@@ -350,8 +341,6 @@ def test_the_matcher_compares_a_question_with_the_adapted_faq_side(resources: Re
             edited, resources=resources, calibration=Calibration.neutral(), previous=mapped
         )
         assert len(encoded) == 2  # another map: nothing reused
-    finally:
-        del encoder.encode_uncached
     assert again.semantic is not None and unmapped.semantic is not None
     assert np.allclose(again.semantic.phrasing_vectors()[0], mapped.semantic.phrasing_vectors()[0])
     assert np.allclose(unmapped.semantic.phrasing_vectors()[0], phrasing, atol=1e-6)

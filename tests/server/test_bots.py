@@ -4,8 +4,6 @@ and one shop's edit after edit cannot keep rebuilding its matcher back to back."
 from __future__ import annotations
 
 import base64
-import contextlib
-from collections.abc import Iterator, Sequence
 
 import numpy as np
 from redis.asyncio import Redis
@@ -18,6 +16,7 @@ from kefu.store.faqs import add_phrasing
 from kefu.store.keys import ShopKeys
 from kefu.store.shops import ShopStore
 from kefu.store.vectors import TTL_S
+from tests.conftest import counting_encoder
 from tests.server.conftest import SHOP, setup_shop
 
 # The vector tests' own shop: a kefu process other tests leave running on the same Redis (the
@@ -39,24 +38,6 @@ async def test_an_edit_waits_while_the_shop_has_no_rebuild_time_left(
     assert await spent.matcher(SHOP) is first  # no rebuild time left: as it was
     rebuilt = await eager.matcher(SHOP)
     assert rebuilt is not other and rebuilt.match("啥时候能寄出来呀").faq_id == "ship-when"
-
-
-@contextlib.contextmanager
-def counting_encoder(resources: Resources) -> Iterator[list[str]]:
-    """Every corpus text the shared encoder is asked to encode while the block runs."""
-    encoder = resources.encoder()
-    encoded: list[str] = []
-    real = encoder.encode_uncached
-
-    def counting(texts: Sequence[str]) -> np.ndarray:
-        encoded.extend(texts)
-        return real(texts)
-
-    encoder.encode_uncached = counting  # type: ignore[method-assign]
-    try:
-        yield encoded
-    finally:
-        del encoder.encode_uncached
 
 
 async def test_another_instance_builds_the_index_without_encoding_the_corpus_again(
