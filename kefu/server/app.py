@@ -97,8 +97,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     # once per process, before the first shopper asks anything.
     def load() -> Resources:
         resources = Resources.default()
-        if app[settings_key].faq_semantic:
-            resources.encoder()
+        if app[settings_key].faq_semantic and not resources.encoder().own_pass:
+            log.warning("encoder_own_pass_off", reason="the encoder package's pass differs; its own is used")
         return resources
 
     app[resources_key] = await asyncio.to_thread(load)
