@@ -91,10 +91,21 @@ class Analysis:
     # The tokens with every typo repair in place of what was written (人公客服 → 人工客服): what
     # the intent detector reads. The same as `tokens` when nothing was repaired.
     intent_tokens: tuple[Token, ...] = ()
+    # Where each run of Chinese (a clause, as shoppers type them: "有冇真人 我架車個問題好複雜")
+    # starts in `intent_tokens`.
+    clause_starts: tuple[int, ...] = ()
 
     @property
     def concepts(self) -> frozenset[str]:
         return frozenset(c for t in self.tokens for c in t.concepts)
+
+    def clauses(self) -> list[tuple[Token, ...]]:
+        """The intent tokens of each run of Chinese (what precedes the first, and any English
+        around them, belongs to none)."""
+        if not self.clause_starts:
+            return []
+        ends = (*self.clause_starts[1:], len(self.intent_tokens))
+        return [self.intent_tokens[a:b] for a, b in zip(self.clause_starts, ends, strict=True)]
 
 
 def _fuzzy_syllable(syllable: str) -> str:
@@ -299,6 +310,7 @@ class Analyzer:
         english: list[str] = []
         runs: list[str] = []
         intent = list(tokens)
+        clauses: list[int] = []
         for chunk in _CHUNK.findall(rewritten):
             if _IS_HAN.match(chunk):
                 english_tokens = self._english(english)
@@ -308,13 +320,16 @@ class Analyzer:
                 chunk_runs, chunk_tokens, intent_tokens = self._chinese(chunk)
                 runs.extend(chunk_runs)
                 tokens.extend(chunk_tokens)
+                clauses.append(len(intent))
                 intent.extend(intent_tokens)
             else:
                 english.append(chunk)
         english_tokens = self._english(english)
         tokens.extend(english_tokens)
         intent.extend(english_tokens)
-        return Analysis(normalized, tuple(tokens), self._features(tokens, runs), tuple(intent))
+        return Analysis(
+            normalized, tuple(tokens), self._features(tokens, runs), tuple(intent), tuple(clauses)
+        )
 
     def _features(self, tokens: list[Token], runs: list[str]) -> dict[str, float]:
         features: dict[str, float] = {}

@@ -99,12 +99,33 @@ def _requested(tokens: tuple[Token, ...], targets: frozenset[str], text: str) ->
     return False
 
 
+# Someone asked to talk with me or to answer me, whoever they are ("有没有人可以直接跟我讲",
+# "安排个同事同我讲", "揾个技师同我倾", "叫老板回我", "请店长直接回我"): the shop's someone. An
+# existence question names a person ("客服有没有跟我说过" asks what was said); "请问" is only
+# polite and "找了…" tells what happened ("找了客服跟我说要等").
+_SOMEONE_TO_ME = re.compile(
+    r"(?:(?:有没有|有冇|有无)(?:一?个|一?位)?(?:人|真人|人工|专人|同事|职员)"
+    r"|(?:安排|找(?!了)|揾(?!咗)|叫|请(?!问)|让|麻烦)(?:一?个|一?位)?[^\s，。？！,.?!我]{0,4}?)"
+    r"(?:可以|能|会|来)?(?:直接)?"
+    r"(?:[跟同和与]我(?:直接)?(?:讲|说|倾|聊|谈|沟通|联络|联系)|回(?:复|覆)?我)"
+)
+
+# Reported speech: what someone told me ("客服跟我说的", "店家同我讲过"), or whom I already asked
+# ("找了客服跟我说要等"): the person is the matter, not who the shopper asks for.
+_REPORTED = re.compile(r"[跟同和与]我(?:说|讲|倾)(?:的|过|了)|(?:找|揾)(?:了|过|咗)")
+
+
 def _describes_people(tokens: tuple[Token, ...], text: str) -> bool:
     """Counting the people ("你哋有幾多個真人客服") or saying what they are ("客服人员是在台湾吗")."""
     people = [t for t in tokens if "human" in t.concepts or "staff" in t.concepts]
     if not people:
         return False
     return any(t.text in _HOW_MANY for t in tokens) or any(t.text + _COPULA in text for t in people)
+
+
+def _bare_request(clause: tuple[Token, ...]) -> bool:
+    """A clause naming a human with nothing but request words around it ("有没有真人", "人工 谢谢")."""
+    return any("human" in t.concepts for t in clause) and all(set(t.concepts) & _NEUTRAL for t in clause)
 
 
 def _imperative(tokens: tuple[Token, ...], text: str) -> bool:
@@ -137,9 +158,12 @@ def detect_intent(analysis: Analysis) -> Intent | None:
     if "bot" in concepts and "reject" in concepts:
         return "transfer"
     text = analysis.normalized
-    if _requested(tokens, frozenset({"human", "staff"}), text):
+    reported = bool(_REPORTED.search(text))
+    if not reported and _requested(tokens, frozenset({"human", "staff"}), text):
         if not concepts & _SCHEDULE or _imperative(tokens, text):
             return "transfer"
+    if _SOMEONE_TO_ME.search(text) and not concepts & _SCHEDULE:
+        return "transfer"
     if "you_are" in concepts or _describes_people(tokens, text):
         # "你是真人吗", "are you a bot": a question about the bot, answered as small talk;
         # "有几个人工客服", "客服是外包的吗": about the people, an FAQ question or none.
@@ -148,7 +172,10 @@ def detect_intent(analysis: Analysis) -> Intent | None:
         content = [t for t in tokens if not set(t.concepts) & _NEUTRAL]
         if len(content) <= 1:
             return "transfer"
-    if "staff" in concepts and not concepts & (_SMALL_TALK | _SCHEDULE):
+        # A clause that is the request alone, the matter said apart ("有冇真人 我架車個問題好複雜").
+        if any(_bare_request(clause) for clause in analysis.clauses()):
+            return "transfer"
+    if "staff" in concepts and not reported and not concepts & (_SMALL_TALK | _SCHEDULE):
         # A bare "客服" / "店家" / "老闆?" calls for one.
         if all(set(t.concepts) & _NEUTRAL for t in tokens):
             return "transfer"

@@ -114,6 +114,13 @@ def test_a_real_word_of_the_shop_is_not_corrected_into_another(resources: Resour
         "客服在哪里 要怎么联系",
         "技術支援怎麼找",
         "想找设计师聊聊我的稿子",
+        # Someone asked to talk with me or answer me, whoever they are.
+        "有冇同事可以同我講下",
+        "麻烦安排个专员跟我联系",
+        "叫你们经理回我",
+        # The request in a clause of its own, the matter apart; urgency around it.
+        "有没有人工 我这个订单情况很复杂",
+        "急急急 在线等人工",
     ],
 )
 def test_traditional_cantonese_and_english_requests_transfer(matcher: Matcher, text: str) -> None:
@@ -145,6 +152,13 @@ def test_traditional_cantonese_and_english_requests_transfer(matcher: Matcher, t
         "设计师是兼职的吗",
         "客服电话怎么联系",
         "有设计师帮忙改图吗",
+        # What someone said, not a request for them to speak.
+        "请问客服跟我说的是真的吗",
+        "找了客服跟我说要等三天",
+        "有人跟我说你们可以退",
+        # A clause with a matter of its own; "automatic" describing a product.
+        "人工钻石 有证书吗",
+        "automatic umbrella stopped opening, what do I do",
     ],
 )
 def test_mentions_of_people_that_ask_no_human_do_not_transfer(matcher: Matcher, text: str) -> None:
