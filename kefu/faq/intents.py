@@ -168,20 +168,24 @@ def detect_intent(analysis: Analysis) -> Intent | None:
         # "你是真人吗", "are you a bot": a question about the bot, answered as small talk;
         # "有几个人工客服", "客服是外包的吗": about the people, an FAQ question or none.
         return None
-    if "human" in concepts and not concepts & _SCHEDULE:
-        content = [t for t in tokens if not set(t.concepts) & _NEUTRAL]
-        if len(content) <= 1:
-            return "transfer"
-        # A clause that is the request alone, the matter said apart ("有冇真人 我架車個問題好複雜").
-        if any(_bare_request(clause) for clause in analysis.clauses()):
-            return "transfer"
-    if "staff" in concepts and not reported and not concepts & (_SMALL_TALK | _SCHEDULE):
-        # A bare "客服" / "店家" / "老闆?" calls for one.
-        if all(set(t.concepts) & _NEUTRAL for t in tokens):
-            return "transfer"
+    if _names_one_alone(analysis, concepts, reported):
+        return "transfer"
     if all(set(t.concepts) & _SMALL_TALK or "staff" in t.concepts for t in tokens) and concepts & _SMALL_TALK:
         return "greeting"
     return None
+
+
+def _names_one_alone(analysis: Analysis, concepts: frozenset[str], reported: bool) -> bool:
+    """A human named with little else ("现在有人工吗", "human please"), or in a clause of its own
+    beside the matter ("有冇真人 我架車個問題好複雜"); a bare "客服" / "店家" / "老闆?"."""
+    tokens = analysis.intent_tokens
+    if "human" in concepts and not concepts & _SCHEDULE:
+        content = [t for t in tokens if not set(t.concepts) & _NEUTRAL]
+        if len(content) <= 1 or any(_bare_request(clause) for clause in analysis.clauses()):
+            return True
+    if "staff" in concepts and not reported and not concepts & (_SMALL_TALK | _SCHEDULE):
+        return all(set(t.concepts) & _NEUTRAL for t in tokens)
+    return False
 
 
 # Short complaints about the last answer ("不对", "答非所问", "that's not what I asked").
