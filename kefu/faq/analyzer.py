@@ -91,8 +91,8 @@ class Analysis:
     # The tokens with every typo repair in place of what was written (人公客服 → 人工客服): what
     # the intent detector reads. The same as `tokens` when nothing was repaired.
     intent_tokens: tuple[Token, ...] = ()
-    # Where each run of Chinese (a clause, as shoppers type them: "有冇真人 我架車個問題好複雜")
-    # starts in `intent_tokens`.
+    # Where each clause starts in `intent_tokens`: each run of Chinese (as shoppers type them,
+    # "有冇真人 我架車個問題好複雜") and each stretch of other words between them.
     clause_starts: tuple[int, ...] = ()
 
     @property
@@ -100,8 +100,8 @@ class Analysis:
         return frozenset(c for t in self.tokens for c in t.concepts)
 
     def clauses(self) -> list[tuple[Token, ...]]:
-        """The intent tokens of each run of Chinese (what precedes the first, and any English
-        around them, belongs to none)."""
+        """The intent tokens of each clause (see `clause_starts`; a duration said first, "3天",
+        belongs to none)."""
         if not self.clause_starts:
             return []
         ends = (*self.clause_starts[1:], len(self.intent_tokens))
@@ -314,6 +314,8 @@ class Analyzer:
         for chunk in _CHUNK.findall(rewritten):
             if _IS_HAN.match(chunk):
                 english_tokens = self._english(english)
+                if english_tokens:
+                    clauses.append(len(intent))
                 tokens.extend(english_tokens)
                 intent.extend(english_tokens)
                 english = []
@@ -325,6 +327,8 @@ class Analyzer:
             else:
                 english.append(chunk)
         english_tokens = self._english(english)
+        if english_tokens:
+            clauses.append(len(intent))
         tokens.extend(english_tokens)
         intent.extend(english_tokens)
         return Analysis(

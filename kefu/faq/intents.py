@@ -99,15 +99,19 @@ def _requested(tokens: tuple[Token, ...], targets: frozenset[str], text: str) ->
     return False
 
 
-# Someone asked to talk with me or to answer me, whoever they are ("有没有人可以直接跟我讲",
-# "安排个同事同我讲", "揾个技师同我倾", "叫老板回我", "请店长直接回我"): the shop's someone. An
-# existence question names a person ("客服有没有跟我说过" asks what was said); "请问" is only
-# polite and "找了…" tells what happened ("找了客服跟我说要等").
+# A person asked to talk with me or to answer me ("有没有人可以直接跟我讲", "安排个同事同我讲",
+# "揾个技师同我倾", "叫老板回我", "请店长直接回我", "有冇職員覆我"): the shop's someone. The person
+# must be named — "麻烦跟我说一下怎么退货" asks the bot, "让快递跟我联系" names a courier — and
+# "请问" is only polite, "申请" no request, "找了…" tells what happened.
+_PERSON = (
+    r"(?:客服|人工|真人|专人|人|同事|职员|员工|店家|店主|老板|老板娘|店长|经理|主管|专员"
+    r"|技师|师傅|负责人|他|她)"
+)
 _SOMEONE_TO_ME = re.compile(
-    r"(?:(?:有没有|有冇|有无)(?:一?个|一?位)?(?:人|真人|人工|专人|同事|职员)"
-    r"|(?:安排|找(?!了)|揾(?!咗)|叫|请(?!问)|让|麻烦)(?:一?个|一?位)?[^\s，。？！,.?!我]{0,4}?)"
+    r"(?:有没有|有冇|有无|安排|找(?!了)|揾(?!咗)|叫|(?<!申)请(?!问)|让|麻烦)(?:一?个|一?位)?"
+    rf"[^\s，。？！,.?!我]{{0,3}}?{_PERSON}"
     r"(?:可以|能|会|来)?(?:直接)?"
-    r"(?:[跟同和与]我(?:直接)?(?:讲|说|倾|聊|谈|沟通|联络|联系)|回(?:复|覆)?我)"
+    r"(?:[跟同和与]我(?:直接)?(?:讲|说|倾|聊|谈|沟通|联络|联系)|[回覆](?:复|覆)?我)"
 )
 
 # Reported speech: what someone told me ("客服跟我说的", "店家同我讲过"), or whom I already asked
@@ -162,7 +166,7 @@ def detect_intent(analysis: Analysis) -> Intent | None:
     if not reported and _requested(tokens, frozenset({"human", "staff"}), text):
         if not concepts & _SCHEDULE or _imperative(tokens, text):
             return "transfer"
-    if _SOMEONE_TO_ME.search(text) and not concepts & _SCHEDULE:
+    if not reported and _SOMEONE_TO_ME.search(text) and not concepts & _SCHEDULE:
         return "transfer"
     if "you_are" in concepts or _describes_people(tokens, text):
         # "你是真人吗", "are you a bot": a question about the bot, answered as small talk;

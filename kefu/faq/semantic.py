@@ -130,9 +130,15 @@ class Encoder:
         # Load the weights now (not on the first shopper's question).
         self._model.encode(["你好"])
         # The same vectors, the per-token work done once per distinct token (usem.py); the
-        # library's own pass if a release of it no longer gives the same numbers.
-        forward = Forward(self._model._model, cached_tokens=cached_tokens)
-        self._forward = forward if forward.agrees() else None
+        # library's own pass if a release of it no longer gives the same numbers, or no longer
+        # has the insides kefu's pass reads.
+        self._forward: Forward | None = None
+        try:
+            forward = Forward(self._model._model, cached_tokens=cached_tokens)
+            if forward.agrees():
+                self._forward = forward
+        except Exception:  # noqa: BLE001 - any change of the package's insides: its own pass
+            self._forward = None
 
     @property
     def own_pass(self) -> bool:

