@@ -37,8 +37,9 @@ _Ints = npt.NDArray[np.int64]
 # A text longer than this many tokens is encoded on its own.
 _GROUP_TOKENS = 65536
 # Distinct tokens per group: their rows (≈ 15 KiB each) are the group's working memory
-# (≈ 8 MiB; the benchmark corpus took 2.65 s at 2,048, 2.7 s at 512).
-_GROUP_DISTINCT = 512
+# (≈ 15 MiB; the 1,000-entry benchmark corpus encoded in 2.2 s at 2,048, 2.3 s at 1,024 and
+# 2.7–2.9 s at 512).
+_GROUP_DISTINCT = 1024
 # Only a question this short is remembered token by token: a long message would push out the
 # tokens many short questions share.
 _REMEMBER_TOKENS = 64
