@@ -123,6 +123,7 @@ def test_a_real_word_of_the_shop_is_not_corrected_into_another(resources: Resour
         "急急急 在线等人工",
         "有冇職員覆我呀",
         "有没有客服可以回我",
+        "叫他们快点跟我联系",
         "真人 please, my order never arrived",
     ],
 )
@@ -166,6 +167,7 @@ def test_traditional_cantonese_and_english_requests_transfer(matcher: Matcher, t
         "申请售后会回复我吗",
         "怎么找回我的账号",
         "有没有人跟我说过这个型号",
+        "他们跟我说可以换货",
         # A clause with a matter of its own; "automatic" describing a product.
         "人工钻石 有证书吗",
         "automatic umbrella stopped opening, what do I do",
