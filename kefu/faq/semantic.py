@@ -209,7 +209,7 @@ _VECTOR_BYTES = 4 * DIMENSIONS
 class StoredVectors:
     """The encoder's vectors of a corpus's texts, kept outside the process (a shop's Redis hash,
     by text digest), so that another instance, a new worker or a restart builds the index
-    without encoding the corpus again — the encoder is most of a build (≈ 1.5 ms a text).
+    without encoding the corpus again — the encoder is most of a build (≈ 0.8 ms a text).
 
     `known` (digest → base64) lends vectors to a build; the build fills `fresh` with what it had
     to encode and `used` with the digest of every text the corpus has (what is worth keeping).

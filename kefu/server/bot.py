@@ -34,9 +34,9 @@ log = structlog.get_logger(__name__)
 # version poll picks the change up).
 REBUILD_BURST_S = 30.0
 REBUILD_SHARE = 0.5
-# A corpus of at least this many entries keeps the encoder's vectors in Redis (≈ 450 texts, ≈ 0.7 s
+# A corpus of at least this many entries keeps the encoder's vectors in Redis (≈ 450 texts, ≈ 0.4 s
 # of encoding, ≈ 1.3 MiB kept); a smaller one is encoded again at each start (the default
-# corpus's 48 entries: 0.3 s), so that a host of many small shops spends no Redis memory on it.
+# corpus's 48 entries: 0.16 s), so that a host of many small shops spends no Redis memory on it.
 KEEP_VECTORS_FROM = 100
 
 

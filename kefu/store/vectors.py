@@ -1,7 +1,7 @@
 """The sentence encoder's vectors of a shop's FAQ texts, kept in Redis: a restart, a new worker
 or another instance builds the shop's index without encoding its corpus again.
 
-Encoding is most of an index build (≈ 1.5 ms a text on one core; a corpus of 1,000 entries has
+Encoding is most of an index build (≈ 0.8 ms a text on one core; a corpus of 1,000 entries has
 ≈ 3,000 texts to encode). The hash holds the texts of the shop's current corpus only — each
 build adds what it encoded and drops what the corpus no longer has — and expires when no build
 has touched it for `TTL_S`. Its size follows the corpus's caps (≈ 3 KB a text: ≈ 9 MiB at
