@@ -99,8 +99,9 @@ def _requested(tokens: tuple[Token, ...], targets: frozenset[str], text: str) ->
     return False
 
 
-# A person asked to talk with me or to answer me ("有没有人可以直接跟我讲", "安排个同事同我讲",
-# "揾个技师同我倾", "叫老板回我", "请店长直接回我", "有冇職員覆我"): the shop's someone. The person
+# A person asked to talk with me, to answer me or to handle it ("有没有人可以直接跟我讲",
+# "安排个同事同我讲", "揾个技师同我倾", "叫老板回我", "请店长直接回我", "有冇職員覆我",
+# "可以请客服处理吗"): the shop's someone. The person
 # must be named — "麻烦跟我说一下怎么退货" asks the bot, "让快递跟我联系" names a courier — and
 # "请问" is only polite, "申请" no request, "找了…" tells what happened.
 _PERSON = (
@@ -111,7 +112,15 @@ _SOMEONE_TO_ME = re.compile(
     r"(?:有没有|有冇|有无|安排|找(?!了)|揾(?!咗)|叫|(?<!申)请(?!问)|让|麻烦)(?:一?个|一?位)?"
     rf"[^\s，。？！,.?!我]{{0,3}}?{_PERSON}"
     r"(?:可以|能|会|来)?(?:直接|快点|尽快|马上|赶快)?"
-    r"(?:[跟同和与]我(?:直接)?(?:讲|说|倾|聊|谈|沟通|联络|联系)|[回覆](?:复|覆)?我)"
+    r"(?:[跟同和与]我(?:直接)?(?:讲|说|倾|聊|谈|沟通|联络|联系)|[回覆](?:复|覆)?我|(?:来|帮我|帮忙)?处理)"
+)
+
+# The same in English: a person who should help, answer or talk with me ("is there a live person
+# who can help me", "need someone to talk to me"); "the agent who helped me" tells what happened.
+_SOMEONE_TO_ME_EN = re.compile(
+    r"\b(?:someone|somebody|anyone|anybody|person|human|agent|rep|representative|staff|people)"
+    r" (?:who|that|to)(?: \w+){0,2}?"
+    r" (?:help|assist|answer|call|contact|email|(?:talk|speak|chat) (?:to|with)) me\b"
 )
 
 # Reported speech: what someone told me ("客服跟我说的", "店家同我讲过"), or whom I already asked
@@ -166,7 +175,11 @@ def detect_intent(analysis: Analysis) -> Intent | None:
     if not reported and _requested(tokens, frozenset({"human", "staff"}), text):
         if not concepts & _SCHEDULE or _imperative(tokens, text):
             return "transfer"
-    if not reported and _SOMEONE_TO_ME.search(text) and not concepts & _SCHEDULE:
+    if (
+        not reported
+        and not concepts & _SCHEDULE
+        and (_SOMEONE_TO_ME.search(text) or _SOMEONE_TO_ME_EN.search(text))
+    ):
         return "transfer"
     if "you_are" in concepts or _describes_people(tokens, text):
         # "你是真人吗", "are you a bot": a question about the bot, answered as small talk;

@@ -125,6 +125,12 @@ def test_a_real_word_of_the_shop_is_not_corrected_into_another(resources: Resour
         "有没有客服可以回我",
         "叫他们快点跟我联系",
         "真人 please, my order never arrived",
+        # Whoever can decide, the real service; English: someone who should help or talk with me.
+        "叫个能做主的出来",
+        "可以請真的客服處理嗎",
+        "我已經問三次了 可以請真的客服處理嗎",
+        "is there a live person who can help me with my order pls",
+        "i need someone to talk to me about a refund",
     ],
 )
 def test_traditional_cantonese_and_english_requests_transfer(matcher: Matcher, text: str) -> None:
@@ -171,6 +177,10 @@ def test_traditional_cantonese_and_english_requests_transfer(matcher: Matcher, t
         # A clause with a matter of its own; "automatic" describing a product.
         "人工钻石 有证书吗",
         "automatic umbrella stopped opening, what do I do",
+        # What a person did; when someone is there.
+        "the agent who helped me last week said i could return it",
+        "when is someone available to help me",
+        "客服多久处理我的退款",
     ],
 )
 def test_mentions_of_people_that_ask_no_human_do_not_transfer(matcher: Matcher, text: str) -> None:
