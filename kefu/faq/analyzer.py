@@ -99,6 +99,10 @@ class Analysis:
     def concepts(self) -> frozenset[str]:
         return frozenset(c for t in self.tokens for c in t.concepts)
 
+    def chinese(self) -> bool:
+        """Whether the text has a Chinese character."""
+        return bool(_IS_HAN.search(self.normalized))
+
     def clauses(self) -> list[tuple[Token, ...]]:
         """The intent tokens of each clause (see `clause_starts`; a duration said first, "3天",
         belongs to none)."""

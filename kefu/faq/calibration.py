@@ -76,7 +76,7 @@ ModelName = Literal["full", "lexical"]
 # How sure the bot must be to answer rather than suggest, as a shop chooses it. The calibrated
 # probability means the same in every shop (README, "Reliability": leave one shop out, the
 # FAQs given 0.9–1.0 were right 97 % of the time, 0.6–0.8 72 %), so a level is a probability:
-# "cautious" answers at ≥ 0.90 only, "balanced" where the calibration puts it (its `answer`, now 0.79:
+# "cautious" answers at ≥ 0.90 only, "balanced" where the calibration puts it (its `answer`, now 0.80:
 # the most answers with ≤ 2.5 % wrong on shops it never saw), "bold" from 0.65. Never looser than the
 # calibration for cautious, never stricter for bold.
 Confidence = Literal["cautious", "balanced", "bold"]

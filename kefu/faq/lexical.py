@@ -160,6 +160,10 @@ class LexicalIndex:
         """The phrasing the question equals once normalized, if any."""
         return self._exact.get(normalized)
 
+    def knows_any(self, analysis: Analysis) -> bool:
+        """Whether any of the question's features occurs in the corpus."""
+        return any(feature in self._ids for feature in analysis.features)
+
     def signals(self, analysis: Analysis) -> LexicalQuery:
         """The question against every FAQ: what ranking needs for all of them, and what the
         per-candidate signals (`candidate`) are computed from."""

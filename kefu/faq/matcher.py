@@ -417,11 +417,17 @@ class Matcher:
         ranked, _, _ = self.rank(analysis, None)
         return [self._suggestion(c) for c in ranked[:k]]
 
-    @staticmethod
-    def wordless(analysis: Analysis) -> bool:
-        """Digits alone (an order or phone number) say nothing the encoder can read: its
-        similarities to them are noise."""
-        return not any(ch.isalpha() for ch in analysis.normalized)
+    def wordless(self, analysis: Analysis) -> bool:
+        """Digits alone (an order or phone number), or letters that make no word — none the
+        corpus uses, none of the general word lists', no lexicon concept, no Chinese
+        ("asdfghjkl") — say nothing the encoder can read: its similarities to them are noise."""
+        if not any(ch.isalpha() for ch in analysis.normalized):
+            return True
+        return not (
+            analysis.chinese()
+            or any(t.concepts or self.analyzer.stats.known(t.text) for t in analysis.tokens)
+            or self.lexical.knows_any(analysis)
+        )
 
     def encoder_text(self, analysis: Analysis) -> str:
         """What the encoder reads of a question (the same variety of Chinese as the corpus side)."""

@@ -58,7 +58,9 @@ def test_small_talk_is_a_greeting(matcher: Matcher, text: str) -> None:
     assert matcher.match(text).decision == Decision.GREETING
 
 
-@pytest.mark.parametrize("text", ["", "   ", "？？？", "asdfghjkl", "1234567890", "推荐一部电影"])
+@pytest.mark.parametrize(
+    "text", ["", "   ", "？？？", "asdfghjkl", "qwerty uiop zxcv", "1234567890", "推荐一部电影"]
+)
 def test_nothing_relevant_falls_back(matcher: Matcher, text: str) -> None:
     result = matcher.match(text)
     assert result.decision == Decision.FALLBACK
