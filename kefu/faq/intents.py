@@ -119,7 +119,7 @@ _SOMEONE_TO_ME = re.compile(
 # who can help me", "need someone to talk to me"); "the agent who helped me" tells what happened.
 _SOMEONE_TO_ME_EN = re.compile(
     r"\b(?:someone|somebody|anyone|anybody|person|human|agent|rep|representative|staff|people)"
-    r" (?:who|that|to)(?: \w+){0,2}?"
+    r"(?: there| here| online)? (?:who|that|to)(?: \w+){0,2}?"
     r" (?:help|assist|answer|call|contact|email|(?:talk|speak|chat) (?:to|with)) me\b"
 )
 

@@ -131,6 +131,7 @@ def test_a_real_word_of_the_shop_is_not_corrected_into_another(resources: Resour
         "我已經問三次了 可以請真的客服處理嗎",
         "is there a live person who can help me with my order pls",
         "i need someone to talk to me about a refund",
+        "is anyone there who can help me",
     ],
 )
 def test_traditional_cantonese_and_english_requests_transfer(matcher: Matcher, text: str) -> None:
