@@ -423,9 +423,12 @@ class Matcher:
         ("asdfghjkl") — say nothing the encoder can read: its similarities to them are noise."""
         if not any(ch.isalpha() for ch in analysis.normalized):
             return True
+        # Words as written: a stem ("allergen" of "allergens") is often on no word list.
+        known = self.analyzer.stats.known
         return not (
             analysis.chinese()
-            or any(t.concepts or self.analyzer.stats.known(t.text) for t in analysis.tokens)
+            or any(t.concepts for t in analysis.tokens)
+            or any(known(word) for word in english_words(analysis.normalized))
             or self.lexical.knows_any(analysis)
         )
 

@@ -68,6 +68,12 @@ def test_nothing_relevant_falls_back(matcher: Matcher, text: str) -> None:
     assert result.faq_id is None and result.answer is None and result.suggestions == []
 
 
+@pytest.mark.parametrize("text", ["delicious?", "Beautiful"])
+def test_a_real_english_word_reaches_the_encoder(matcher: Matcher, text: str) -> None:
+    # Its stem ("delici") is on no word list; the word as written is, so it is no keyboard mash.
+    assert matcher.match(text).semantic
+
+
 @pytest.mark.parametrize(
     "text", ["今天天气怎么样", "你叫什么名字", "股票涨了吗", "what is the meaning of life"]
 )
